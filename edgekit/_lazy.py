@@ -1,0 +1,60 @@
+"""Lazy imports of heavy or optional dependencies.
+
+Nothing heavy is imported at package import. Code that needs a runtime calls
+``require("openvino", extra="openvino")`` at the point of use and gets either
+the module or a :class:`MissingBackendError` that names the extra to install.
+Nothing is ever installed automatically.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from types import ModuleType
+
+from .errors import MissingBackendError
+
+#: import name -> (pip extra that provides it, human name)
+KNOWN: dict[str, tuple[str, str]] = {
+    "torch": ("export", "PyTorch"),
+    "ultralytics": ("export", "Ultralytics"),
+    "onnx": ("export", "onnx"),
+    "onnxslim": ("export", "onnxslim"),
+    "onnxruntime": ("onnxruntime", "ONNX Runtime"),
+    "openvino": ("openvino", "OpenVINO"),
+    "nncf": ("openvino", "NNCF"),
+    "tensorrt": ("tensorrt", "TensorRT"),
+    "matplotlib": ("plot", "matplotlib"),
+}
+
+
+def require(name: str, *, extra: str | None = None, purpose: str | None = None) -> ModuleType:
+    """Import ``name`` or raise MissingBackendError naming the extra that provides it."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        top = name.split(".")[0]
+        extra = extra or KNOWN.get(top, (None, top))[0]
+        human = KNOWN.get(top, (None, top))[1]
+        why = f" (needed for {purpose})" if purpose else ""
+        raise MissingBackendError(
+            f"{human} is not installed or failed to import{why}: {exc}.", extra=extra
+        ) from exc
+
+
+def available(name: str) -> bool:
+    """True when ``name`` can be found, without importing it."""
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def version_of(dist: str) -> str | None:
+    """Installed distribution version, without importing the package."""
+    from importlib import metadata
+
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None

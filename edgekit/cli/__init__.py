@@ -1,0 +1,55 @@
+"""The edgekit command line: one module per command, mounted on the root app.
+
+Commands are thin: parse, call the library, render. This package is the only place that
+prints or exits.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from ._common import state
+from .doctor import doctor
+from .export import export
+from .inspect import inspect
+from .parity import parity
+from .profiles import profiles_app
+
+app = typer.Typer(
+    name="edgekit",
+    help="Export, prove and time Ultralytics attention detectors (RT-DETR, YOLO26) on "
+    "ONNX Runtime, OpenVINO and TensorRT.\n\nExit codes: 0 ok, 1 gate failed (parity or "
+    "latency), 2 usage or config error, 3 backend unavailable, 4 integrity error.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        typer.echo(f"edgekit {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    state.debug = debug
+
+
+app.command(help="Export a model to a verified, self-describing bundle for a target profile.")(export)
+app.command(help="Check every attention layer of a bundle on each runtime against PyTorch.")(parity)
+app.command(help="List a bundle's attention sites, their kinds and graph tensors.")(inspect)
+app.command(help="Show runtimes, CPU/GPU features and which profiles can run here.")(doctor)
+app.add_typer(profiles_app, name="profiles", help="List and show export profiles.")
+
+
+def main() -> None:
+    app(prog_name="edgekit")

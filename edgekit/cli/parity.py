@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ._common import handle_errors, log
+
+
+@handle_errors
+def parity(
+    bundle: Annotated[Path, typer.Argument(help="Bundle directory written by `edgekit export`.")],
+    backend: Annotated[str | None, typer.Option(help="Comma-separated backends "
+                                                "(default: the profile's runtimes).")] = None,
+    profile: Annotated[str | None, typer.Option(help="Profile for tolerances (default: the "
+                                                "bundle's own).")] = None,
+    reference: Annotated[str | None, typer.Option(help="Recompute the reference with torch from "
+                                                  "this model (e.g. a fine-tuned checkpoint).")] = None,
+    json_out: Annotated[str | None, typer.Option("--json", help="Write the JSON report here "
+                                                 "('-' for stdout).")] = None,
+    junit: Annotated[str | None, typer.Option(help="Write a JUnit XML report here.")] = None,
+    min_cosine: Annotated[float | None, typer.Option(help="Override min cosine for every site.")] = None,
+    max_rel_l2: Annotated[float | None, typer.Option(help="Override max relative L2.")] = None,
+    atol: Annotated[float | None, typer.Option(help="Override atol.")] = None,
+    rtol: Annotated[float | None, typer.Option(help="Override rtol.")] = None,
+    max_violation_frac: Annotated[float | None, typer.Option(help="Override the share of "
+                                                             "elements allowed beyond tolerance.")] = None,
+) -> None:
+    from ..errors import GateFailed, UsageError
+    from ..export.bundle import load_bundle
+    from ..parity.report import append_step_summary, render_table, write_json, write_junit
+    from ..parity.run import run_parity
+    from ..profiles import load_profile
+    from ..profiles.schema import Profile
+
+    b = load_bundle(bundle)
+    prof = load_profile(profile) if profile else Profile.model_validate(b.manifest["profile"])
+    backends = [x.strip() for x in backend.split(",")] if backend else [r.value for r in prof.runtimes]
+    for x in backends:
+        if x not in ("onnxruntime", "openvino", "tensorrt"):
+            raise UsageError(f"--backend {x}: choose from onnxruntime, openvino, tensorrt")
+    ref = None
+    if reference:
+        from ..parity.reference import recompute_reference
+
+        ref = recompute_reference(b, reference)
+    report = run_parity(b, prof, backends, reference=ref, tol_overrides={
+        "min_cosine": min_cosine, "max_rel_l2": max_rel_l2, "atol": atol, "rtol": rtol,
+        "max_violation_frac": max_violation_frac})
+    render_table(report)
+    if json_out:
+        write_json(report, json_out)
+    if junit:
+        write_junit(report, junit)
+    append_step_summary(report)
+    if not report["passed"]:
+        firsts = {k: v["first_divergent"] for k, v in report["backends"].items() if not v["passed"]}
+        raise GateFailed("parity failed: " + ", ".join(f"{k} first diverges at {v}"
+                                                       for k, v in firsts.items()))
+    log("[green]parity passed[/]")

@@ -1,0 +1,1 @@
+"""Exporters (one module per format) and the bundle (manifest, hashes, atomic write)."""

@@ -1,0 +1,125 @@
+"""The bundle: a directory with model files, reference data and ``manifest.json``.
+
+``manifest.json`` is written last and is the commit marker. A bundle is assembled in a
+hidden temporary directory beside its final place and renamed into place, so a failed
+or interrupted export leaves nothing under the final name. Loading verifies the sha256
+of every file the manifest lists.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import IntegrityError, UsageError
+from ..models.source import sha256_file
+
+MANIFEST = "manifest.json"
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class Bundle:
+    path: Path
+    manifest: dict[str, Any]
+
+    def file(self, rel: str) -> Path:
+        return self.path / rel
+
+    @property
+    def family(self) -> str:
+        return self.manifest["source"]["family"]
+
+    @property
+    def taps(self) -> list[dict[str, Any]]:
+        return self.manifest.get("taps", [])
+
+    def artifact(self, runtime: str) -> Path | None:
+        key = "onnx" if runtime == "onnxruntime" else runtime
+        rel = self.manifest.get("artifacts", {}).get(key)
+        return self.path / rel if rel else None
+
+
+def hash_tree(root: Path) -> dict[str, str]:
+    """sha256 of every file under root except the manifest, keyed by relative POSIX path."""
+    out: dict[str, str] = {}
+    for p in sorted(root.rglob("*")):
+        if p.is_file() and p.name != MANIFEST:
+            out[p.relative_to(root).as_posix()] = sha256_file(p)
+    return out
+
+
+def write_manifest(root: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+    manifest = dict(manifest)
+    manifest["schema_version"] = SCHEMA_VERSION
+    manifest["files"] = hash_tree(root)
+    tmp = root / (MANIFEST + ".tmp")
+    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=False, default=str) + "\n")
+    os.replace(tmp, root / MANIFEST)
+    return manifest
+
+
+class BundleWriter:
+    """Context manager: yields a temporary directory; on success renames it to ``final``.
+
+    An existing bundle at ``final`` is replaced only after the new one is complete.
+    """
+
+    def __init__(self, final: Path) -> None:
+        self.final = final
+        self.tmp: Path | None = None
+
+    def __enter__(self) -> Path:
+        self.final.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.final.name}.partial-",
+                                         dir=self.final.parent))
+        return self.tmp
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        assert self.tmp is not None
+        if exc_type is not None or not (self.tmp / MANIFEST).is_file():
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            return False
+        old = None
+        if self.final.exists():
+            old = self.final.with_name(f".{self.final.name}.old-{os.getpid()}")
+            os.replace(self.final, old)
+        os.replace(self.tmp, self.final)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+        return False
+
+
+def load_bundle(path: str | Path, *, verify: bool = True) -> Bundle:
+    """Read a bundle's manifest and (by default) verify every file's sha256 (exit 4)."""
+    root = Path(path)
+    if not root.exists():
+        raise UsageError(f"bundle not found: {root}")
+    if not root.is_dir():
+        raise UsageError(f"{root} is not a bundle directory")
+    mf = root / MANIFEST
+    if not mf.is_file():
+        raise IntegrityError(f"{root}: no {MANIFEST}; not a bundle, or an incomplete export")
+    try:
+        manifest = json.loads(mf.read_text())
+    except (OSError, ValueError) as exc:
+        raise IntegrityError(f"{mf}: unreadable manifest: {exc}") from exc
+    if not isinstance(manifest, dict) or "files" not in manifest:
+        raise IntegrityError(f"{mf}: not an edgekit manifest (no 'files')")
+    if verify:
+        verify_files(root, manifest["files"])
+    return Bundle(root, manifest)
+
+
+def verify_files(root: Path, files: dict[str, str]) -> None:
+    for rel, digest in files.items():
+        p = root / rel
+        if not p.is_file():
+            raise IntegrityError(f"{p}: listed in the manifest but missing")
+        if sha256_file(p) != digest:
+            raise IntegrityError(f"{p}: sha256 does not match the manifest (changed or truncated)")

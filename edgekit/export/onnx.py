@@ -1,0 +1,117 @@
+"""ONNX export with exact attention taps, simplification, and the deployed graph.
+
+The probe (see :mod:`edgekit.models.sites`) is exported with outputs
+``output0, tap::<site>...``. It is simplified as a whole, so the tap tensors survive
+simplification under their names; the deployed ``model.onnx`` is that same graph with
+the tap outputs removed. Every runtime can then expose a tap again by its tensor name.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+from typing import Any
+
+from .._lazy import require
+from ..errors import UsageError
+
+log = logging.getLogger("edgekit")
+
+DEFAULT_OPSET = 17
+OPSET_FLOOR = {"rtdetr": 16, "yolo": 11}  # RT-DETR needs GridSample (opset 16)
+OUTPUT_NAME = "output0"
+INPUT_NAME = "images"
+
+
+def choose_opset(family: str, requested: int | None) -> tuple[int, list[str]]:
+    """The opset for a family; rejects one below the family's floor."""
+    notes: list[str] = []
+    floor = OPSET_FLOOR.get(family, 11)
+    opset = requested or DEFAULT_OPSET
+    if opset < floor:
+        raise UsageError(f"opset {opset} is too old for {family}: needs >= {floor} (GridSample)")
+    if family == "rtdetr" and opset >= 20:
+        notes.append(f"opset {opset}: GridSample at opset 20 has been seen to lose precision in "
+                     "deformable attention; opset 17-19 is safer")
+    return opset, notes
+
+
+def export_probe(probe: Any, example: Any, path: Path, *, opset: int, tap_names: list[str],
+                 dynamic_batch: bool) -> None:
+    torch = require("torch")
+    axes = None
+    if dynamic_batch:
+        axes = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            probe, example, str(path), opset_version=opset, input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME, *tap_names], dynamic_axes=axes, dynamo=False,
+            do_constant_folding=True,
+        )
+
+
+def simplify(model: Any) -> Any:
+    """onnxslim, keeping graph outputs (and so every tap) by name."""
+    onnxslim = require("onnxslim", purpose="graph simplification")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        slim = onnxslim.slim(model)
+    before = [o.name for o in model.graph.output]
+    after = [o.name for o in slim.graph.output]
+    if before != after:
+        raise RuntimeError(f"simplification changed the graph outputs: {before} -> {after}")
+    return slim
+
+
+def strip_taps(model: Any, tap_names: list[str]) -> tuple[Any, dict[str, str]]:
+    """Remove tap outputs; returns the deployed model and tap -> tensor name in it.
+
+    When a tap was produced by an Identity (the tracer adds one where one tensor is
+    returned twice), the Identity is dropped and the tap points at its input.
+    """
+    onnx = require("onnx")
+    deployed = onnx.ModelProto()
+    deployed.CopyFrom(model)
+    g = deployed.graph
+    producers = {o: n for n in g.node for o in n.output}
+    consumers: dict[str, int] = {}
+    for n in g.node:
+        for i in n.input:
+            consumers[i] = consumers.get(i, 0) + 1
+    keep_out = [o for o in g.output if o.name not in tap_names]
+    tap_map: dict[str, str] = {}
+    drop: list[Any] = []
+    for name in tap_names:
+        node = producers.get(name)
+        tensor = name
+        while node is not None and node.op_type == "Identity" and consumers.get(tensor, 0) == 0:
+            drop.append(node)
+            tensor = node.input[0]
+            node = producers.get(tensor)
+        if node is None and tensor not in {i.name for i in g.input}:
+            raise RuntimeError(f"tap {name} has no producer in the graph")
+        tap_map[name] = tensor
+    for node in drop:
+        g.node.remove(node)
+    del g.output[:]
+    g.output.extend(keep_out)
+    return deployed, tap_map
+
+
+def graph_order(model: Any, tensors: list[str]) -> dict[str, int]:
+    """Topological position of the node producing each tensor (graph order)."""
+    pos = {o: i for i, n in enumerate(model.graph.node) for o in n.output}
+    return {t: pos.get(t, -1) for t in tensors}
+
+
+def check_onnx_file(path: Path) -> None:
+    """Load and check an ONNX file; a truncated or corrupt one raises UsageError."""
+    onnx = require("onnx")
+    try:
+        model = onnx.load(str(path))
+        onnx.checker.check_model(model)
+    except Exception as exc:
+        raise UsageError(f"{path}: not a valid ONNX model ({type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0][:200] if str(exc) else 'corrupt'})") from exc

@@ -1,0 +1,71 @@
+"""OpenVINO IR, converted from the bundle's ONNX (so tensor names line up for parity),
+and INT8 by NNCF post-training quantization with an attention-aware ignored scope."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._lazy import require
+
+
+def convert(onnx_path: Path, xml_path: Path, *, fp16: bool = False) -> Any:
+    ov = require("openvino", purpose="OpenVINO IR conversion")
+    model = ov.convert_model(str(onnx_path))
+    xml_path.parent.mkdir(parents=True, exist_ok=True)
+    ov.save_model(model, str(xml_path), compress_to_fp16=fp16)
+    return model
+
+
+def ov_names_for(model: Any, onnx_nodes: list[str], onnx_tensors: list[str]) -> list[str]:
+    """OpenVINO op names that implement the given ONNX nodes.
+
+    The ONNX frontend names ops after the ONNX node (``/a/b/MatMul``), or after its output
+    tensor, sometimes with a suffix for decomposed ops. Exact names first, then prefix
+    matches on ``name/`` or ``name.``.
+    """
+    keys = set(onnx_nodes) | set(onnx_tensors)
+    hits: list[str] = []
+    for op in model.get_ops():
+        n = op.get_friendly_name()
+        if n in keys:
+            hits.append(n)
+            continue
+        base = n.split(":")[0]
+        if base in keys:
+            hits.append(n)
+            continue
+        for sep in ("/", "."):
+            head = n.rsplit(sep, 1)[0]
+            if head != n and head in keys:
+                hits.append(n)
+                break
+    return sorted(set(hits))
+
+
+def quantize_int8(model: Any, calib: np.ndarray, *, ignored_names: list[str],
+                  ignored_types: list[str], preset: str = "mixed", transformer: bool = True,
+                  input_name: str = "images") -> Any:
+    nncf = require("nncf", extra="openvino", purpose="INT8 quantization")
+    data = [{input_name: calib[i : i + 1]} for i in range(len(calib))]
+    dataset = nncf.Dataset(data)
+    scope = nncf.IgnoredScope(names=ignored_names, types=ignored_types, validate=False)
+    kwargs: dict[str, Any] = dict(
+        subset_size=len(data),
+        preset=nncf.QuantizationPreset.MIXED if preset == "mixed" else nncf.QuantizationPreset.PERFORMANCE,
+        ignored_scope=scope,
+    )
+    if transformer:
+        kwargs["model_type"] = nncf.ModelType.TRANSFORMER
+    return nncf.quantize(model, dataset, **kwargs)
+
+
+#: ONNX op types that map to a float-scope item; the OpenVINO op types NNCF should skip.
+SCOPE_TYPES = {
+    "softmax": (["Softmax"], ["SoftMax", "Softmax"]),
+    "layernorm": (["LayerNormalization"], ["MVN"]),
+    "gridsample": (["GridSample"], ["GridSample"]),
+    "topk": (["TopK"], ["TopK"]),
+}

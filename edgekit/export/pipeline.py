@@ -1,0 +1,355 @@
+"""``edgekit export``: model -> verified bundle (ONNX, OpenVINO IR, TensorRT engine)."""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import __version__
+from .._lazy import require, version_of
+from ..errors import GateFailed, UsageError
+from ..models.preprocess import INPUT_SPEC, image_batch, list_images
+from ..models.source import resolve_source
+from .bundle import BundleWriter, load_bundle, write_manifest
+
+Log = Callable[[str], None]
+N_RANDOM_INPUTS = 1
+
+
+@dataclass
+class ExportResult:
+    bundle: Path
+    manifest: dict[str, Any]
+    parity: dict[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def bundle_name(spec: str, profile_name: str, imgsz: int) -> str:
+    return f"{Path(spec).stem}-{profile_name}-{imgsz}"
+
+
+def _versions() -> dict[str, Any]:
+    names = ["torch", "ultralytics", "onnx", "onnxslim", "onnxruntime", "openvino", "nncf",
+             "tensorrt", "numpy"]
+    return {n: version_of(n) for n in names}
+
+
+def check_backends_available(profile: Any) -> None:
+    """Fail fast (exit 3) before any heavy work when a target runtime is missing."""
+    for rt in profile.runtimes:
+        if rt.value == "tensorrt":
+            require("tensorrt", extra="tensorrt",
+                    purpose=f"profile {profile.name} (build TensorRT engines on the target GPU or "
+                            "Jetson: export an ONNX bundle here, then run `edgekit export "
+                            f"BUNDLE_DIR --profile {profile.name}` there)")
+        elif rt.value == "openvino":
+            require("openvino", extra="openvino", purpose=f"profile {profile.name}")
+            if profile.precision.value == "int8":
+                require("nncf", extra="openvino", purpose="INT8 quantization")
+        elif rt.value == "onnxruntime":
+            require("onnxruntime", extra="onnxruntime", purpose=f"profile {profile.name}")
+
+
+def _check_out(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is an existing file; it must be a directory")
+
+
+def reference_inputs(imgsz: int, batch: int, images_dir: str | None, seed: int) -> tuple[np.ndarray, list[str]]:
+    """Golden inputs: the real images (letterboxed) plus seeded random tensors.
+
+    Shape (K, batch, 3, imgsz, imgsz); one entry per runtime call."""
+    paths = list_images(images_dir)
+    imgs = image_batch(paths, imgsz)
+    rng = np.random.default_rng(seed)
+    # seeded noise around mid-grey: in range for a detector, unlike uniform [0, 1] noise
+    rand = np.clip(0.5 + 0.15 * rng.standard_normal((N_RANDOM_INPUTS, 3, imgsz, imgsz)), 0, 1)
+    allx = np.concatenate([imgs, rand])
+    groups = [np.stack([allx[(k + j) % len(allx)] for j in range(batch)]) for k in range(len(allx))]
+    labels = [p.name for p in paths] + [f"random(seed={seed})#{i}" for i in range(N_RANDOM_INPUTS)]
+    return np.stack(groups).astype(np.float32), labels
+
+
+def export(model_spec: str, profile: Any, out_dir: Path, *, seed: int = 0, end2end: bool = True,
+           parity: bool = True, images: str | None = None, log: Log = print) -> ExportResult:
+    _check_out(out_dir)
+    if Path(model_spec).is_dir():
+        return build_on_device(Path(model_spec), profile, log=log)
+    src = resolve_source(model_spec)
+    check_backends_available(profile)
+    onnx = require("onnx", purpose="export")
+    from ..models.reference import prepare, reference_outputs
+    from ..models.sites import probe_output_names
+    from . import onnx as onnx_x
+    from .regions import GraphIndex
+
+    imgsz = profile.imgsz
+    t0 = time.perf_counter()
+    batch = profile.batch.size
+    ref_in, ref_labels = reference_inputs(imgsz, batch, images, seed)
+    prep = prepare(src, imgsz=imgsz, seed=seed, end2end=end2end, dynamic=profile.batch.dynamic,
+                   images=images, example=ref_in[0])
+    lm, sites, probe = prep.loaded, prep.sites, prep.probe
+    notes = list(prep.notes)
+    opset, opset_notes = onnx_x.choose_opset(lm.family, profile.opset)
+    notes += opset_notes
+    for n in notes:
+        log(f"[yellow]warning:[/] {n}")
+    q = next((s for s in sites if not s.is_attention), None)
+    decorrelated = prep.decorrelated
+    out_names = probe_output_names(sites)
+    import torch
+
+    example = torch.from_numpy(ref_in[0])
+    name = bundle_name(model_spec, profile.name, imgsz)
+    with BundleWriter(out_dir / name) as tmp:
+        log(f"exporting {src.spec} ({lm.family}, {len(sites) - (1 if q else 0)} attention sites) "
+            f"at {imgsz}px, opset {opset} -> {out_dir / name}")
+        probe_path = tmp / "probe.onnx"
+        onnx_x.export_probe(probe, example, probe_path, opset=opset, tap_names=out_names,
+                            dynamic_batch=profile.batch.dynamic)
+        graph = onnx.load(str(probe_path))
+        probe_path.unlink()
+        if profile.simplify:
+            graph = onnx_x.simplify(graph)
+        deployed, tap_map = onnx_x.strip_taps(graph, out_names)
+        onnx.save(deployed, str(tmp / "model.onnx"))
+        t_export = time.perf_counter() - t0
+
+        # golden reference: PyTorch fp32 through the same probe, on the same inputs
+        ref_arrays = reference_outputs(prep, ref_in)
+        gi = GraphIndex(deployed)
+        order = {t: i for i, t in enumerate(n.output[0] for n in deployed.graph.node)}
+        head = lm.head
+        nq = getattr(head, "num_queries", None)
+        taps = []
+        for s in sites:
+            tensor = tap_map[s.tap]
+            entry: dict[str, Any] = {"name": s.name, "kind": s.kind, "cls": s.cls,
+                                     "tensor": tensor, "port": s.port,
+                                     "inputs": [tap_map[s.boundary(i)] for i in range(s.n_inputs)],
+                                     "shape": list(ref_arrays[s.name].shape[1:])}
+            if nq is not None:
+                shape = ref_arrays[s.name].shape[1:]
+                axes = [i for i, d in enumerate(shape) if d == nq]
+                if axes:
+                    entry["query_axis"] = axes[0]
+            if s.is_attention:
+                entry["region_nodes"] = len(gi.region(tensor, entry["inputs"]))
+            entry["graph_index"] = order.get(tensor, -1)
+            taps.append(entry)
+        np.savez(tmp / "reference.npz", inputs=ref_in, **ref_arrays)
+        if lm.family == "rtdetr":
+            fmt = "rtdetr"
+        else:
+            fmt = "yolo_end2end" if getattr(head, "end2end", False) else "yolo_raw"
+        out_shape = list(ref_arrays["output0"].shape[2:])
+        manifest: dict[str, Any] = {
+            "edgekit": __version__,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "host": {"python": platform.python_version(), "machine": platform.machine()},
+            "source": {"spec": src.spec, "kind": src.kind,
+                       "path": str(src.path or src.shipped_yaml or ""),
+                       "sha256": src.sha256(), "family": lm.family,
+                       "yaml": src.yaml_name, "seed": lm.seed,
+                       "random_weights": src.kind == "yaml",
+                       "bn_recalibrated": lm.bn_recalibrated,
+                       "decoder_decorrelated": decorrelated},
+            "profile": profile.model_dump(mode="json"),
+            "versions": _versions(),
+            "opset": opset,
+            "input": {**INPUT_SPEC, "imgsz": imgsz,
+                      "shape": ["batch" if profile.batch.dynamic else batch, 3, imgsz, imgsz],
+                      "dynamic_batch": profile.batch.dynamic},
+            "output": {"name": "output0", "shape": ["batch" if profile.batch.dynamic else batch,
+                                                    *out_shape],
+                       "format": fmt, "decoding": _DECODING[fmt]},
+            "names": {str(k): v for k, v in lm.names.items()},
+            "taps": taps,
+            "artifacts": {"onnx": "model.onnx"},
+            "reference": {"file": "reference.npz", "inputs": ref_labels,
+                          "model": "pytorch fp32, export-mode head, forward hooks"},
+            "notes": notes,
+            "timings_s": {"torch_to_onnx": round(t_export, 2)},
+        }
+        if parity:
+            _check_onnx_outputs(tmp, manifest, {**ref_arrays, "inputs": ref_in}, profile, log)
+        if "openvino" in [r.value for r in profile.runtimes]:
+            t1 = time.perf_counter()
+            manifest["artifacts"]["openvino"] = "openvino/model.xml"
+            manifest["openvino"] = build_openvino(tmp, profile, deployed, taps, lm.family,
+                                                  images, log)
+            manifest["timings_s"]["openvino"] = round(time.perf_counter() - t1, 2)
+        if "tensorrt" in [r.value for r in profile.runtimes]:
+            manifest.update(build_tensorrt(tmp, profile, taps, log))
+            manifest["artifacts"]["tensorrt"] = "tensorrt/model.engine"
+        (tmp / "reproduce.sh").write_text(
+            "#!/bin/sh\n# re-create this bundle\n"
+            f"edgekit export {src.spec} --profile {profile.name} --imgsz {imgsz} --seed {seed}"
+            f"{'' if end2end else ' --no-end2end'}\n")
+        parity_report = None
+        if parity:
+            parity_report = self_parity(tmp, manifest, profile, log)
+        manifest = write_manifest(tmp, manifest)
+    result = ExportResult(out_dir / name, manifest, parity_report, notes)
+    return result
+
+
+_DECODING = {
+    "yolo_end2end": "(N, 300, 6): x1, y1, x2, y2 in input pixels, score, class index; NMS-free",
+    "yolo_raw": "(N, 4 + nc, anchors): cx, cy, w, h in input pixels, then class scores; needs NMS",
+    "rtdetr": "(N, 300, 6): cx, cy, w, h normalised to [0, 1] of the input, score, class index",
+}
+
+
+def _check_onnx_outputs(tmp: Path, manifest: dict[str, Any], ref: dict[str, np.ndarray],
+                        profile: Any, log: Log) -> None:
+    """Before anything else is built: the ONNX's final output against PyTorch."""
+    from .._lazy import available
+    from ..parity.run import tolerance_fn
+    from ..parity.verdict import compare_output
+    from ..runtimes import get_runner
+
+    backend = "onnxruntime" if available("onnxruntime") else "openvino"
+    runner = get_runner(backend, tmp / "model.onnx")
+    with runner:
+        outs = [runner.infer({"images": x})[runner.output_names[0]] for x in ref["inputs"]]
+    tol = tolerance_fn(profile, "fp32")("output")
+    res = compare_output(ref["output0"], np.stack(outs), manifest["output"]["format"],
+                         manifest["input"]["imgsz"], tol, 0.25)
+    manifest["onnx_check"] = {"backend": backend, **res}
+    if not res["passed"]:
+        raise GateFailed("the exported ONNX does not reproduce PyTorch's output: "
+                         + "; ".join(res["reasons"]))
+    d = res["detections"]
+    log(f"onnx check ({backend}): output matches PyTorch ({d['matched']} detections matched, "
+        f"max box shift {d['max_box_shift_px']:.3f}px)")
+
+
+def float_scope(deployed: Any, taps: list[dict[str, Any]], items: list[str]) -> tuple[list[str], list[str], list[str]]:
+    """ONNX node names, tensor names and op types to keep in float, per float-scope item."""
+    from .openvino import SCOPE_TYPES
+    from .regions import GraphIndex
+
+    gi = GraphIndex(deployed)
+    idx: set[int] = set()
+    if "attention" in items:
+        for t in taps:
+            if t["kind"] != "queries":
+                idx |= gi.region(t["tensor"], t["inputs"])
+    if "decoder" in items:
+        q = [t for t in taps if t["kind"] == "queries"]
+        if q:
+            idx |= gi.descendants([q[0]["tensor"]])
+    node_names = gi.names(idx)
+    tensors = [o for i in sorted(idx) for o in gi.nodes[i].output]
+    onnx_types = {ot for item in items if item in SCOPE_TYPES for ot in SCOPE_TYPES[item][0]}
+    ov_types = sorted({vt for item in items if item in SCOPE_TYPES for vt in SCOPE_TYPES[item][1]})
+    if "score_sigmoid" in items:
+        # the final score Sigmoid(s): Sigmoid nodes that feed the output without passing a Conv
+        out_anc = gi.ancestors(["output0"])
+        for i in out_anc:
+            n = gi.nodes[i]
+            if n.op_type == "Sigmoid" and not any(gi.nodes[j].op_type == "Conv"
+                                                  for j in gi.descendants(list(n.output))):
+                node_names.append(n.name)
+                tensors += list(n.output)
+    node_names += [n.name for n in gi.nodes if n.op_type in onnx_types]
+    return sorted(set(node_names)), sorted(set(tensors)), ov_types
+
+
+def build_openvino(tmp: Path, profile: Any, deployed: Any, taps: list[dict[str, Any]],
+                   family: str, images: str | None, log: Log) -> dict[str, Any]:
+    from . import openvino as ovx
+
+    ov = require("openvino")
+    xml = tmp / "openvino" / "model.xml"
+    prec = profile.precision.value
+    if prec != "int8":
+        ovx.convert(tmp / "model.onnx", xml, fp16=prec == "fp16")
+        log(f"openvino: IR ({prec}) converted from model.onnx")
+        return {"precision": prec, "converted_from": "model.onnx"}
+    model = ov.convert_model(str(tmp / "model.onnx"))
+    cal = profile.calibration
+    calib = image_batch(list_images(cal.images or images), profile.imgsz, count=cal.count)
+    nodes, tensors, ov_types = float_scope(deployed, taps, list(cal.float_scope))
+    names = ovx.ov_names_for(model, nodes, tensors)
+    log(f"openvino int8: NNCF (transformer, {cal.preset}) on {len(calib)} images, keeping "
+        f"{len(names)} ops in float ({', '.join(cal.float_scope) or 'nothing'})")
+    q = ovx.quantize_int8(model, calib, ignored_names=names, ignored_types=ov_types,
+                          preset=cal.preset)
+    xml.parent.mkdir(parents=True, exist_ok=True)
+    ov.save_model(q, str(xml), compress_to_fp16=False)
+    fq = sum(1 for op in q.get_ops() if op.get_type_name() == "FakeQuantize")
+    return {"precision": "int8", "converted_from": "model.onnx",
+            "nncf": {"model_type": "transformer", "preset": cal.preset,
+                     "subset_size": len(calib), "float_scope": list(cal.float_scope),
+                     "ignored_ops": len(names), "ignored_types": ov_types,
+                     "fake_quantize_ops": fq}}
+
+
+def build_tensorrt(bundle_dir: Path, profile: Any, taps: list[dict[str, Any]], log: Log) -> dict[str, Any]:
+    from . import tensorrt as trtx
+
+    settings = trtx.settings_from_profile(profile)
+    cmd = trtx.trtexec_command(settings)
+    (bundle_dir / "tensorrt").mkdir(exist_ok=True)
+    (bundle_dir / "tensorrt" / "trtexec.sh").write_text(
+        "#!/bin/sh\n# equivalent trtexec build (run from the bundle directory)\n" + cmd + "\n")
+    calib = None
+    if settings.precision == "int8":
+        calib = image_batch(list_images(profile.calibration.images), profile.imgsz,
+                            count=profile.calibration.count)
+    info = trtx.build_engine(bundle_dir / "model.onnx", bundle_dir / "tensorrt" / "model.engine",
+                             settings, calibration=calib,
+                             timing_cache_path=bundle_dir / "tensorrt" / "timing.cache")
+    log(f"tensorrt: engine built ({settings.precision}) on {info.get('gpu', '?')}")
+    from dataclasses import asdict
+
+    return {"tensorrt": {"settings": asdict(settings), "trtexec": cmd, **info}}
+
+
+def self_parity(tmp: Path, manifest: dict[str, Any], profile: Any, log: Log) -> dict[str, Any]:
+    from ..parity.report import render_table
+    from ..parity.run import run_parity
+    from .bundle import Bundle
+
+    backends = [r.value for r in profile.runtimes]
+    report = run_parity(Bundle(tmp, manifest), profile, backends)
+    (tmp / "parity.json").write_text(json.dumps(report, indent=2) + "\n")
+    manifest["parity"] = {"passed": report["passed"],
+                          "first_divergent": {b: r["first_divergent"]
+                                              for b, r in report["backends"].items()}}
+    render_table(report)
+    return report
+
+
+def build_on_device(bundle_dir: Path, profile: Any, *, log: Log = print) -> ExportResult:
+    """Build the TensorRT engine of an existing bundle here, from its ONNX, without torch."""
+    import shutil
+
+    if [r.value for r in profile.runtimes] != ["tensorrt"]:
+        raise UsageError("building into an existing bundle is for TensorRT profiles "
+                         f"(engines are not portable); {profile.name} targets "
+                         f"{', '.join(r.value for r in profile.runtimes)}")
+    bundle = load_bundle(bundle_dir)
+    check_backends_available(profile)
+    if profile.imgsz != bundle.manifest["input"]["imgsz"]:
+        profile = profile.model_copy(update={"imgsz": bundle.manifest["input"]["imgsz"]})
+    with BundleWriter(bundle_dir) as tmp:
+        for p in bundle_dir.iterdir():
+            if p.name != "manifest.json":
+                (shutil.copytree if p.is_dir() else shutil.copy2)(p, tmp / p.name)
+        manifest = dict(bundle.manifest)
+        manifest.update(build_tensorrt(tmp, profile, bundle.taps, log))
+        manifest["artifacts"] = {**manifest["artifacts"], "tensorrt": "tensorrt/model.engine"}
+        manifest["device_profile"] = profile.model_dump(mode="json")
+        write_manifest(tmp, manifest)
+    return ExportResult(bundle_dir, manifest)

@@ -1,0 +1,201 @@
+"""Build or load the PyTorch detector and prepare it for export. Imports torch lazily."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+from .._lazy import require
+from ..errors import UsageError
+from .source import ModelSource
+
+DEFAULT_SEED = 0
+MAX_DET = 300
+log = logging.getLogger("edgekit")
+
+
+@dataclass
+class LoadedModel:
+    model: Any  # torch.nn.Module (an Ultralytics DetectionModel / RTDETRDetectionModel)
+    family: str  # "yolo" | "rtdetr"
+    names: dict[int, str]
+    source: ModelSource
+    seed: int | None
+    notes: list[str] = field(default_factory=list)
+    bn_recalibrated: bool = False
+
+    @property
+    def head(self) -> Any:
+        return self.model.model[-1]
+
+
+def _quiet_ultralytics() -> None:
+    try:
+        from ultralytics.utils import LOGGER
+
+        LOGGER.setLevel(logging.WARNING)
+    except Exception:  # pragma: no cover - cosmetic only
+        pass
+
+
+def detect_family(model: Any) -> str:
+    from ultralytics.nn.modules.head import Detect, RTDETRDecoder
+
+    head = model.model[-1]
+    if isinstance(head, RTDETRDecoder):
+        return "rtdetr"
+    if isinstance(head, Detect) and type(head).__name__ in ("Detect", "v10Detect"):
+        return "yolo"
+    raise UsageError(
+        f"unsupported head {type(head).__name__}: edgekit exports detection models "
+        "(YOLO Detect and RT-DETR) only"
+    )
+
+
+def _coco_names(nc: int) -> dict[int, str]:
+    if nc == 80:
+        try:
+            from ultralytics.utils import YAML
+            from ultralytics.utils.checks import check_yaml
+
+            names = YAML.load(check_yaml("coco.yaml"))["names"]
+            return {int(k): str(v) for k, v in names.items()}
+        except Exception:
+            pass
+    return {i: f"class{i}" for i in range(nc)}
+
+
+def load_model(src: ModelSource, *, seed: int = DEFAULT_SEED, end2end: bool = True) -> LoadedModel:
+    """Load a checkpoint or build a YAML with a fixed seed; returns an eval-mode fp32 model."""
+    torch = require("torch", purpose="export")
+    require("ultralytics", purpose="export")
+    _quiet_ultralytics()
+    notes: list[str] = []
+    used_seed: int | None = None
+    if src.kind == "checkpoint":
+        from ultralytics.nn.tasks import load_checkpoint
+
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                model, _ = load_checkpoint(str(src.path), device="cpu", fuse=False)
+        except Exception as exc:  # torch/pickle raise many different types for a bad file
+            raise UsageError(f"cannot load checkpoint {src.spec}: {type(exc).__name__}: "
+                             f"{str(exc).splitlines()[0] if str(exc) else 'corrupt file'}") from exc
+        names = {int(k): str(v) for k, v in dict(getattr(model, "names", {}) or {}).items()}
+    else:
+        from ultralytics.nn.tasks import DetectionModel, RTDETRDetectionModel, yaml_model_load
+
+        try:
+            cfg = yaml_model_load(src.yaml_name)
+        except Exception as exc:
+            raise UsageError(f"cannot read model YAML {src.spec}: {exc}") from exc
+        if not isinstance(cfg, dict) or not cfg.get("head"):
+            raise UsageError(f"{src.spec}: not an Ultralytics model YAML (no 'head' section)")
+        last = cfg["head"][-1][2] if cfg["head"] and len(cfg["head"][-1]) > 2 else ""
+        cls = RTDETRDetectionModel if last == "RTDETRDecoder" else DetectionModel
+        torch.manual_seed(seed)
+        used_seed = seed
+        try:
+            model = cls(cfg, verbose=False)
+        except Exception as exc:
+            raise UsageError(f"cannot build {src.spec}: {type(exc).__name__}: {exc}") from exc
+        names = _coco_names(int(cfg.get("nc", 80)))
+        notes.append(f"weights are RANDOM: built from {src.spec} with seed {seed}")
+    model = model.float().eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    family = detect_family(model)
+    if not names:
+        names = _coco_names(int(getattr(model.model[-1], "nc", 80)))
+    model.names = names
+    if family == "yolo":
+        head = model.model[-1]
+        has_one2one = getattr(head, "one2one_cv2", None) is not None
+        if end2end and not has_one2one:
+            notes.append("this YOLO head has no end-to-end branch: exporting the one-to-many "
+                         "form, which needs NMS")
+            end2end = False
+        head.end2end = bool(end2end)
+    return LoadedModel(model, family, names, src, used_seed, notes)
+
+
+def recalibrate_batchnorm(lm: LoadedModel, images: Any, passes: int = 3) -> None:
+    """Re-estimate BatchNorm statistics on real images (random weights only).
+
+    Randomly initialised YOLO26 has vanishing activations (RMS ~1e-9 at layer 10), which
+    turns every error metric into noise. A few forward passes with only the BatchNorm
+    layers in train mode and cumulative momentum give activations of unit scale.
+    """
+    torch = require("torch")
+    model = lm.model
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not bns:
+        return
+    x = torch.from_numpy(images).float()
+    model.eval()
+    saved = [(m.momentum,) for m in bns]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative moving average
+        m.train()
+    with torch.no_grad():
+        for _ in range(passes):
+            model(x)
+    for m, (mom,) in zip(bns, saved):
+        m.momentum = mom
+        m.eval()
+    model.eval()
+    lm.bn_recalibrated = True
+
+
+def prepare_for_export(lm: LoadedModel, imgsz: int, *, dynamic: bool = False) -> Any:
+    """Fuse and switch the head to export mode, as Ultralytics' exporter does for ONNX.
+
+    The eager model then produces exactly the layout the traced graph produces, so the
+    reference and the runtimes compare like with like.
+    """
+    torch = require("torch")
+    from ultralytics.nn.modules import C2f
+    from ultralytics.nn.modules.head import Detect, RTDETRDecoder
+
+    model = lm.model.eval().float()
+    with torch.no_grad():
+        model = model.fuse(verbose=False)
+    for m in model.modules():
+        if isinstance(m, (Detect, RTDETRDecoder)):
+            m.dynamic = dynamic
+            m.export = True
+            m.format = "onnx"
+            stride = [int(s) for s in model.stride.tolist()]
+            available = (m.num_queries if isinstance(m, RTDETRDecoder)
+                         else sum((imgsz // s) ** 2 for s in stride))
+            m.max_det = min(MAX_DET, available)
+            m.xyxy = False
+            m.shape = None
+        elif isinstance(m, C2f):
+            m.forward = m.forward_split
+    lm.model = model.eval()
+    return lm.model
+
+
+def decorrelate_decoder(lm: LoadedModel, seed: int) -> bool:
+    """Random weights only: give each RT-DETR decoder layer its own seeded perturbation.
+
+    At initialisation the decoder layers are identical clones, and MSDeformAttn's
+    sampling-offset and attention-weight projections are zero, so every layer computes
+    the same thing and a fault in one layer is hard to tell from another. A small seeded
+    perturbation makes each layer distinct and query-dependent, as trained weights are.
+    """
+    torch = require("torch")
+    layers = [m for m in lm.model.modules() if type(m).__name__ == "DeformableTransformerDecoderLayer"]
+    if not layers:
+        return False
+    gen = torch.Generator().manual_seed(seed + 1)
+    with torch.no_grad():
+        for p in (p for layer in layers for p in layer.parameters()):
+            scale = float(p.std()) if p.numel() > 1 and float(p.std()) > 0 else 0.01
+            p.add_(torch.randn(p.shape, generator=gen) * 0.05 * scale)
+    return True

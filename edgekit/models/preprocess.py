@@ -1,0 +1,150 @@
+"""Deployment preprocessing in numpy: letterbox, BGR->RGB, /255, NCHW float32.
+
+The arithmetic follows Ultralytics' LetterBox (auto=False, centred, pad value 114, linear
+resize) so that a bundle's runtime sees exactly what the PyTorch predictor sees. Needs
+OpenCV (shipped with ultralytics) or Pillow for decoding and resizing; not torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+PAD_VALUE = 114
+
+
+@dataclass(frozen=True)
+class Letterbox:
+    """How an original image maps into the network input (to undo it on boxes)."""
+
+    orig_hw: tuple[int, int]
+    ratio: float
+    pad_left: int
+    pad_top: int
+
+    def to_original(self, xyxy: np.ndarray) -> np.ndarray:
+        out = xyxy.astype(np.float32).copy()
+        out[..., [0, 2]] = (out[..., [0, 2]] - self.pad_left) / self.ratio
+        out[..., [1, 3]] = (out[..., [1, 3]] - self.pad_top) / self.ratio
+        out[..., [0, 2]] = out[..., [0, 2]].clip(0, self.orig_hw[1])
+        out[..., [1, 3]] = out[..., [1, 3]].clip(0, self.orig_hw[0])
+        return out
+
+
+def _cv2():
+    try:
+        import cv2  # type: ignore[import-not-found]
+
+        return cv2
+    except ImportError:
+        return None
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Decode an image file to HWC uint8 BGR (OpenCV's convention, as Ultralytics uses)."""
+    cv2 = _cv2()
+    if cv2 is not None:
+        img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if img is None:
+            raise ValueError(f"cannot decode image {path}")
+        return img
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"))[..., ::-1].copy()
+
+
+def _resize(img: np.ndarray, wh: tuple[int, int]) -> np.ndarray:
+    cv2 = _cv2()
+    if cv2 is not None:
+        return cv2.resize(img, wh, interpolation=cv2.INTER_LINEAR)
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(img).resize(wh, Image.BILINEAR))
+
+
+def letterbox(img: np.ndarray, size: int) -> tuple[np.ndarray, Letterbox]:
+    """Resize keeping aspect ratio and pad to ``size`` x ``size``; returns HWC uint8."""
+    h, w = img.shape[:2]
+    r = min(size / h, size / w)
+    new_w, new_h = max(round(w * r), 1), max(round(h * r), 1)
+    dw, dh = (size - new_w) / 2, (size - new_h) / 2
+    if (w, h) != (new_w, new_h):
+        img = _resize(img, (new_w, new_h))
+    top, bottom = round(dh - 0.1), round(dh + 0.1)
+    left, right = round(dw - 0.1), round(dw + 0.1)
+    out = np.full((new_h + top + bottom, new_w + left + right, 3), PAD_VALUE, dtype=np.uint8)
+    out[top : top + new_h, left : left + new_w] = img
+    return out, Letterbox((h, w), r, left, top)
+
+
+def to_input(img_bgr: np.ndarray, size: int) -> tuple[np.ndarray, Letterbox]:
+    """BGR HWC uint8 image -> (1, 3, size, size) float32 RGB in [0, 1], and the letterbox."""
+    boxed, lb = letterbox(img_bgr, size)
+    chw = boxed[..., ::-1].transpose(2, 0, 1)
+    return (np.ascontiguousarray(chw, dtype=np.float32) / 255.0)[None], lb
+
+
+INPUT_SPEC = {
+    "name": "images",
+    "layout": "NCHW",
+    "dtype": "float32",
+    "color": "RGB",
+    "scale": "1/255",
+    "mean": [0.0, 0.0, 0.0],
+    "std": [1.0, 1.0, 1.0],
+    "letterbox": {"pad_value": PAD_VALUE, "center": True, "scaleup": True,
+                  "interpolation": "linear"},
+}
+
+
+def sample_images() -> list[Path]:
+    """The real images that ship inside the ultralytics package (bus.jpg, zidane.jpg)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("ultralytics")
+    if spec is None or not spec.submodule_search_locations:
+        return []
+    assets = Path(next(iter(spec.submodule_search_locations))) / "assets"
+    return sorted(p for p in assets.glob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def list_images(directory: str | Path | None) -> list[Path]:
+    from ..errors import UsageError
+
+    if directory is None:
+        imgs = sample_images()
+        if not imgs:
+            raise UsageError("no --images given and the ultralytics sample images are not installed")
+        return imgs
+    d = Path(directory)
+    if not d.is_dir():
+        raise UsageError(f"image directory not found: {d}")
+    imgs = sorted(p for p in d.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not imgs:
+        raise UsageError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {d}")
+    return imgs
+
+
+def image_batch(paths: list[Path], size: int, count: int | None = None) -> np.ndarray:
+    """Preprocessed (count, 3, size, size) inputs. With fewer files than ``count``, adds
+    horizontally flipped and shifted-crop variants (deterministic) to reach it."""
+    base = [to_input(read_image(p), size)[0][0] for p in paths]
+    if count is None:
+        return np.stack(base)
+    out: list[np.ndarray] = []
+    i = 0
+    while len(out) < count:
+        img = base[i % len(base)]
+        variant = i // len(base)
+        if variant % 2 == 1:
+            img = img[:, :, ::-1]
+        if variant >= 2:
+            shift = (variant * 17) % max(size // 4, 1)
+            img = np.roll(img, shift, axis=1 + (variant % 2))
+        out.append(np.ascontiguousarray(img))
+        i += 1
+    return np.stack(out)

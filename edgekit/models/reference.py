@@ -1,0 +1,60 @@
+"""The PyTorch side of parity: a prepared model, its attention sites and probe, and the
+reference outputs (final output and every tap) on given inputs. Imports torch lazily."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .._lazy import require
+from .preprocess import image_batch, list_images
+from .source import ModelSource
+
+
+@dataclass
+class Prepared:
+    loaded: Any  # LoadedModel
+    model: Any
+    sites: list[Any]  # Site, in execution order, query site included
+    probe: Any
+    notes: list[str] = field(default_factory=list)
+    decorrelated: bool = False
+
+
+def prepare(src: ModelSource, *, imgsz: int, seed: int, end2end: bool, dynamic: bool,
+            images: str | None, example: np.ndarray) -> Prepared:
+    torch = require("torch", purpose="the PyTorch reference")
+    from .build import decorrelate_decoder, load_model, prepare_for_export, recalibrate_batchnorm
+    from .sites import find_sites, make_probe, order_by_execution, query_site
+
+    lm = load_model(src, seed=seed, end2end=end2end)
+    decorrelated = False
+    if src.kind == "yaml":
+        # random weights: re-estimate BatchNorm statistics on real images (see recalibrate_batchnorm)
+        calib = image_batch(list_images(images), imgsz, count=8)
+        if lm.family == "rtdetr":
+            decorrelated = decorrelate_decoder(lm, seed)
+        recalibrate_batchnorm(lm, calib)
+    model = prepare_for_export(lm, imgsz, dynamic=dynamic)
+    q = query_site(model)
+    sites = order_by_execution(model, find_sites(model) + ([q] if q else []),
+                               torch.from_numpy(example))
+    return Prepared(lm, model, sites, make_probe(model, sites), list(lm.notes), decorrelated)
+
+
+def reference_outputs(prep: Prepared, inputs: np.ndarray) -> dict[str, np.ndarray]:
+    """Run the probe on each input group; arrays keyed by site name and ``output0``."""
+    torch = require("torch")
+    from .sites import probe_output_names
+
+    names = ["output0", *probe_output_names(prep.sites)]
+    key = {s.tap: s.name for s in prep.sites}
+    refs: dict[str, list[np.ndarray]] = {}
+    with torch.no_grad():
+        for k in range(inputs.shape[0]):
+            for nm, t in zip(names, prep.probe(torch.from_numpy(inputs[k]))):
+                if nm == "output0" or nm in key:
+                    refs.setdefault(key.get(nm, nm), []).append(t.detach().float().numpy())
+    return {k: np.stack(v) for k, v in refs.items()}

@@ -1,0 +1,193 @@
+"""Comparison of one backend's outputs with the golden reference, and the verdict.
+
+Pure logic over numpy arrays: runners are driven in :mod:`edgekit.parity.run`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import align
+from .detections import decode, match
+from .metrics import check_tensor, merge_metrics
+
+QUERY_UNMATCHED_MAX = 0.10  # more unmatched queries than this fails the site
+OUTPUT_TAP = "output0"
+
+
+@dataclass
+class LayerResult:
+    name: str
+    kind: str
+    tensor: str
+    passed: bool
+    status: str
+    metrics: dict[str, float]
+    reasons: list[str] = field(default_factory=list)
+    alignment: dict[str, float] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dict(self.__dict__)
+        if d["alignment"] is None:
+            d.pop("alignment")
+        return d
+
+
+@dataclass
+class BackendResult:
+    backend: str
+    artifact: str
+    passed: bool
+    first_divergent: str | None
+    layers: list[LayerResult]
+    outputs: dict[str, Any]
+    error: str | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"backend": self.backend, "artifact": self.artifact, "passed": self.passed,
+                "first_divergent": self.first_divergent, "error": self.error,
+                "settings": self.settings,
+                "layers": [layer.to_dict() for layer in self.layers], "outputs": self.outputs}
+
+
+def _query_perms(taps: list[dict[str, Any]], ref: dict[str, np.ndarray],
+                 got: dict[str, np.ndarray]) -> list[np.ndarray] | None:
+    q = next((t for t in taps if t["kind"] == "queries"), None)
+    if q is None or q["tensor"] not in got:
+        return None
+    r, o = ref[q["name"]], got[q["tensor"]]
+    axis = q.get("query_axis", 1)
+    perms = []
+    for k in range(r.shape[0]):
+        rr = np.moveaxis(r[k], axis, 0).reshape(r[k].shape[axis], -1)
+        oo = np.moveaxis(o[k], axis, 0).reshape(o[k].shape[axis], -1)
+        perms.append(align.match_rows(rr, oo)[0])
+    return perms
+
+
+def compare_backend(
+    backend: str, artifact: str, *, taps: list[dict[str, Any]], ref: dict[str, np.ndarray],
+    got: dict[str, np.ndarray], tolerance: Any, output_format: str, imgsz: int,
+    conf: float = 0.25,
+) -> BackendResult:
+    """Compare a backend's stacked outputs (sample axis first) with the reference.
+
+    ``taps``: manifest entries (name, kind, tensor, optional query_axis) in graph order.
+    ``ref``: reference arrays keyed by tap name and ``output0``; ``got`` keyed by tensor name.
+    ``tolerance(kind)`` gives the Tolerance for a site kind.
+    """
+    perms = _query_perms(taps, ref, got)
+    layers: list[LayerResult] = []
+    for tap in taps:
+        if tap["kind"] == "queries":
+            continue
+        name, tensor = tap["name"], tap["tensor"]
+        if tensor not in got:
+            layers.append(LayerResult(name, tap["kind"], tensor, False, "fail", {},
+                                      [f"the backend returned no tensor {tensor}"]))
+            continue
+        tol = tolerance(tap["kind"])
+        r_all, o_all = ref[name], got[tensor]
+        per_sample, reasons, passed = [], [], True
+        alignment = None
+        qaxis = tap.get("query_axis")
+        for k in range(r_all.shape[0]):
+            r, o = r_all[k], o_all[k]
+            if perms is not None and qaxis is not None and o.shape == r.shape:
+                o, valid = align.apply(o, perms[k], qaxis)
+                unmatched = float(1 - valid.mean())
+                same = float((perms[k] == np.arange(len(perms[k]))).mean())
+                a = alignment or {"unmatched_frac": 0.0, "same_order_frac": 1.0}
+                alignment = {"unmatched_frac": max(a["unmatched_frac"], unmatched),
+                             "same_order_frac": min(a["same_order_frac"], same)}
+                if unmatched > QUERY_UNMATCHED_MAX:
+                    passed = False
+                    reasons.append(f"sample {k}: {unmatched:.0%} of the decoder's queries differ "
+                                   "from the reference's (a different top-k set)")
+                r = np.compress(valid, r, axis=qaxis)
+                o = np.compress(valid, o, axis=qaxis)
+            chk = check_tensor(o, r, tol)
+            per_sample.append(chk.metrics)
+            if not chk.passed:
+                passed = False
+                reasons += [f"sample {k}: {x}" for x in chk.reasons]
+            elif chk.status == "degenerate":
+                reasons += [f"sample {k}: {x}" for x in chk.reasons]
+        merged = merge_metrics(per_sample)
+        degenerate = passed and merged.get("ref_rms", 1.0) < 1e-6
+        status = "fail" if not passed else ("degenerate" if degenerate else "pass")
+        layers.append(LayerResult(name, tap["kind"], tensor, passed, status, merged,
+                                  reasons[:6], alignment))
+    outputs = {OUTPUT_TAP: compare_output(ref[OUTPUT_TAP], got.get(OUTPUT_TAP), output_format,
+                                          imgsz, tolerance("output"), conf, perms)}
+    failed = [layer.name for layer in layers if not layer.passed]
+    first = failed[0] if failed else (None if outputs[OUTPUT_TAP]["passed"] else OUTPUT_TAP)
+    passed = not failed and outputs[OUTPUT_TAP]["passed"]
+    return BackendResult(backend, artifact, passed, first, layers, outputs)
+
+
+def compare_output(ref: np.ndarray, got: np.ndarray | None, fmt: str, imgsz: int, tol: Any,
+                   conf: float, perms: list[np.ndarray] | None = None) -> dict[str, Any]:
+    """Detection-aware comparison of the final output: matched, missing, extra, shifts."""
+    if got is None:
+        return {"passed": False, "reasons": ["the backend returned no output0"]}
+    if got.shape != ref.shape:
+        return {"passed": False, "reasons": [f"shape {got.shape} != reference {ref.shape}"]}
+    nonfinite = int((~np.isfinite(got)).sum())
+    margin = max(tol.atol, 0.02)
+    reasons: list[str] = []
+    if nonfinite:
+        reasons.append(f"{nonfinite} non-finite values")
+    totals = {"matched": 0, "missing": 0, "extra": 0, "max_box_shift_px": 0.0,
+              "max_score_diff": 0.0, "min_iou": 1.0}
+    confs = []
+    ambiguous = 0
+    clean = np.nan_to_num(got)
+    for k in range(ref.shape[0]):
+        rd = decode(ref[k], fmt, imgsz, conf=1e-3)
+        od = decode(clean[k], fmt, imgsz, conf=1e-3)
+        for r_i, o_i in zip(rd, od):
+            if _saturated(r_i):
+                # every kept detection has the same score: which ones the top-k keeps is
+                # arbitrary on any runtime, so a set comparison says nothing
+                ambiguous += 1
+                continue
+            # with few confident detections (random weights), compare the 20 best instead
+            c = conf if (r_i.scores >= conf).sum() >= 5 else float(
+                np.sort(r_i.scores)[::-1][min(19, len(r_i) - 1)]) if len(r_i) else conf
+            c = max(min(c, conf), 1e-3)
+            confs.append(c)
+            m = match(r_i.above(c), o_i.above(max(c - margin, 0.0)), conf=c, margin=margin)
+            totals["matched"] += m.matched
+            totals["missing"] += m.missing
+            totals["extra"] += m.extra
+            totals["max_box_shift_px"] = max(totals["max_box_shift_px"], m.max_box_shift_px)
+            totals["max_score_diff"] = max(totals["max_score_diff"], m.max_score_diff)
+            if m.matched:
+                totals["min_iou"] = min(totals["min_iou"], m.min_iou)
+    box_tol = max(1.0, tol.atol * imgsz)
+    if totals["missing"] or totals["extra"]:
+        reasons.append(f"{totals['missing']} missing and {totals['extra']} extra detections")
+    if totals["max_box_shift_px"] > box_tol:
+        reasons.append(f"box shift {totals['max_box_shift_px']:.2f}px > {box_tol:.2f}px")
+    if totals["max_score_diff"] > margin:
+        reasons.append(f"score difference {totals['max_score_diff']:.4f} > {margin}")
+    out: dict[str, Any] = {"passed": not reasons, "reasons": reasons, "detections": totals,
+                           "ambiguous_images": ambiguous,
+                           "conf": min(confs) if confs else conf,
+                           "box_tolerance_px": box_tol, "score_tolerance": margin}
+    if perms is not None:
+        out["query_topk"] = {
+            "same_set_frac": float(np.mean([(p >= 0).mean() for p in perms])),
+            "same_order_frac": float(np.mean([(p == np.arange(len(p))).mean() for p in perms])),
+        }
+    return out
+
+
+def _saturated(d: Any) -> bool:
+    """True when the top-k is a tie: at least 10 detections share the top score."""
+    return len(d) >= 10 and float(d.scores[0] - d.scores[9]) <= 1e-6

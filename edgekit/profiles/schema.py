@@ -1,0 +1,164 @@
+"""The export-profile schema. Pydantic is used only here, at the YAML/CLI boundary."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class Runtime(str, Enum):
+    onnxruntime = "onnxruntime"
+    openvino = "openvino"
+    tensorrt = "tensorrt"
+
+
+class Precision(str, Enum):
+    fp32 = "fp32"
+    fp16 = "fp16"
+    int8 = "int8"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BatchSpec(_Strict):
+    """Static batch (``dynamic: false``, uses ``size``) or a dynamic range."""
+
+    size: int = Field(1, ge=1, description="batch used for export tracing and the static shape")
+    dynamic: bool = False
+    min: int = Field(1, ge=1)
+    opt: int | None = Field(None, ge=1)
+    max: int = Field(1, ge=1)
+
+    @model_validator(mode="after")
+    def _ranges(self) -> BatchSpec:
+        if self.dynamic:
+            opt = self.opt or self.size
+            if not (self.min <= opt <= self.max):
+                raise ValueError(f"need min <= opt <= max, got {self.min}, {opt}, {self.max}")
+        return self
+
+
+class RuntimeSettings(_Strict):
+    threads: int | None = Field(None, ge=1, description="intra-op threads; null = runtime default")
+    openvino_hint: Literal["latency", "throughput"] = "latency"
+    openvino_streams: int | None = Field(None, ge=1)
+    ort_graph_optimization: Literal["disable", "basic", "extended", "all"] = "all"
+    trt_workspace_gb: float = Field(4.0, gt=0)
+    trt_builder_optimization_level: int = Field(3, ge=0, le=5)
+    trt_timing_cache: bool = True
+
+
+FloatScopeItem = Literal[
+    "attention",  # every attention site's subgraph
+    "decoder",  # the whole RT-DETR decoder head
+    "softmax",
+    "layernorm",
+    "gridsample",
+    "topk",
+    "score_sigmoid",
+]
+
+
+class Calibration(_Strict):
+    images: str | None = Field(None, description="directory of calibration images; null = samples")
+    count: int = Field(32, ge=1, description="images used (cycled with flips if fewer exist)")
+    float_scope: list[FloatScopeItem] = Field(
+        default_factory=lambda: ["attention", "decoder", "softmax", "layernorm", "gridsample",
+                                 "topk", "score_sigmoid"],
+        description="what stays in float when quantizing",
+    )
+    preset: Literal["performance", "mixed"] = "mixed"
+
+
+class Tolerance(_Strict):
+    """Pass criteria for one tensor compared against the PyTorch reference."""
+
+    min_cosine: float = Field(0.9999, ge=-1, le=1)
+    max_rel_l2: float = Field(1e-3, ge=0)
+    atol: float = Field(1e-3, ge=0, description="absolute tolerance in units of the reference's RMS")
+    rtol: float = Field(1e-3, ge=0)
+    max_violation_frac: float = Field(
+        0.0, ge=0, le=1, description="share of elements allowed beyond atol + rtol*|ref|"
+    )
+
+
+SiteKindName = Literal[
+    "default", "aifi", "self_attn", "deform_attn", "psa_attn", "area_attn", "transformer", "output"
+]
+
+
+class Budget(_Strict):
+    latency_ms: float | None = Field(None, gt=0)
+    percentile: float = Field(99.0, gt=0, le=100)
+
+
+class Profile(_Strict):
+    name: str
+    description: str = ""
+    runtimes: list[Runtime] = Field(min_length=1)
+    precision: Precision = Precision.fp32
+    imgsz: int = Field(640, gt=0)
+    batch: BatchSpec = Field(default_factory=BatchSpec)
+    opset: int | None = Field(None, ge=11, le=23, description="null = chosen per model family")
+    simplify: bool = True
+    runtime: RuntimeSettings = Field(default_factory=RuntimeSettings)
+    calibration: Calibration = Field(default_factory=Calibration)
+    tolerances: dict[Precision, dict[SiteKindName, Tolerance]] = Field(default_factory=dict)
+    budget: Budget = Field(default_factory=Budget)
+    jetson: bool = Field(False, description="the target is a Jetson: build engines on the device")
+
+    @field_validator("imgsz")
+    @classmethod
+    def _multiple_of_32(cls, v: int) -> int:
+        if v % 32:
+            raise ValueError(f"must be a positive multiple of 32 (stride), got {v}")
+        return v
+
+    @field_validator("runtimes")
+    @classmethod
+    def _unique(cls, v: list[Runtime]) -> list[Runtime]:
+        if len(set(v)) != len(v):
+            raise ValueError("runtimes are listed twice")
+        return v
+
+    def tolerance(self, kind: str, precision: Precision | str | None = None) -> Tolerance:
+        """The tolerance for a site kind at a precision: profile value, else the built-in one."""
+        prec = Precision(precision or self.precision)
+        table = self.tolerances.get(prec, {})
+        if kind in table:
+            return table[kind]  # type: ignore[index]
+        if "default" in table:
+            return table["default"]
+        return default_tolerance(kind, prec)
+
+
+# Built-in tolerances. fp32 runtimes agree with PyTorch to ~1e-5; deformable attention
+# goes through GridSample, which differs between runtimes at about 1e-3 (seen 2e-3 max abs,
+# cosine 0.99998 on rtdetr-l at 320). Reduced precision gets looser criteria.
+_DEFAULTS: dict[Precision, dict[str, Tolerance]] = {
+    Precision.fp32: {
+        "default": Tolerance(min_cosine=0.9999, max_rel_l2=1e-3, atol=1e-2, rtol=1e-2,
+                             max_violation_frac=1e-3),
+        "deform_attn": Tolerance(min_cosine=0.999, max_rel_l2=1e-2, atol=1e-2, rtol=1e-2,
+                                 max_violation_frac=1e-2),
+        "output": Tolerance(min_cosine=0.999, max_rel_l2=1e-2, atol=1e-2, rtol=1e-2,
+                            max_violation_frac=1e-2),
+    },
+    Precision.fp16: {
+        "default": Tolerance(min_cosine=0.999, max_rel_l2=5e-2, atol=5e-2, rtol=5e-2,
+                             max_violation_frac=1e-2),
+    },
+    Precision.int8: {
+        "default": Tolerance(min_cosine=0.99, max_rel_l2=0.15, atol=0.1, rtol=0.1,
+                             max_violation_frac=0.1),
+    },
+}
+
+
+def default_tolerance(kind: str, precision: Precision) -> Tolerance:
+    table = _DEFAULTS[precision]
+    return table.get(kind, table["default"])

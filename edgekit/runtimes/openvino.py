@@ -1,0 +1,91 @@
+"""OpenVINO runner. Taps are exposed with ``Model.add_outputs`` on the IR (converted from
+the bundle's ONNX, so tensor names line up)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._lazy import require, version_of
+from ..errors import UsageError
+from .base import Runner, RunnerSettings
+
+
+class OpenVinoRunner(Runner):
+    name = "openvino"
+
+    def __init__(self, model_path: Path, *, extra_outputs: list[str] | None = None,
+                 settings: RunnerSettings | None = None) -> None:
+        super().__init__(extra_outputs, settings)
+        self.model_path = Path(model_path)
+        self.compiled: Any = None
+        self.request: Any = None
+        self._out_ports: list[Any] = []
+
+    def config(self) -> dict[str, Any]:
+        ov = require("openvino", purpose="the openvino backend")
+        props = ov.properties
+        hint = (props.hint.PerformanceMode.LATENCY if self.settings.openvino_hint == "latency"
+                else props.hint.PerformanceMode.THROUGHPUT)
+        cfg: dict[str, Any] = {props.hint.performance_mode: hint}
+        if self.settings.threads:
+            cfg[props.inference_num_threads] = self.settings.threads
+        if self.settings.openvino_streams:
+            cfg[props.num_streams] = self.settings.openvino_streams
+        # parity compares against fp32: keep CPU execution precision at fp32 unless asked
+        if self.settings.precision == "fp32" or self.settings.extra.get("exact_fp32"):
+            cfg[props.hint.inference_precision] = ov.Type.f32
+        return cfg
+
+    def _activate(self) -> None:
+        ov = require("openvino", purpose="the openvino backend")
+        core = ov.Core()
+        try:
+            model = core.read_model(str(self.model_path))
+        except Exception as exc:
+            raise UsageError(f"{self.model_path}: OpenVINO cannot read it: "
+                             f"{str(exc).splitlines()[0][:300]}") from exc
+        if self.extra_outputs:
+            try:
+                model.add_outputs(list(self.extra_outputs))
+            except Exception as exc:
+                raise UsageError(f"{self.model_path}: cannot expose tap tensors "
+                                 f"{self.extra_outputs[:3]}...: {exc}") from exc
+        self.compiled = core.compile_model(model, self.settings.device, self.config())
+        self.request = self.compiled.create_infer_request()
+        self.input_names = [i.get_any_name() for i in self.compiled.inputs]
+        self._out_ports = list(self.compiled.outputs)
+        wanted = set(self.extra_outputs)
+        names: list[str] = []
+        for port in self._out_ports:
+            pnames = port.get_names()
+            hit = sorted(pnames & wanted)
+            names.append(hit[0] if hit else port.get_any_name())
+        self.output_names = names
+
+    def _deactivate(self) -> None:
+        self.request = None
+        self.compiled = None
+
+    def infer(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        res = self.request.infer(feed)
+        return {n: np.asarray(res[p]) for n, p in zip(self.output_names, self._out_ports)}
+
+    def run_bare(self, feed: dict[str, np.ndarray]) -> Any:
+        return self.request.infer(feed)
+
+    def versions(self) -> dict[str, Any]:
+        return {"openvino": version_of("openvino")}
+
+    def describe(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"device": self.settings.device, "hint": self.settings.openvino_hint}
+        if self.compiled is not None:
+            for key in ("NUM_STREAMS", "INFERENCE_NUM_THREADS", "OPTIMAL_NUMBER_OF_INFER_REQUESTS",
+                        "INFERENCE_PRECISION_HINT"):
+                try:
+                    out[key.lower()] = str(self.compiled.get_property(key))
+                except Exception:
+                    pass
+        return out
