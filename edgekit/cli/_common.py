@@ -33,7 +33,9 @@ def err_console():
 
 
 def fail(message: str, code: int) -> typer.Exit:
-    err_console().print(f"[red]edgekit: error:[/] {message}", soft_wrap=True)
+    from rich.markup import escape
+
+    err_console().print(f"[red]edgekit: error:[/] {escape(message)}", soft_wrap=True)
     return typer.Exit(code)
 
 

@@ -11,12 +11,40 @@ import numpy as np
 from .._lazy import require
 
 
-def convert(onnx_path: Path, xml_path: Path, *, fp16: bool = False) -> Any:
+def convert(onnx_path: Path, *, keep_tensors: list[str] = ()) -> Any:
+    """ONNX -> ov.Model, keeping the named tap tensors addressable.
+
+    OpenVINO's conversion folds chains such as Reshape->Reshape and drops the names of the
+    tensors in between, which would make some taps unreachable by ``add_outputs``. The
+    taps are therefore exposed as outputs during conversion, and those extra Results are
+    removed afterwards: the IR keeps its original outputs, and every tap by name.
+    """
     ov = require("openvino", purpose="OpenVINO IR conversion")
-    model = ov.convert_model(str(onnx_path))
+    onnx = require("onnx")
+    model_proto = onnx.load(str(onnx_path))
+    have = {o.name for o in model_proto.graph.output}
+    extra = [t for t in keep_tensors if t not in have]
+    for t in extra:
+        model_proto.graph.output.append(onnx.helper.make_empty_tensor_value_info(t))
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="edgekit-ov-") as d:
+        tmp_onnx = Path(d) / "with_taps.onnx"
+        onnx.save(model_proto, str(tmp_onnx))
+        model = ov.convert_model(str(tmp_onnx))
+    if extra:
+        wanted = set(extra)
+        for result in list(model.get_results()):
+            if result.input(0).get_tensor().get_names() & wanted:
+                model.remove_result(result)
+        model.validate_nodes_and_infer_types()
+    return model
+
+
+def save(model: Any, xml_path: Path, *, fp16: bool = False) -> None:
+    ov = require("openvino")
     xml_path.parent.mkdir(parents=True, exist_ok=True)
     ov.save_model(model, str(xml_path), compress_to_fp16=fp16)
-    return model
 
 
 def ov_names_for(model: Any, onnx_nodes: list[str], onnx_tensors: list[str]) -> list[str]:

@@ -269,14 +269,13 @@ def build_openvino(tmp: Path, profile: Any, deployed: Any, taps: list[dict[str, 
                    family: str, images: str | None, log: Log) -> dict[str, Any]:
     from . import openvino as ovx
 
-    ov = require("openvino")
     xml = tmp / "openvino" / "model.xml"
     prec = profile.precision.value
+    model = ovx.convert(tmp / "model.onnx", keep_tensors=[t["tensor"] for t in taps])
     if prec != "int8":
-        ovx.convert(tmp / "model.onnx", xml, fp16=prec == "fp16")
+        ovx.save(model, xml, fp16=prec == "fp16")
         log(f"openvino: IR ({prec}) converted from model.onnx")
         return {"precision": prec, "converted_from": "model.onnx"}
-    model = ov.convert_model(str(tmp / "model.onnx"))
     cal = profile.calibration
     calib = image_batch(list_images(cal.images or images), profile.imgsz, count=cal.count)
     nodes, tensors, ov_types = float_scope(deployed, taps, list(cal.float_scope))
@@ -285,8 +284,7 @@ def build_openvino(tmp: Path, profile: Any, deployed: Any, taps: list[dict[str, 
         f"{len(names)} ops in float ({', '.join(cal.float_scope) or 'nothing'})")
     q = ovx.quantize_int8(model, calib, ignored_names=names, ignored_types=ov_types,
                           preset=cal.preset)
-    xml.parent.mkdir(parents=True, exist_ok=True)
-    ov.save_model(q, str(xml), compress_to_fp16=False)
+    ovx.save(q, xml)
     fq = sum(1 for op in q.get_ops() if op.get_type_name() == "FakeQuantize")
     return {"precision": "int8", "converted_from": "model.onnx",
             "nncf": {"model_type": "transformer", "preset": cal.preset,

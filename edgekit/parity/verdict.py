@@ -55,7 +55,7 @@ class BackendResult:
 
 
 def _query_perms(taps: list[dict[str, Any]], ref: dict[str, np.ndarray],
-                 got: dict[str, np.ndarray]) -> list[np.ndarray] | None:
+                 got: dict[str, np.ndarray], rel_tol: float = 0.05) -> list[np.ndarray] | None:
     q = next((t for t in taps if t["kind"] == "queries"), None)
     if q is None or q["tensor"] not in got:
         return None
@@ -65,7 +65,7 @@ def _query_perms(taps: list[dict[str, Any]], ref: dict[str, np.ndarray],
     for k in range(r.shape[0]):
         rr = np.moveaxis(r[k], axis, 0).reshape(r[k].shape[axis], -1)
         oo = np.moveaxis(o[k], axis, 0).reshape(o[k].shape[axis], -1)
-        perms.append(align.match_rows(rr, oo)[0])
+        perms.append(align.match_rows(rr, oo, rel_tol)[0])
     return perms
 
 
@@ -80,7 +80,8 @@ def compare_backend(
     ``ref``: reference arrays keyed by tap name and ``output0``; ``got`` keyed by tensor name.
     ``tolerance(kind)`` gives the Tolerance for a site kind.
     """
-    perms = _query_perms(taps, ref, got)
+    # a query embedding carries the runtime's own error: match within what its precision allows
+    perms = _query_perms(taps, ref, got, max(0.05, 2 * tolerance("queries").max_rel_l2))
     layers: list[LayerResult] = []
     for tap in taps:
         if tap["kind"] == "queries":
@@ -108,6 +109,9 @@ def compare_backend(
                     passed = False
                     reasons.append(f"sample {k}: {unmatched:.0%} of the decoder's queries differ "
                                    "from the reference's (a different top-k set)")
+                if not valid.any():
+                    per_sample.append({})
+                    continue
                 r = np.compress(valid, r, axis=qaxis)
                 o = np.compress(valid, o, axis=qaxis)
             chk = check_tensor(o, r, tol)
@@ -117,8 +121,10 @@ def compare_backend(
                 reasons += [f"sample {k}: {x}" for x in chk.reasons]
             elif chk.status == "degenerate":
                 reasons += [f"sample {k}: {x}" for x in chk.reasons]
-        merged = merge_metrics(per_sample)
+        merged = merge_metrics([m for m in per_sample if m])
         degenerate = passed and merged.get("ref_rms", 1.0) < 1e-6
+        if not merged:
+            passed = False
         status = "fail" if not passed else ("degenerate" if degenerate else "pass")
         layers.append(LayerResult(name, tap["kind"], tensor, passed, status, merged,
                                   reasons[:6], alignment))
@@ -147,9 +153,10 @@ def compare_output(ref: np.ndarray, got: np.ndarray | None, fmt: str, imgsz: int
     confs = []
     ambiguous = 0
     clean = np.nan_to_num(got)
+    floor = 1e-3 if fmt == "yolo_raw" else 0.0  # raw outputs go through NMS: keep it small
     for k in range(ref.shape[0]):
-        rd = decode(ref[k], fmt, imgsz, conf=1e-3)
-        od = decode(clean[k], fmt, imgsz, conf=1e-3)
+        rd = decode(ref[k], fmt, imgsz, conf=floor)
+        od = decode(clean[k], fmt, imgsz, conf=floor)
         for r_i, o_i in zip(rd, od):
             if _saturated(r_i):
                 # every kept detection has the same score: which ones the top-k keeps is
@@ -159,7 +166,7 @@ def compare_output(ref: np.ndarray, got: np.ndarray | None, fmt: str, imgsz: int
             # with few confident detections (random weights), compare the 20 best instead
             c = conf if (r_i.scores >= conf).sum() >= 5 else float(
                 np.sort(r_i.scores)[::-1][min(19, len(r_i) - 1)]) if len(r_i) else conf
-            c = max(min(c, conf), 1e-3)
+            c = max(min(c, conf), 1e-6)
             confs.append(c)
             m = match(r_i.above(c), o_i.above(max(c - margin, 0.0)), conf=c, margin=margin)
             totals["matched"] += m.matched

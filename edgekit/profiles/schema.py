@@ -87,7 +87,7 @@ class Tolerance(_Strict):
 
 
 SiteKindName = Literal[
-    "default", "aifi", "self_attn", "deform_attn", "psa_attn", "area_attn", "transformer", "output"
+    "default", "aifi", "self_attn", "deform_attn", "psa_attn", "area_attn", "transformer", "queries", "output"
 ]
 
 

@@ -1,0 +1,103 @@
+"""End-to-end export of both families at small sizes, and what the bundle holds."""
+
+import hashlib
+import json
+import subprocess
+
+import numpy as np
+import pytest
+
+from conftest import IMGSZ, build_bundle
+
+
+def _sha(p):
+    return hashlib.sha256(p.read_bytes()).hexdigest()
+
+
+def test_yolo_bundle_layout_and_manifest(yolo_bundle):
+    b = yolo_bundle.bundle
+    m = json.loads((b / "manifest.json").read_text())
+    assert {"model.onnx", "openvino/model.xml", "openvino/model.bin", "reference.npz",
+            "parity.json", "reproduce.sh"} <= set(m["files"])
+    for rel, digest in m["files"].items():
+        assert _sha(b / rel) == digest
+    src = m["source"]
+    assert src["family"] == "yolo" and src["seed"] == 0 and src["random_weights"]
+    assert src["bn_recalibrated"] and len(src["sha256"]) == 64
+    assert m["versions"]["torch"] and m["versions"]["onnx"] and m["versions"]["openvino"]
+    assert m["opset"] == 17
+    assert m["input"]["shape"] == [1, 3, IMGSZ, IMGSZ] and m["input"]["color"] == "RGB"
+    assert m["output"]["format"] == "yolo_end2end" and m["output"]["shape"] == [1, 300, 6]
+    assert m["names"]["0"] == "person"
+    assert [t["name"] for t in m["taps"]] == ["model.10.m.0.attn", "model.22.m.0.1.attn"]
+    assert all(t["kind"] == "psa_attn" for t in m["taps"])
+    assert m["parity"]["passed"] is True
+
+
+def test_deployed_onnx_keeps_only_its_output_and_runs_in_ort_and_openvino(yolo_bundle):
+    import onnx
+    import onnxruntime as ort
+    import openvino as ov
+
+    b = yolo_bundle.bundle
+    model = onnx.load(str(b / "model.onnx"))
+    assert [o.name for o in model.graph.output] == ["output0"]
+    # the tap tensors still exist in the deployed graph under their names
+    produced = {o for n in model.graph.node for o in n.output}
+    assert "tap::model.22.m.0.1.attn" in produced
+    x = np.load(b / "reference.npz")["inputs"][0]
+    y = ort.InferenceSession(str(b / "model.onnx")).run(None, {"images": x})[0]
+    assert y.shape == (1, 300, 6)
+    c = ov.Core().compile_model(str(b / "openvino" / "model.xml"), "CPU")
+    assert len(c.outputs) == 1
+    y2 = c.create_infer_request().infer({"images": x})[c.outputs[0]]
+    assert np.abs(y2[..., 4] - y[..., 4]).max() < 1e-3
+
+
+def test_rtdetr_sites_are_found_with_kinds(rtdetr_bundle):
+    m = rtdetr_bundle.manifest
+    kinds = [(t["name"], t["kind"]) for t in m["taps"]]
+    assert kinds[0] == ("model.9", "aifi")
+    assert ("model.26.decoder", "queries") in kinds
+    assert [k for _, k in kinds].count("self_attn") == 2
+    assert [k for _, k in kinds].count("deform_attn") == 2
+    assert m["output"]["format"] == "rtdetr" and m["opset"] >= 16
+    assert m["source"]["decoder_decorrelated"] is True
+
+
+def test_yolo_one_to_many_form_needs_nms(bundles_root):
+    res = build_bundle(bundles_root / "o2m", "yolo26n.yaml", "onnx-fp32", end2end=False)
+    m = res.manifest
+    assert m["output"]["format"] == "yolo_raw"
+    n_anchors = sum((IMGSZ // s) ** 2 for s in (8, 16, 32))
+    assert m["output"]["shape"] == [1, 84, n_anchors]
+    assert "reproduce.sh" in m["files"]
+    assert "--no-end2end" in (res.bundle / "reproduce.sh").read_text()
+
+
+def test_int8_export_builds_a_quantized_ir_with_float_attention(bundles_root):
+    res = build_bundle(bundles_root / "int8", "yolo26n.yaml", "intel-cpu-int8", parity=False)
+    ovm = res.manifest["openvino"]
+    assert ovm["precision"] == "int8" and ovm["nncf"]["model_type"] == "transformer"
+    assert ovm["nncf"]["fake_quantize_ops"] > 0
+    assert ovm["nncf"]["ignored_ops"] > 0
+
+
+def test_same_seed_same_bundle_weights(bundles_root, yolo_bundle):
+    again = build_bundle(bundles_root / "again", "yolo26n.yaml", "intel-cpu-fp32", parity=False)
+    a = np.load(yolo_bundle.bundle / "reference.npz")
+    b = np.load(again.bundle / "reference.npz")
+    np.testing.assert_array_equal(a["output0"], b["output0"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["yolo26n.yaml", "rtdetr-l.yaml"])
+def test_full_size_export_passes_parity(bundles_root, model):
+    res = build_bundle(bundles_root / "full", model, "intel-cpu-fp32", imgsz=640)
+    assert res.parity["passed"]
+
+
+def test_reproduce_script_is_a_valid_shell_script(yolo_bundle):
+    sh = yolo_bundle.bundle / "reproduce.sh"
+    assert subprocess.run(["sh", "-n", str(sh)]).returncode == 0
+    assert "edgekit export yolo26n.yaml --profile intel-cpu-fp32" in sh.read_text()
