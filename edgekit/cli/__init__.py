@@ -9,6 +9,7 @@ from __future__ import annotations
 import typer
 
 from ._common import state
+from .bench import bench
 from .doctor import doctor
 from .export import export
 from .inspect import inspect
@@ -48,6 +49,8 @@ app.command(help="Export a model to a verified, self-describing bundle for a tar
 app.command(help="Check every attention layer of a bundle on each runtime against PyTorch.")(parity)
 app.command(help="List a bundle's attention sites, their kinds and graph tensors.")(inspect)
 app.command(help="Show runtimes, CPU/GPU features and which profiles can run here.")(doctor)
+app.command(help="Measure latency on the target: percentiles, jitter, model-only and end to "
+            "end, conditions recorded; `bench compare A.json B.json` prints one table.")(bench)
 app.add_typer(profiles_app, name="profiles", help="List and show export profiles.")
 
 

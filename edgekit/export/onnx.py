@@ -115,3 +115,11 @@ def check_onnx_file(path: Path) -> None:
     except Exception as exc:
         raise UsageError(f"{path}: not a valid ONNX model ({type(exc).__name__}: "
                          f"{str(exc).splitlines()[0][:200] if str(exc) else 'corrupt'})") from exc
+
+
+def set_metadata(model: Any, meta: dict[str, str]) -> None:
+    """Replace the model's metadata_props with ``meta``."""
+    onnx = require("onnx")
+    del model.metadata_props[:]
+    for k, v in meta.items():
+        model.metadata_props.append(onnx.StringStringEntryProto(key=k, value=v))

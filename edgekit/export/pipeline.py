@@ -15,7 +15,7 @@ import numpy as np
 from .. import __version__
 from .._lazy import require, version_of
 from ..errors import GateFailed, UsageError
-from ..models.preprocess import INPUT_SPEC, image_batch, list_images
+from ..models.preprocess import RESIZE, image_batch, input_spec, list_images
 from ..models.source import resolve_source
 from .bundle import BundleWriter, load_bundle, write_manifest
 
@@ -31,8 +31,8 @@ class ExportResult:
     notes: list[str] = field(default_factory=list)
 
 
-def bundle_name(spec: str, profile_name: str, imgsz: int) -> str:
-    return f"{Path(spec).stem}-{profile_name}-{imgsz}"
+def bundle_name(spec: str, profile_name: str, imgsz: int, end2end: bool = True) -> str:
+    return f"{Path(spec).stem}{'' if end2end else '-o2m'}-{profile_name}-{imgsz}"
 
 
 def _versions() -> dict[str, Any]:
@@ -62,12 +62,13 @@ def _check_out(out: Path) -> None:
         raise UsageError(f"--out {out} is an existing file; it must be a directory")
 
 
-def reference_inputs(imgsz: int, batch: int, images_dir: str | None, seed: int) -> tuple[np.ndarray, list[str]]:
+def reference_inputs(imgsz: int, batch: int, images_dir: str | None, seed: int,
+                     mode: str = "letterbox") -> tuple[np.ndarray, list[str]]:
     """Golden inputs: the real images (letterboxed) plus seeded random tensors.
 
     Shape (K, batch, 3, imgsz, imgsz); one entry per runtime call."""
     paths = list_images(images_dir)
-    imgs = image_batch(paths, imgsz)
+    imgs = image_batch(paths, imgsz, mode=mode)
     rng = np.random.default_rng(seed)
     # seeded noise around mid-grey: in range for a detector, unlike uniform [0, 1] noise
     rand = np.clip(0.5 + 0.15 * rng.standard_normal((N_RANDOM_INPUTS, 3, imgsz, imgsz)), 0, 1)
@@ -93,10 +94,12 @@ def export(model_spec: str, profile: Any, out_dir: Path, *, seed: int = 0, end2e
     imgsz = profile.imgsz
     t0 = time.perf_counter()
     batch = profile.batch.size
-    ref_in, ref_labels = reference_inputs(imgsz, batch, images, seed)
+    grey = np.full((batch, 3, imgsz, imgsz), 0.5, dtype=np.float32)
     prep = prepare(src, imgsz=imgsz, seed=seed, end2end=end2end, dynamic=profile.batch.dynamic,
-                   images=images, example=ref_in[0])
+                   images=images, example=grey)
     lm, sites, probe = prep.loaded, prep.sites, prep.probe
+    mode = RESIZE[lm.family]
+    ref_in, ref_labels = reference_inputs(imgsz, batch, images, seed, mode)
     notes = list(prep.notes)
     opset, opset_notes = onnx_x.choose_opset(lm.family, profile.opset)
     notes += opset_notes
@@ -108,7 +111,7 @@ def export(model_spec: str, profile: Any, out_dir: Path, *, seed: int = 0, end2e
     import torch
 
     example = torch.from_numpy(ref_in[0])
-    name = bundle_name(model_spec, profile.name, imgsz)
+    name = bundle_name(model_spec, profile.name, imgsz, end2end or lm.family != 'yolo')
     with BundleWriter(out_dir / name) as tmp:
         log(f"exporting {src.spec} ({lm.family}, {len(sites) - (1 if q else 0)} attention sites) "
             f"at {imgsz}px, opset {opset} -> {out_dir / name}")
@@ -120,6 +123,7 @@ def export(model_spec: str, profile: Any, out_dir: Path, *, seed: int = 0, end2e
         if profile.simplify:
             graph = onnx_x.simplify(graph)
         deployed, tap_map = onnx_x.strip_taps(graph, out_names)
+        onnx_x.set_metadata(deployed, ultralytics_metadata(lm, imgsz, batch, profile.batch.dynamic))
         onnx.save(deployed, str(tmp / "model.onnx"))
         t_export = time.perf_counter() - t0
 
@@ -165,7 +169,7 @@ def export(model_spec: str, profile: Any, out_dir: Path, *, seed: int = 0, end2e
             "profile": profile.model_dump(mode="json"),
             "versions": _versions(),
             "opset": opset,
-            "input": {**INPUT_SPEC, "imgsz": imgsz,
+            "input": {**input_spec(lm.family), "imgsz": imgsz,
                       "shape": ["batch" if profile.batch.dynamic else batch, 3, imgsz, imgsz],
                       "dynamic_batch": profile.batch.dynamic},
             "output": {"name": "output0", "shape": ["batch" if profile.batch.dynamic else batch,
@@ -188,8 +192,13 @@ def export(model_spec: str, profile: Any, out_dir: Path, *, seed: int = 0, end2e
                                                   images, log)
             manifest["timings_s"]["openvino"] = round(time.perf_counter() - t1, 2)
         if "tensorrt" in [r.value for r in profile.runtimes]:
-            manifest.update(build_tensorrt(tmp, profile, taps, log))
+            manifest.update(build_tensorrt(tmp, profile, taps, log, RESIZE[lm.family]))
             manifest["artifacts"]["tensorrt"] = "tensorrt/model.engine"
+        import shutil
+
+        first_image = list_images(images)[0]
+        shutil.copyfile(first_image, tmp / ("sample" + first_image.suffix.lower()
+                                            if first_image.suffix.lower() != ".jpeg" else "sample.jpg"))
         (tmp / "reproduce.sh").write_text(
             "#!/bin/sh\n# re-create this bundle\n"
             f"edgekit export {src.spec} --profile {profile.name} --imgsz {imgsz} --seed {seed}"
@@ -200,6 +209,22 @@ def export(model_spec: str, profile: Any, out_dir: Path, *, seed: int = 0, end2e
         manifest = write_manifest(tmp, manifest)
     result = ExportResult(out_dir / name, manifest, parity_report, notes)
     return result
+
+
+def ultralytics_metadata(lm: Any, imgsz: int, batch: int, dynamic: bool) -> dict[str, str]:
+    """Metadata in the form Ultralytics' AutoBackend reads, so `YOLO("model.onnx")` (or
+    `RTDETR(...)`) and `yolo predict` can load the bundle's ONNX directly."""
+    head = lm.head
+    end2end = bool(getattr(head, "end2end", False)) if lm.family == "yolo" else False
+    meta = {
+        "description": f"edgekit export of {lm.source.spec}",
+        "author": "edgekit", "version": __version__,
+        "stride": int(max(lm.model.stride)), "task": "detect", "head": type(head).__name__,
+        "batch": batch, "imgsz": [imgsz, imgsz], "names": dict(lm.names),
+        "args": {"batch": batch, "half": False, "int8": False, "dynamic": dynamic, "nms": False},
+        "channels": 3, "end2end": end2end,
+    }
+    return {k: str(v) for k, v in meta.items()}
 
 
 _DECODING = {
@@ -277,7 +302,8 @@ def build_openvino(tmp: Path, profile: Any, deployed: Any, taps: list[dict[str, 
         log(f"openvino: IR ({prec}) converted from model.onnx")
         return {"precision": prec, "converted_from": "model.onnx"}
     cal = profile.calibration
-    calib = image_batch(list_images(cal.images or images), profile.imgsz, count=cal.count)
+    calib = image_batch(list_images(cal.images or images), profile.imgsz, count=cal.count,
+                        mode=RESIZE[family])
     nodes, tensors, ov_types = float_scope(deployed, taps, list(cal.float_scope))
     names = ovx.ov_names_for(model, nodes, tensors)
     log(f"openvino int8: NNCF (transformer, {cal.preset}) on {len(calib)} images, keeping "
@@ -293,7 +319,8 @@ def build_openvino(tmp: Path, profile: Any, deployed: Any, taps: list[dict[str, 
                      "fake_quantize_ops": fq}}
 
 
-def build_tensorrt(bundle_dir: Path, profile: Any, taps: list[dict[str, Any]], log: Log) -> dict[str, Any]:
+def build_tensorrt(bundle_dir: Path, profile: Any, taps: list[dict[str, Any]], log: Log,
+                   mode: str = "letterbox") -> dict[str, Any]:
     from . import tensorrt as trtx
 
     settings = trtx.settings_from_profile(profile)
@@ -304,7 +331,7 @@ def build_tensorrt(bundle_dir: Path, profile: Any, taps: list[dict[str, Any]], l
     calib = None
     if settings.precision == "int8":
         calib = image_batch(list_images(profile.calibration.images), profile.imgsz,
-                            count=profile.calibration.count)
+                            count=profile.calibration.count, mode=mode)
     info = trtx.build_engine(bundle_dir / "model.onnx", bundle_dir / "tensorrt" / "model.engine",
                              settings, calibration=calib,
                              timing_cache_path=bundle_dir / "tensorrt" / "timing.cache")
@@ -346,7 +373,8 @@ def build_on_device(bundle_dir: Path, profile: Any, *, log: Log = print) -> Expo
             if p.name != "manifest.json":
                 (shutil.copytree if p.is_dir() else shutil.copy2)(p, tmp / p.name)
         manifest = dict(bundle.manifest)
-        manifest.update(build_tensorrt(tmp, profile, bundle.taps, log))
+        manifest.update(build_tensorrt(tmp, profile, bundle.taps, log,
+                                       bundle.manifest["input"]["resize"]["mode"]))
         manifest["artifacts"] = {**manifest["artifacts"], "tensorrt": "tensorrt/model.engine"}
         manifest["device_profile"] = profile.model_dump(mode="json")
         write_manifest(tmp, manifest)

@@ -21,14 +21,16 @@ class Letterbox:
     """How an original image maps into the network input (to undo it on boxes)."""
 
     orig_hw: tuple[int, int]
-    ratio: float
+    ratio: float  # x ratio (and y ratio for a letterbox)
     pad_left: int
     pad_top: int
+    ratio_y: float | None = None  # set for a stretch resize
 
     def to_original(self, xyxy: np.ndarray) -> np.ndarray:
         out = xyxy.astype(np.float32).copy()
+        ry = self.ratio_y or self.ratio
         out[..., [0, 2]] = (out[..., [0, 2]] - self.pad_left) / self.ratio
-        out[..., [1, 3]] = (out[..., [1, 3]] - self.pad_top) / self.ratio
+        out[..., [1, 3]] = (out[..., [1, 3]] - self.pad_top) / ry
         out[..., [0, 2]] = out[..., [0, 2]].clip(0, self.orig_hw[1])
         out[..., [1, 3]] = out[..., [1, 3]].clip(0, self.orig_hw[0])
         return out
@@ -81,9 +83,20 @@ def letterbox(img: np.ndarray, size: int) -> tuple[np.ndarray, Letterbox]:
     return out, Letterbox((h, w), r, left, top)
 
 
-def to_input(img_bgr: np.ndarray, size: int) -> tuple[np.ndarray, Letterbox]:
-    """BGR HWC uint8 image -> (1, 3, size, size) float32 RGB in [0, 1], and the letterbox."""
-    boxed, lb = letterbox(img_bgr, size)
+def stretch(img: np.ndarray, size: int) -> tuple[np.ndarray, Letterbox]:
+    """Resize to size x size ignoring the aspect ratio (Ultralytics' RT-DETR predictor)."""
+    h, w = img.shape[:2]
+    out = img if (h, w) == (size, size) else _resize(img, (size, size))
+    return out, Letterbox((h, w), size / w, 0, 0, ratio_y=size / h)
+
+
+#: resize mode per family, as Ultralytics' predictors do it
+RESIZE = {"yolo": "letterbox", "rtdetr": "stretch"}
+
+
+def to_input(img_bgr: np.ndarray, size: int, mode: str = "letterbox") -> tuple[np.ndarray, Letterbox]:
+    """BGR HWC uint8 image -> (1, 3, size, size) float32 RGB in [0, 1], and the mapping."""
+    boxed, lb = (stretch if mode == "stretch" else letterbox)(img_bgr, size)
     chw = boxed[..., ::-1].transpose(2, 0, 1)
     return (np.ascontiguousarray(chw, dtype=np.float32) / 255.0)[None], lb
 
@@ -96,9 +109,15 @@ INPUT_SPEC = {
     "scale": "1/255",
     "mean": [0.0, 0.0, 0.0],
     "std": [1.0, 1.0, 1.0],
-    "letterbox": {"pad_value": PAD_VALUE, "center": True, "scaleup": True,
-                  "interpolation": "linear"},
 }
+
+
+def input_spec(family: str) -> dict[str, object]:
+    mode = RESIZE.get(family, "letterbox")
+    resize: dict[str, object] = {"mode": mode, "interpolation": "linear"}
+    if mode == "letterbox":
+        resize.update(pad_value=PAD_VALUE, center=True, scaleup=True)
+    return {**INPUT_SPEC, "resize": resize}
 
 
 def sample_images() -> list[Path]:
@@ -129,10 +148,11 @@ def list_images(directory: str | Path | None) -> list[Path]:
     return imgs
 
 
-def image_batch(paths: list[Path], size: int, count: int | None = None) -> np.ndarray:
+def image_batch(paths: list[Path], size: int, count: int | None = None,
+                mode: str = "letterbox") -> np.ndarray:
     """Preprocessed (count, 3, size, size) inputs. With fewer files than ``count``, adds
     horizontally flipped and shifted-crop variants (deterministic) to reach it."""
-    base = [to_input(read_image(p), size)[0][0] for p in paths]
+    base = [to_input(read_image(p), size, mode)[0][0] for p in paths]
     if count is None:
         return np.stack(base)
     out: list[np.ndarray] = []

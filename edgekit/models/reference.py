@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from .._lazy import require
-from .preprocess import image_batch, list_images
+from .preprocess import RESIZE, image_batch, list_images
 from .source import ModelSource
 
 
@@ -33,7 +33,7 @@ def prepare(src: ModelSource, *, imgsz: int, seed: int, end2end: bool, dynamic: 
     decorrelated = False
     if src.kind == "yaml":
         # random weights: re-estimate BatchNorm statistics on real images (see recalibrate_batchnorm)
-        calib = image_batch(list_images(images), imgsz, count=8)
+        calib = image_batch(list_images(images), imgsz, count=8, mode=RESIZE[lm.family])
         if lm.family == "rtdetr":
             decorrelated = decorrelate_decoder(lm, seed)
         recalibrate_batchnorm(lm, calib)

@@ -32,7 +32,7 @@ def get_runner(name: str, model_path: Path, *, extra_outputs: list[str] | None =
         from .tensorrt import TensorRTRunner
 
         return TensorRTRunner(model_path, extra_outputs=extra_outputs, settings=settings)
-    raise UsageError(f"unknown backend '{name}': choose from {', '.join(RUNTIMES)}")
+    raise UsageError(f"unknown backend '{name}': choose from {', '.join(RUNTIMES)}, torch")
 
 
 def runtime_for_file(path: Path) -> str:

@@ -61,6 +61,9 @@ class OrtRunner(Runner):
         outs = self.session.run(self.output_names, feed)
         return dict(zip(self.output_names, outs))
 
+    def input_shape(self) -> list[Any]:
+        return list(self.session.get_inputs()[0].shape)
+
     def run_bare(self, feed: dict[str, np.ndarray]) -> Any:
         """The bare runtime call, for measuring the harness's overhead."""
         return self.session.run(None, feed)

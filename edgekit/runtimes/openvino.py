@@ -47,6 +47,13 @@ class OpenVinoRunner(Runner):
         except Exception as exc:
             raise UsageError(f"{self.model_path}: OpenVINO cannot read it: "
                              f"{str(exc).splitlines()[0][:300]}") from exc
+        batch = self.settings.extra.get("batch")
+        if batch:
+            inp = model.inputs[0]
+            shape = inp.get_partial_shape()
+            if shape.rank.is_static and (shape[0].is_dynamic or shape[0].get_length() != batch):
+                shape[0] = batch
+                model.reshape({inp.get_any_name(): shape})
         if self.extra_outputs:
             try:
                 model.add_outputs(list(self.extra_outputs))
@@ -73,6 +80,10 @@ class OpenVinoRunner(Runner):
         res = self.request.infer(feed)
         return {n: np.asarray(res[p]) for n, p in zip(self.output_names, self._out_ports)}
 
+    def input_shape(self) -> list[Any]:
+        ps = self.compiled.inputs[0].get_partial_shape()
+        return [d.get_length() if d.is_static else -1 for d in ps]
+
     def run_bare(self, feed: dict[str, np.ndarray]) -> Any:
         return self.request.infer(feed)
 
@@ -89,3 +100,28 @@ class OpenVinoRunner(Runner):
                 except Exception:
                     pass
         return out
+
+    def run_async(self, feed: dict[str, np.ndarray], total: int,
+                  jobs: int | None = None) -> tuple[int, list[int], int]:
+        """Throughput mode: ``total`` inferences through an AsyncInferQueue.
+
+        Returns (elapsed ns, per-request latencies in ns, number of requests in flight)."""
+        import time
+
+        ov = require("openvino")
+        jobs = jobs or int(self.compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
+        queue = ov.AsyncInferQueue(self.compiled, jobs)
+        starts: dict[int, int] = {}
+        lat: list[int] = []
+
+        def done(_req, uid):
+            lat.append(time.perf_counter_ns() - starts.pop(uid))
+
+        queue.set_callback(done)
+        t0 = time.perf_counter_ns()
+        for i in range(total):
+            queue.get_idle_request_id()  # wait for a free request, so latency excludes queueing
+            starts[i] = time.perf_counter_ns()
+            queue.start_async(feed, i)
+        queue.wait_all()
+        return time.perf_counter_ns() - t0, lat, jobs

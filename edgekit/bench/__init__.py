@@ -1,0 +1,1 @@
+"""Latency measurement: timer, statistics, conditions of the run, reports and plots."""

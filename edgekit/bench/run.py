@@ -1,0 +1,251 @@
+"""``edgekit bench``: model-only and end-to-end latency per backend, in one run."""
+
+from __future__ import annotations
+
+import resource
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import __version__
+from ..errors import UsageError
+from ..export.bundle import Bundle, load_bundle
+from ..hostinfo import cpu_info, gpu_list, jetson_info, runtimes
+from ..models.preprocess import read_image, to_input
+from ..parity.detections import decode
+from ..runtimes import RunnerSettings, get_runner, runtime_for_file
+from .stats import CV_WARN, summarize
+from .timer import measure
+
+SCHEMA = "edgekit.bench/1"
+SAMPLE_IMAGE = "sample.jpg"
+
+
+@dataclass
+class BenchConfig:
+    backends: list[str] | None = None
+    warmup: int = 10
+    iters: int | None = 100
+    duration_s: float | None = None
+    batch: int = 1
+    threads: int | None = None
+    hint: str = "latency"
+    budget_ms: float | None = None
+    percentile: float = 99.0
+    e2e: bool = True
+    conf: float = 0.25
+
+
+@dataclass
+class Target:
+    path: Path
+    bundle: Bundle | None
+    artifacts: dict[str, Path]
+
+
+def resolve_target(path: str | Path) -> Target:
+    p = Path(path)
+    if p.is_dir():
+        b = load_bundle(p)
+        arts = {rt: a for rt in ("onnxruntime", "openvino", "tensorrt")
+                if (a := b.artifact(rt)) is not None}
+        return Target(p, b, arts)
+    if not p.exists():
+        raise UsageError(f"not found: {p}")
+    return Target(p, None, {runtime_for_file(p): p})
+
+
+def _feed_for(runner: Any, target: Target, batch: int) -> dict[str, np.ndarray]:
+    if target.bundle is not None:
+        x = np.load(target.bundle.file("reference.npz"))["inputs"][0][:1]
+        return {"images": np.ascontiguousarray(np.repeat(x, batch, axis=0))}
+    shape = runner.input_shape() if hasattr(runner, "input_shape") else None
+    if shape is None:
+        raise UsageError(f"{target.path}: cannot tell the input shape")
+    shape = [batch if i == 0 else (d if isinstance(d, int) and d > 0 else 640)
+             for i, d in enumerate(shape)]
+    rng = np.random.default_rng(0)
+    return {runner.input_names[0]: rng.random(shape, dtype=np.float32)}
+
+
+def _sample_image(target: Target) -> np.ndarray:
+    f = target.bundle.file(SAMPLE_IMAGE) if target.bundle else None
+    if f is not None and f.is_file():
+        return read_image(f)
+    # older bundles: rebuild an image from the stored reference input
+    x = np.load(target.bundle.file("reference.npz"))["inputs"][0][0]
+    return np.ascontiguousarray((x.transpose(1, 2, 0)[..., ::-1] * 255).astype(np.uint8))
+
+
+def postprocess(output: np.ndarray, manifest: dict[str, Any], lb: Any, conf: float) -> list[Any]:
+    """Decode the runtime output into detections in original-image pixels."""
+    imgsz = manifest["input"]["imgsz"]
+    dets = decode(output, manifest["output"]["format"], imgsz, conf=conf)
+    return [type(d)(lb.to_original(d.boxes), d.scores, d.classes) for d in dets]
+
+
+def _make_runner(backend: str, target: Target, cfg: BenchConfig, precision: str) -> Any:
+    extra = {"batch": cfg.batch} if cfg.batch > 1 else {}
+    settings = RunnerSettings(threads=cfg.threads, openvino_hint=cfg.hint, precision=precision,
+                              extra=extra)
+    if backend == "torch":
+        if target.bundle is None:
+            raise UsageError("the torch backend needs a bundle (it rebuilds the model from it)")
+        from ..runtimes.torch import TorchRunner
+
+        return TorchRunner(target.bundle.manifest, settings=settings)
+    if backend not in target.artifacts:
+        raise UsageError(f"{target.path} has no {backend} artifact "
+                         f"(has: {', '.join(target.artifacts) or 'none'})")
+    if backend == "tensorrt" and target.bundle is not None:
+        from ..export.tensorrt import check_engine_compat, gpu_info
+
+        check_engine_compat(target.bundle.manifest.get("tensorrt", {}), gpu_info())
+    return get_runner(backend, target.artifacts[backend], settings=settings)
+
+
+def bench_backend(backend: str, target: Target, cfg: BenchConfig, *,
+                  progress: Any = None) -> dict[str, Any]:
+    m = target.bundle.manifest if target.bundle else None
+    precision = m["profile"]["precision"] if m else "fp32"
+    runner = _make_runner(backend, target, cfg, precision)
+    out: dict[str, Any] = {"backend": backend}
+    with runner:
+        feed = _feed_for(runner, target, cfg.batch)
+        if m and not m["input"].get("dynamic_batch") and cfg.batch != m["input"]["shape"][0] \
+                and backend not in ("openvino", "torch"):
+            raise UsageError(f"the bundle has a static batch of {m['input']['shape'][0]}; "
+                             f"--batch {cfg.batch} needs a dynamic-batch export (or OpenVINO)")
+        t = measure(lambda: runner.infer(feed), warmup=cfg.warmup, iters=cfg.iters,
+                    duration_s=cfg.duration_s, sync=runner.synchronize,
+                    progress=(lambda i: progress(backend, "model", i)) if progress else None)
+        out["model_only"] = {**summarize(t.samples_ns, cfg.batch),
+                             "warmup_iters": len(t.warmup_ns),
+                             "warmup_settled": t.warmup_settled}
+        out["samples_ms"] = {"model_only": [s / 1e6 for s in t.samples_ns]}
+        if m is not None and cfg.e2e and cfg.batch == 1:
+            img = _sample_image(target)
+            imgsz = m["input"]["imgsz"]
+            resize = m["input"].get("resize", {}).get("mode", "letterbox")
+            stages: dict[str, list[int]] = {"preprocess": [], "inference": [], "postprocess": []}
+            clock = time.perf_counter_ns
+            last: dict[str, Any] = {}
+
+            def e2e() -> None:
+                t0 = clock()
+                x, lb = to_input(img, imgsz, resize)
+                t1 = clock()
+                y = runner.infer({"images": x})
+                runner.synchronize()
+                t2 = clock()
+                last["dets"] = postprocess(y[runner.output_names[0]], m, lb, cfg.conf)
+                t3 = clock()
+                stages["preprocess"].append(t1 - t0)
+                stages["inference"].append(t2 - t1)
+                stages["postprocess"].append(t3 - t2)
+
+            te = measure(e2e, warmup=cfg.warmup, iters=cfg.iters, duration_s=cfg.duration_s,
+                         progress=(lambda i: progress(backend, "e2e", i)) if progress else None)
+            n = len(te.samples_ns)
+            out["end_to_end"] = {**summarize(te.samples_ns), "warmup_settled": te.warmup_settled,
+                                 "stages": {k: summarize(v[-n:]) for k, v in stages.items()},
+                                 "detections": len(last["dets"][0]) if last.get("dets") else 0}
+            out["samples_ms"]["end_to_end"] = [s / 1e6 for s in te.samples_ns]
+        out["settings"] = runner.describe()
+        out["versions"] = runner.versions()
+    warnings = []
+    for mode in ("model_only", "end_to_end"):
+        st = out.get(mode)
+        if st and st["cv"] > CV_WARN:
+            warnings.append(f"{backend} {mode}: CV {st['cv']:.0%} > {CV_WARN:.0%}: the machine "
+                            "is noisy; quote medians, and rerun with more iterations")
+        if st and not st.get("warmup_settled", True):
+            warnings.append(f"{backend} {mode}: warm-up did not settle")
+    out["warnings"] = warnings
+    return out
+
+
+def bench_throughput(target: Target, cfg: BenchConfig) -> dict[str, Any]:
+    """OpenVINO async infer requests with streams (hint=throughput)."""
+    if "openvino" not in target.artifacts:
+        raise UsageError("throughput mode runs on OpenVINO: the target has no OpenVINO IR")
+    settings = RunnerSettings(threads=cfg.threads, openvino_hint="throughput",
+                              extra={"batch": cfg.batch} if cfg.batch > 1 else {})
+    runner = get_runner("openvino", target.artifacts["openvino"], settings=settings)
+    with runner:
+        feed = _feed_for(runner, target, cfg.batch)
+        runner.run_async(feed, max(cfg.warmup, 4))
+        total = cfg.iters or 100
+        elapsed, lat, jobs = runner.run_async(feed, total)
+        desc = runner.describe()
+    return {"backend": "openvino", "mode": "throughput", "requests": jobs, "batch": cfg.batch,
+            "images": total * cfg.batch, "elapsed_s": elapsed / 1e9,
+            "fps": total * cfg.batch / (elapsed / 1e9), "request_latency": summarize(lat),
+            "settings": desc}
+
+
+def conditions(cfg: BenchConfig) -> dict[str, Any]:
+    cpu = cpu_info()
+    return {"cpu": cpu, "threads_requested": cfg.threads, "gpus": gpu_list(),
+            "jetson": jetson_info(), "runtimes": runtimes(), "governor": cpu.get("governor"),
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}
+
+
+def run_bench(target_path: str | Path, cfg: BenchConfig, *, throughput: bool = False,
+              progress: Any = None) -> dict[str, Any]:
+    target = resolve_target(target_path)
+    backends = cfg.backends or list(target.artifacts)
+    if target.bundle is not None:
+        b = target.bundle.manifest["profile"].get("budget", {})
+        if cfg.budget_ms is None and b.get("latency_ms"):
+            cfg.budget_ms = float(b["latency_ms"])
+            cfg.percentile = float(b.get("percentile", cfg.percentile))
+    results = [] if throughput else [bench_backend(be, target, cfg, progress=progress)
+                                     for be in backends]
+    report: dict[str, Any] = {
+        "schema": SCHEMA, "edgekit": __version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "target": str(target.path), "model_only_target": target.bundle is None,
+        "config": {k: v for k, v in cfg.__dict__.items()},
+        "backends": {r["backend"]: r for r in results},
+    }
+    if throughput:
+        report["throughput"] = bench_throughput(target, cfg)
+    report["conditions"] = conditions(cfg)
+    report["verdict"] = verdict(report, cfg)
+    return report
+
+
+def verdict(report: dict[str, Any], cfg: BenchConfig) -> dict[str, Any]:
+    """Real-time when the chosen percentile of the end-to-end (else model-only) latency is
+    within the budget."""
+    if cfg.budget_ms is None:
+        return {"budget_ms": None, "passed": True, "backends": {}}
+    key = f"p{cfg.percentile:g}"
+    per: dict[str, Any] = {}
+    for name, r in report["backends"].items():
+        mode = "end_to_end" if "end_to_end" in r else "model_only"
+        samples = r["samples_ms"][mode]
+        value = float(np.percentile(samples, cfg.percentile))
+        per[name] = {"mode": mode, key: value, "realtime": value <= cfg.budget_ms}
+    return {"budget_ms": cfg.budget_ms, "percentile": cfg.percentile,
+            "passed": all(v["realtime"] for v in per.values()), "backends": per}
+
+
+def regression(report: dict[str, Any], baseline: dict[str, Any], max_pct: float) -> dict[str, Any]:
+    """Compare medians with a baseline report; a slowdown above ``max_pct`` fails."""
+    rows = []
+    for name, r in report["backends"].items():
+        base = baseline.get("backends", {}).get(name)
+        if not base:
+            continue
+        for mode in ("model_only", "end_to_end"):
+            if mode in r and mode in base:
+                new, old = r[mode]["p50"], base[mode]["p50"]
+                pct = (new - old) / old * 100 if old > 0 else 0.0
+                rows.append({"backend": name, "mode": mode, "baseline_p50": old, "p50": new,
+                             "change_pct": pct, "passed": pct <= max_pct})
+    return {"max_regression_pct": max_pct, "rows": rows, "passed": all(x["passed"] for x in rows)}

@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ._common import err_console, handle_errors
+
+
+@handle_errors
+def bench(
+    targets: Annotated[list[str], typer.Argument(help="A bundle directory or a bare model file "
+                                                 "(.onnx, OpenVINO .xml, TensorRT .engine); or "
+                                                 "`compare A.json B.json ...`.")],
+    backend: Annotated[str | None, typer.Option(help="Comma-separated: onnxruntime, openvino, "
+                                                "tensorrt, torch (default: the target's).")] = None,
+    warmup: Annotated[int, typer.Option(min=0, help="Warm-up iterations (more until settled).")] = 10,
+    iters: Annotated[int | None, typer.Option(min=1, help="Timed iterations.")] = None,
+    duration: Annotated[float | None, typer.Option(min=0.1, help="Time for this many seconds "
+                                                   "instead of --iters.")] = None,
+    batch: Annotated[int, typer.Option(min=1)] = 1,
+    threads: Annotated[int | None, typer.Option(min=1, help="Runtime threads.")] = None,
+    hint: Annotated[str, typer.Option(help="latency (single stream) or throughput (OpenVINO "
+                                      "async requests with streams).")] = "latency",
+    budget_ms: Annotated[float | None, typer.Option(help="Latency budget in ms.")] = None,
+    fps: Annotated[float | None, typer.Option(help="Budget as a frame rate.")] = None,
+    percentile: Annotated[float, typer.Option(help="Percentile gated against the budget.")] = 99.0,
+    model_only: Annotated[bool, typer.Option("--model-only", help="Skip end-to-end timing.")] = False,
+    json_out: Annotated[str | None, typer.Option("--json", help="Write JSON ('-' = stdout, "
+                                                 "data only).")] = None,
+    baseline: Annotated[Path | None, typer.Option(help="A previous --json report.")] = None,
+    max_regression: Annotated[float, typer.Option(help="Allowed p50 slowdown over the baseline, "
+                                                  "in percent.")] = 10.0,
+    plot: Annotated[str | None, typer.Option(help="Write a latency CDF + histogram PNG.")] = None,
+) -> None:
+    """Measure latency on the target: percentiles, jitter, model-only and end to end."""
+    from ..errors import GateFailed, UsageError
+
+    console = err_console()
+    if targets and targets[0] == "compare":
+        from ..bench.report import compare
+
+        files = targets[1:]
+        if len(files) < 1:
+            raise UsageError("bench compare needs one or more JSON reports")
+        reps = []
+        for f in files:
+            try:
+                reps.append((Path(f).stem, json.loads(Path(f).read_text())))
+            except (OSError, ValueError) as exc:
+                raise UsageError(f"{f}: not a readable bench report: {exc}") from exc
+        compare(reps, console)
+        return
+    if len(targets) != 1:
+        raise UsageError("bench takes one target (a bundle or a model file)")
+    if hint not in ("latency", "throughput"):
+        raise UsageError(f"--hint {hint}: choose latency or throughput")
+    if budget_ms is not None and fps is not None:
+        raise UsageError("give --budget-ms or --fps, not both")
+    if fps is not None:
+        budget_ms = 1000.0 / fps
+    from ..bench.report import render
+    from ..bench.run import BenchConfig, regression, run_bench
+
+    backends = [b.strip() for b in backend.split(",")] if backend else None
+    for b in backends or []:
+        if b not in ("onnxruntime", "openvino", "tensorrt", "torch"):
+            raise UsageError(f"--backend {b}: choose from onnxruntime, openvino, tensorrt, torch")
+    cfg = BenchConfig(backends=backends, warmup=warmup,
+                      iters=None if duration else (iters or 100), duration_s=duration,
+                      batch=batch, threads=threads, hint=hint, budget_ms=budget_ms,
+                      percentile=percentile, e2e=not model_only)
+    base = None
+    if baseline is not None:
+        try:
+            base = json.loads(baseline.read_text())
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"--baseline {baseline}: not a readable bench report: {exc}") from exc
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  console=console, transient=True, disable=not console.is_terminal) as bar:
+        tasks: dict[str, int] = {}
+
+        def progress(backend_name: str, mode: str, i: int) -> None:
+            key = f"{backend_name} {mode}"
+            if key not in tasks:
+                tasks[key] = bar.add_task(key, total=cfg.iters)
+            bar.update(tasks[key], completed=i)
+
+        report = run_bench(targets[0], cfg, throughput=hint == "throughput", progress=progress)
+    if base is not None:
+        report["regression"] = regression(report, base, max_regression)
+    render(report, console)
+    if json_out:
+        from ..parity.report import write_json
+
+        write_json(report, json_out)
+    if plot:
+        from ..bench.report import plot as draw
+
+        draw(report, plot)
+    failed = []
+    if not report["verdict"]["passed"]:
+        failed.append(f"p{percentile:g} over the {report['verdict']['budget_ms']:.2f} ms budget")
+    if report.get("regression") and not report["regression"]["passed"]:
+        failed.append(f"p50 regressed more than {max_regression:g}% against the baseline")
+    if failed:
+        raise GateFailed("latency gate failed: " + "; ".join(failed))

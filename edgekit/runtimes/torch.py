@@ -1,0 +1,63 @@
+"""PyTorch eager as a runtime: the baseline users compare against. Rebuilds the bundle's
+model from its recorded source (path or YAML and seed), exactly as the export did."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .._lazy import require, version_of
+from .base import Runner, RunnerSettings
+
+
+class TorchRunner(Runner):
+    name = "torch"
+
+    def __init__(self, manifest: dict[str, Any], *, settings: RunnerSettings | None = None,
+                 extra_outputs: list[str] | None = None) -> None:
+        super().__init__(extra_outputs, settings)
+        self.manifest = manifest
+        self.model: Any = None
+        self.device = "cpu"
+
+    def _activate(self) -> None:
+        torch = require("torch", purpose="the torch backend")
+        from ..models.reference import prepare
+        from ..models.source import resolve_source
+
+        m = self.manifest
+        src = resolve_source(m["source"]["spec"] if m["source"]["kind"] == "yaml"
+                             else m["source"]["path"])
+        if self.settings.threads:
+            torch.set_num_threads(self.settings.threads)
+        example = np.zeros(tuple(d if isinstance(d, int) else 1 for d in m["input"]["shape"]),
+                           dtype=np.float32)
+        prep = prepare(src, imgsz=m["input"]["imgsz"], seed=m["source"].get("seed") or 0,
+                       end2end=m["output"]["format"] != "yolo_raw",
+                       dynamic=bool(m["input"].get("dynamic_batch")), images=None, example=example)
+        self.device = "cuda" if self.settings.device == "cuda" and torch.cuda.is_available() else "cpu"
+        self.model = prep.model.to(self.device)
+        self._torch = torch
+        self.input_names = ["images"]
+        self.output_names = ["output0"]
+
+    def infer(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        torch = self._torch
+        with torch.inference_mode():
+            y = self.model(torch.from_numpy(feed["images"]).to(self.device))
+        if isinstance(y, (tuple, list)):
+            y = y[0]
+        return {"output0": y.float().cpu().numpy()}
+
+    def synchronize(self) -> None:
+        if self.device == "cuda":
+            self._torch.cuda.synchronize()
+
+    def versions(self) -> dict[str, Any]:
+        return {"torch": version_of("torch")}
+
+    def describe(self) -> dict[str, Any]:
+        t = self._torch if self.model is not None else None
+        return {"device": self.device, "threads": t.get_num_threads() if t else None,
+                "mode": "eager, inference_mode"}
