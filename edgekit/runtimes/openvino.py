@@ -53,7 +53,13 @@ class OpenVinoRunner(Runner):
             shape = inp.get_partial_shape()
             if shape.rank.is_static and (shape[0].is_dynamic or shape[0].get_length() != batch):
                 shape[0] = batch
-                model.reshape({inp.get_any_name(): shape})
+                try:
+                    model.reshape({inp.get_any_name(): shape})
+                except Exception as exc:
+                    raise UsageError(
+                        f"{self.model_path}: the graph has a static batch and cannot be reshaped "
+                        f"to batch {batch}; export with a dynamic-batch profile "
+                        "(batch: {dynamic: true, max: N})") from exc
         if self.extra_outputs:
             try:
                 model.add_outputs(list(self.extra_outputs))
@@ -111,17 +117,19 @@ class OpenVinoRunner(Runner):
         ov = require("openvino")
         jobs = jobs or int(self.compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
         queue = ov.AsyncInferQueue(self.compiled, jobs)
-        starts: dict[int, int] = {}
-        lat: list[int] = []
+        ends: dict[int, int] = {}
 
         def done(_req, uid):
-            lat.append(time.perf_counter_ns() - starts.pop(uid))
+            ends[uid] = time.perf_counter_ns()
 
         queue.set_callback(done)
+        submitted: list[int] = []
         t0 = time.perf_counter_ns()
         for i in range(total):
-            queue.get_idle_request_id()  # wait for a free request, so latency excludes queueing
-            starts[i] = time.perf_counter_ns()
-            queue.start_async(feed, i)
+            queue.start_async(feed, i)  # blocks while every request is busy
+            submitted.append(time.perf_counter_ns())
         queue.wait_all()
-        return time.perf_counter_ns() - t0, lat, jobs
+        elapsed = time.perf_counter_ns() - t0
+        # latency from the moment a request was handed over (queueing excluded)
+        lat = [max(ends[i] - submitted[i], 0) for i in range(total) if i in ends]
+        return elapsed, lat, jobs

@@ -1,0 +1,166 @@
+"""bench: statistics, gates, bare files, end-to-end detections equal to Ultralytics' predictor."""
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import build_bundle, run_cli
+from edgekit.bench.stats import settled, summarize
+from edgekit.bench.timer import measure
+
+
+def test_summary_keeps_every_sample_and_the_tail():
+    s = summarize([1_000_000] * 98 + [50_000_000, 100_000_000])
+    assert s["n"] == 100 and s["max"] == 100.0 and s["p50"] == 1.0
+    assert s["p99"] > 40  # no clipping of the tail
+    assert s["cv"] > 1 and abs(s["fps"] - 1000 / s["mean"]) < 1e-9
+
+
+def test_settled_detects_a_drifting_warmup():
+    assert settled([10] * 20)
+    assert not settled([10] * 10 + [20] * 10)
+
+
+def test_measure_counts_iterations_and_duration():
+    t = measure(lambda: None, warmup=3, iters=25)
+    assert len(t.samples_ns) == 25 and len(t.warmup_ns) >= 3
+    t = measure(lambda: None, warmup=0, iters=None, duration_s=0.05)
+    assert len(t.samples_ns) > 10
+
+
+def test_bench_bundle_all_backends_with_json_and_stages(yolo_bundle, tmp_path):
+    out = tmp_path / "b.json"
+    r = run_cli("bench", str(yolo_bundle.bundle), "--backend", "onnxruntime,openvino",
+                "--iters", "20", "--warmup", "3", "--json", str(out), "--threads", "1")
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(out.read_text())
+    assert rep["schema"] == "edgekit.bench/1"
+    for be in ("onnxruntime", "openvino"):
+        b = rep["backends"][be]
+        assert b["model_only"]["n"] == 20 and len(b["samples_ms"]["model_only"]) == 20
+        for k in ("min", "mean", "std", "cv", "p50", "p90", "p95", "p99", "max", "fps"):
+            assert k in b["model_only"]
+        assert set(b["end_to_end"]["stages"]) == {"preprocess", "inference", "postprocess"}
+        assert b["end_to_end"]["p50"] >= b["end_to_end"]["stages"]["inference"]["p50"]
+    assert rep["backends"]["onnxruntime"]["settings"]["intra_op_threads"] == 1
+    c = rep["conditions"]
+    assert "avx2" in c["cpu"]["flags"] and c["peak_rss_mb"] > 0 and c["runtimes"]["openvino"]
+
+
+def test_json_dash_prints_only_data(yolo_bundle):
+    r = run_cli("bench", str(yolo_bundle.bundle), "--backend", "onnxruntime", "--iters", "5",
+                "--warmup", "1", "--model-only", "--json", "-")
+    assert r.returncode == 0
+    assert json.loads(r.stdout)["backends"]["onnxruntime"]["model_only"]["n"] == 5
+
+
+def test_budget_gate(yolo_bundle):
+    args = ["bench", str(yolo_bundle.bundle), "--backend", "onnxruntime", "--iters", "5",
+            "--warmup", "1", "--model-only"]
+    assert run_cli(*args, "--budget-ms", "10000").returncode == 0
+    r = run_cli(*args, "--budget-ms", "0.001")
+    assert r.returncode == 1 and "budget" in r.stderr
+
+
+def test_baseline_regression_gate_trips_on_a_planted_slowdown(yolo_bundle, tmp_path):
+    base = tmp_path / "base.json"
+    args = ["bench", str(yolo_bundle.bundle), "--backend", "onnxruntime", "--iters", "10",
+            "--warmup", "2", "--model-only"]
+    assert run_cli(*args, "--json", str(base)).returncode == 0
+    rep = json.loads(base.read_text())
+    # a baseline 5x faster than what runs now = a planted 5x slowdown
+    fast = json.loads(base.read_text())
+    fast["backends"]["onnxruntime"]["model_only"]["p50"] /= 5
+    (tmp_path / "fast.json").write_text(json.dumps(fast))
+    r = run_cli(*args, "--baseline", str(tmp_path / "fast.json"), "--max-regression", "50")
+    assert r.returncode == 1 and "REGRESSION" in r.stderr
+    slow = json.loads(base.read_text())
+    slow["backends"]["onnxruntime"]["model_only"]["p50"] = rep["backends"]["onnxruntime"]["model_only"]["p50"] * 5
+    (tmp_path / "slow.json").write_text(json.dumps(slow))
+    assert run_cli(*args, "--baseline", str(tmp_path / "slow.json"), "--max-regression", "50").returncode == 0
+
+
+def test_compare_and_plot(yolo_bundle, tmp_path):
+    pytest.importorskip("matplotlib")
+    a = tmp_path / "a.json"
+    png = tmp_path / "p.png"
+    r = run_cli("bench", str(yolo_bundle.bundle), "--backend", "openvino", "--iters", "8",
+                "--warmup", "1", "--json", str(a), "--plot", str(png))
+    assert r.returncode == 0 and png.stat().st_size > 1000
+    r = run_cli("bench", "compare", str(a), str(a))
+    assert r.returncode == 0 and "1.00×" in r.stderr
+
+
+def test_bare_model_files_and_corrupt_ones(yolo_bundle, tmp_path):
+    for f in ("model.onnx", "openvino/model.xml"):
+        r = run_cli("bench", str(yolo_bundle.bundle / f), "--iters", "3", "--warmup", "1",
+                    "--json", "-")
+        assert r.returncode == 0, r.stderr
+        rep = json.loads(r.stdout)
+        assert rep["model_only_target"] and "end_to_end" not in next(iter(rep["backends"].values()))
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes((yolo_bundle.bundle / "model.onnx").read_bytes()[:5000])
+    r = run_cli("bench", str(bad))
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "bad.onnx" in r.stderr
+    r = run_cli("bench", str(tmp_path / "model.tflite"))
+    assert r.returncode == 2
+
+
+def test_throughput_mode_reports_fps(yolo_bundle):
+    r = run_cli("bench", str(yolo_bundle.bundle), "--hint", "throughput", "--iters", "12",
+                "--warmup", "2", "--json", "-")
+    assert r.returncode == 0, r.stderr
+    tp = json.loads(r.stdout)["throughput"]
+    assert tp["fps"] > 0 and tp["requests"] >= 1 and tp["images"] == 12
+
+
+def test_batch_above_one_needs_a_dynamic_export(yolo_bundle, bundles_root, tmp_path):
+    prof = tmp_path / "dyn.yaml"
+    prof.write_text("runtimes: [onnxruntime, openvino]\nbatch: {dynamic: true, max: 4}\n")
+    dyn = build_bundle(bundles_root / "dyn", "yolo26n.yaml", str(prof), parity=False).bundle
+    r = run_cli("bench", str(dyn), "--batch", "2", "--iters", "3", "--warmup", "1", "--json", "-")
+    assert r.returncode == 0, r.stderr
+    for m in json.loads(r.stdout)["backends"].values():
+        assert m["model_only"]["fps"] == pytest.approx(2000 / m["model_only"]["mean"])
+    for be in ("onnxruntime", "openvino"):
+        r = run_cli("bench", str(yolo_bundle.bundle), "--backend", be, "--batch", "2",
+                    "--iters", "3")
+        assert r.returncode == 2 and "static batch" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("which", ["yolo", "yolo_o2m", "rtdetr"])
+def test_end_to_end_detections_equal_ultralytics_predictor(which, yolo_bundle, rtdetr_bundle,
+                                                           bundles_root):
+    """Our preprocessing + postprocessing against Ultralytics' predictor on the same ONNX."""
+    from ultralytics import RTDETR, YOLO
+
+    from edgekit.bench.run import postprocess
+    from edgekit.export.bundle import load_bundle
+    from edgekit.models.preprocess import read_image, sample_images, to_input
+    from edgekit.runtimes import get_runner
+
+    if which == "yolo_o2m":
+        path = build_bundle(bundles_root / "o2m-pred", "yolo26n.yaml", "onnx-fp32",
+                            end2end=False, parity=False).bundle
+    else:
+        path = {"yolo": yolo_bundle, "rtdetr": rtdetr_bundle}[which].bundle
+    b = load_bundle(path)
+    imgsz = b.manifest["input"]["imgsz"]
+    wrapper = RTDETR(str(b.file("model.onnx"))) if b.family == "rtdetr" else \
+        YOLO(str(b.file("model.onnx")), task="detect")
+    runner = get_runner("onnxruntime", b.file("model.onnx"))
+    compared = 0
+    with runner:
+        for p in sample_images():
+            img = read_image(p)
+            theirs = wrapper.predict(img, imgsz=imgsz, conf=1e-4, verbose=False)[0].boxes
+            x, lb = to_input(img, imgsz, b.manifest["input"]["resize"]["mode"])
+            ours = postprocess(runner.infer({"images": x})["output0"], b.manifest, lb, 1e-4)[0]
+            assert len(ours) == len(theirs)
+            if len(ours):
+                np.testing.assert_allclose(ours.boxes, theirs.xyxy.numpy(), atol=0.05)
+                np.testing.assert_allclose(ours.scores, theirs.conf.numpy(), atol=1e-5)
+                np.testing.assert_array_equal(ours.classes, theirs.cls.numpy().astype(int))
+                compared += len(ours)
+    assert compared > 0
