@@ -58,8 +58,11 @@ def benchmark_app(xml: Path, threads: int, seconds: int) -> float | None:
     exe = shutil.which("benchmark_app") or str(Path(sys.executable).parent / "benchmark_app")
     if not Path(exe).exists():
         return None
-    out = subprocess.run([exe, "-m", str(xml), "-d", "CPU", "-hint", "latency", "-nthreads",
-                          str(threads), "-t", str(seconds), "-infer_precision", "f32"],
+    # benchmark_app only takes -nthreads with -hint none: one stream, one sync request is the
+    # latency configuration (what edgekit's latency hint gives on CPU)
+    out = subprocess.run([exe, "-m", str(xml), "-d", "CPU", "-hint", "none", "-nstreams", "1",
+                          "-nireq", "1", "-api", "sync", "-nthreads", str(threads),
+                          "-t", str(seconds), "-infer_precision", "f32"],
                          capture_output=True, text=True).stdout
     m = re.search(r"Median:\s+([\d.]+)\s*ms", out)
     return float(m.group(1)) if m else None
