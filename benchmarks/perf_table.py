@@ -25,7 +25,6 @@ from edgekit.export.bundle import load_bundle
 from edgekit.export.pipeline import export
 from edgekit.parity.run import run_parity
 from edgekit.profiles import load_profile
-from edgekit.profiles.schema import Profile
 
 
 def matmul_gflops(threads: int | None, n: int = 1024, reps: int = 20) -> float:

@@ -35,7 +35,9 @@ def perturb_site_weights(bundle: Path, site: str, scale: float = 1.5) -> list[st
     if (bundle / "openvino" / "model.xml").is_file():
         from edgekit.export import openvino as ovx
 
-        ovm = ovx.convert(bundle / "model.onnx", keep_tensors=[t["tensor"] for t in m["taps"]])
+        from edgekit.export.pipeline import tap_tensors
+
+        ovm = ovx.convert(bundle / "model.onnx", keep_tensors=tap_tensors(m["taps"]))
         ovx.save(ovm, bundle / "openvino" / "model.xml")
     rehash(bundle)
     return changed

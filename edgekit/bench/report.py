@@ -38,7 +38,7 @@ def render(report: dict[str, Any], console: Any) -> None:
             ok = "[green]real-time[/]" if b["realtime"] else "[red]over budget[/]"
             console.print(f"{name}: {b['mode']} {key} {b[key]:.2f} ms vs budget "
                           f"{v['budget_ms']:.2f} ms: {ok}")
-    for name, r in report["backends"].items():
+    for r in report["backends"].values():
         for w in r.get("warnings", []):
             console.print(f"[yellow]warning:[/] {w}")
     reg = report.get("regression")

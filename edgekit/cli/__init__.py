@@ -54,5 +54,13 @@ app.command(help="Measure latency on the target: percentiles, jitter, model-only
 app.add_typer(profiles_app, name="profiles", help="List and show export profiles.")
 
 
+def _terminate(_signum, _frame) -> None:
+    # SIGTERM unwinds like Ctrl-C, so a bundle under construction is removed
+    raise KeyboardInterrupt
+
+
 def main() -> None:
+    import signal
+
+    signal.signal(signal.SIGTERM, _terminate)
     app(prog_name="edgekit")

@@ -141,10 +141,14 @@ def export(model_spec: str, profile: Any, out_dir: Path, *, seed: int = 0, end2e
                                      "inputs": [tap_map[s.boundary(i)] for i in range(s.n_inputs)],
                                      "shape": list(ref_arrays[s.name].shape[1:])}
             if nq is not None:
-                shape = ref_arrays[s.name].shape[1:]
-                axes = [i for i, d in enumerate(shape) if d == nq]
-                if axes:
-                    entry["query_axis"] = axes[0]
+                axis = _query_axis(ref_arrays[s.name].shape[1:], nq)
+                if axis is not None:
+                    entry["query_axis"] = axis
+            if s.n_inputs:
+                entry["input_refs"] = [s.boundary(i) for i in range(s.n_inputs)]
+                entry["input_query_axes"] = [
+                    _query_axis(ref_arrays[b].shape[1:], nq) if nq else None
+                    for b in entry["input_refs"]]
             if s.is_attention:
                 entry["region_nodes"] = len(gi.region(tensor, entry["inputs"]))
             entry["graph_index"] = order.get(tensor, -1)
@@ -211,6 +215,11 @@ def export(model_spec: str, profile: Any, out_dir: Path, *, seed: int = 0, end2e
     return result
 
 
+def _query_axis(shape: tuple[int, ...], nq: int) -> int | None:
+    axes = [i for i, d in enumerate(shape) if d == nq]
+    return axes[0] if axes else None
+
+
 def ultralytics_metadata(lm: Any, imgsz: int, batch: int, dynamic: bool) -> dict[str, str]:
     """Metadata in the form Ultralytics' AutoBackend reads, so `YOLO("model.onnx")` (or
     `RTDETR(...)`) and `yolo predict` can load the bundle's ONNX directly."""
@@ -258,6 +267,16 @@ def _check_onnx_outputs(tmp: Path, manifest: dict[str, Any], ref: dict[str, np.n
         f"max box shift {d['max_box_shift_px']:.3f}px)")
 
 
+def tap_tensors(taps: list[dict[str, Any]]) -> list[str]:
+    """Every tensor parity reads: site outputs, then site inputs (boundaries), no repeats."""
+    out: list[str] = []
+    for t in taps:
+        for name in [t["tensor"], *t.get("inputs", [])]:
+            if name not in out and name != "images":
+                out.append(name)
+    return out
+
+
 def float_scope(deployed: Any, taps: list[dict[str, Any]], items: list[str]) -> tuple[list[str], list[str], list[str]]:
     """ONNX node names, tensor names and op types to keep in float, per float-scope item."""
     from .openvino import SCOPE_TYPES
@@ -296,7 +315,7 @@ def build_openvino(tmp: Path, profile: Any, deployed: Any, taps: list[dict[str, 
 
     xml = tmp / "openvino" / "model.xml"
     prec = profile.precision.value
-    model = ovx.convert(tmp / "model.onnx", keep_tensors=[t["tensor"] for t in taps])
+    model = ovx.convert(tmp / "model.onnx", keep_tensors=tap_tensors(taps))
     if prec != "int8":
         ovx.save(model, xml, fp16=prec == "fp16")
         log(f"openvino: IR ({prec}) converted from model.onnx")

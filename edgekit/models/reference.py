@@ -45,7 +45,8 @@ def prepare(src: ModelSource, *, imgsz: int, seed: int, end2end: bool, dynamic: 
 
 
 def reference_outputs(prep: Prepared, inputs: np.ndarray) -> dict[str, np.ndarray]:
-    """Run the probe on each input group; arrays keyed by site name and ``output0``."""
+    """Run the probe on each input group; arrays keyed by site name, ``output0`` and the
+    boundary name of every site input (``bnd::<site>:<i>``)."""
     torch = require("torch")
     from .sites import probe_output_names
 
@@ -55,6 +56,6 @@ def reference_outputs(prep: Prepared, inputs: np.ndarray) -> dict[str, np.ndarra
     with torch.no_grad():
         for k in range(inputs.shape[0]):
             for nm, t in zip(names, prep.probe(torch.from_numpy(inputs[k]))):
-                if nm == "output0" or nm in key:
+                if nm == "output0" or nm in key or nm.startswith("bnd::"):
                     refs.setdefault(key.get(nm, nm), []).append(t.detach().float().numpy())
     return {k: np.stack(v) for k, v in refs.items()}

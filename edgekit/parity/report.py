@@ -26,20 +26,21 @@ def render_table(report: dict[str, Any], console: Any = None) -> None:
         if res.get("first_divergent"):
             title += f"  first divergent: [bold]{res['first_divergent']}[/]"
         t = Table(title=title, title_justify="left")
-        for col in ("site", "kind", "cosine", "max abs", "rel L2", "beyond tol", "NaN/Inf", "verdict"):
+        for col in ("site", "kind", "cosine", "in cos", "max abs", "rel L2", "beyond tol", "NaN/Inf",
+                    "verdict"):
             t.add_column(col, justify="left" if col in ("site", "kind") else "right")
         for layer in res["layers"]:
             m = layer["metrics"]
             st = {"pass": "[green]pass[/]", "fail": "[red]FAIL[/]",
                   "degenerate": "[yellow]degenerate[/]"}[layer["status"]]
             t.add_row(layer["name"], layer["kind"], _fmt(m.get("cosine"), ".6f"),
-                      _fmt(m.get("max_abs"), ".2e"), _fmt(m.get("rel_l2"), ".2e"),
+                      _fmt(m.get("input_cosine"), ".6f"), _fmt(m.get("max_abs"), ".2e"), _fmt(m.get("rel_l2"), ".2e"),
                       _fmt(m.get("beyond_tol_frac"), ".2%"),
                       f"{int(m.get('nan', 0))}/{int(m.get('inf', 0))}" if m else "-", st)
         out = res["outputs"].get("output0", {})
         d = out.get("detections", {})
         t.add_row("output0", "detections",
-                  f"{d.get('matched', 0)} matched", f"{_fmt(d.get('max_box_shift_px'), '.2f')}px",
+                  f"{d.get('matched', 0)} matched", "", f"{_fmt(d.get('max_box_shift_px'), '.2f')}px",
                   f"Δscore {_fmt(d.get('max_score_diff'), '.3f')}",
                   f"{d.get('missing', 0)} miss/{d.get('extra', 0)} extra", "",
                   "[green]pass[/]" if out.get("passed") else "[red]FAIL[/]")

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import EdgekitError, MissingBackendError
+from ..errors import MissingBackendError
 from ..export.bundle import Bundle
 from ..runtimes import Runner, RunnerSettings, get_runner
 from .verdict import OUTPUT_TAP, BackendResult, compare_backend
@@ -77,33 +77,31 @@ def run_parity(bundle: Bundle, profile: Any, backends: list[str], *,
                runner_factory: Any = None) -> dict[str, Any]:
     """Parity of each backend against the reference; returns the JSON-ready report."""
     ref = reference if reference is not None else load_reference(bundle)
+    from ..export.pipeline import tap_tensors
+
     taps = bundle.taps
-    tensors = [t["tensor"] for t in taps]
+    tensors = tap_tensors(taps)
     out_fmt = bundle.manifest["output"]["format"]
     imgsz = bundle.manifest["input"]["imgsz"]
     precision = profile.precision.value
     results: list[BackendResult] = []
     with tempfile.TemporaryDirectory(prefix="edgekit-parity-") as tmpd:
         for backend in backends:
-            try:
-                if runner_factory is not None:
-                    runner = runner_factory(backend, tensors)
-                    artifact = backend
-                else:
-                    art = _artifact_for(bundle, backend, Path(tmpd), tensors)
-                    artifact = str(art.relative_to(bundle.path)) if art.is_relative_to(bundle.path) else str(art)
-                    # reference comparisons run the runtime in its deployed precision
-                    runner = get_runner(backend, art, extra_outputs=tensors,
-                                        settings=RunnerSettings.from_profile(profile))
-                got = run_backend(runner, ref["inputs"], tensors)
-                res = compare_backend(backend, artifact, taps=taps, ref=ref, got=got,
-                                      tolerance=tolerance_fn(profile, precision, tol_overrides),
-                                      output_format=out_fmt, imgsz=imgsz)
-                res.settings = runner.describe()
-            except MissingBackendError:
-                raise
-            except EdgekitError:
-                raise
+            if runner_factory is not None:
+                runner = runner_factory(backend, tensors)
+                artifact = backend
+            else:
+                art = _artifact_for(bundle, backend, Path(tmpd), tensors)
+                artifact = (str(art.relative_to(bundle.path)) if art.is_relative_to(bundle.path)
+                            else str(art))
+                # the runtime runs in its deployed precision
+                runner = get_runner(backend, art, extra_outputs=tensors,
+                                    settings=RunnerSettings.from_profile(profile))
+            got = run_backend(runner, ref["inputs"], tensors)
+            res = compare_backend(backend, artifact, taps=taps, ref=ref, got=got,
+                                  tolerance=tolerance_fn(profile, precision, tol_overrides),
+                                  output_format=out_fmt, imgsz=imgsz)
+            res.settings = runner.describe()
             results.append(res)
     return {
         "schema": SCHEMA,

@@ -122,6 +122,10 @@ def compare_backend(
             elif chk.status == "degenerate":
                 reasons += [f"sample {k}: {x}" for x in chk.reasons]
         merged = merge_metrics([m for m in per_sample if m])
+        in_cos = _input_cosine(tap, ref, got, perms)
+        if in_cos is not None and merged:
+            # how much of the error the site inherited: its inputs' worst cosine
+            merged["input_cosine"] = in_cos
         degenerate = passed and merged.get("ref_rms", 1.0) < 1e-6
         if not merged:
             passed = False
@@ -134,6 +138,31 @@ def compare_backend(
     first = failed[0] if failed else (None if outputs[OUTPUT_TAP]["passed"] else OUTPUT_TAP)
     passed = not failed and outputs[OUTPUT_TAP]["passed"]
     return BackendResult(backend, artifact, passed, first, layers, outputs)
+
+
+def _input_cosine(tap: dict[str, Any], ref: dict[str, np.ndarray], got: dict[str, np.ndarray],
+                  perms: list[np.ndarray] | None) -> float | None:
+    """Worst cosine over the site's inputs and samples (None when not recorded)."""
+    refs, tensors = tap.get("input_refs", []), tap.get("inputs", [])
+    axes = tap.get("input_query_axes", [None] * len(refs))
+    worst: float | None = None
+    for rname, tname, axis in zip(refs, tensors, axes):
+        if rname not in ref or tname not in got or ref[rname].shape != got[tname].shape:
+            continue
+        for k in range(ref[rname].shape[0]):
+            r, o = ref[rname][k], got[tname][k]
+            if axis is not None and perms is not None:
+                o, valid = align.apply(o, perms[k], axis)
+                if not valid.any():
+                    continue
+                r, o = np.compress(valid, r, axis=axis), np.compress(valid, o, axis=axis)
+            a, b = o.ravel().astype(np.float64), r.ravel().astype(np.float64)
+            na, nb = np.linalg.norm(a), np.linalg.norm(b)
+            if not (np.isfinite(a).all() and na > 0 and nb > 0):
+                continue
+            c = float(a @ b / (na * nb))
+            worst = c if worst is None else min(worst, c)
+    return worst
 
 
 def compare_output(ref: np.ndarray, got: np.ndarray | None, fmt: str, imgsz: int, tol: Any,
