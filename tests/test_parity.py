@@ -171,7 +171,16 @@ def test_stored_reference_matches_a_fresh_torch_reference(yolo_bundle):
     from edgekit.parity.reference import recompute_reference
 
     b = load_bundle(yolo_bundle.bundle)
+    from edgekit.parity.verdict import compare_output
+    from edgekit.profiles.schema import Precision, default_tolerance
+
     fresh = recompute_reference(b, "yolo26n.yaml")
     stored = load_reference(b)
+    assert set(fresh) == set(stored)
     for k in stored:
-        np.testing.assert_allclose(fresh[k], stored[k], rtol=1e-5, atol=1e-5)
+        if k == "output0":  # top-k of near-equal random scores: compare detections
+            res = compare_output(stored[k], fresh[k], "yolo_end2end", 160,
+                                 default_tolerance("output", Precision.fp32), 0.25)
+            assert res["passed"], res
+        else:
+            np.testing.assert_allclose(fresh[k], stored[k], rtol=1e-4, atol=1e-4)

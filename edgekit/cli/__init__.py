@@ -15,6 +15,7 @@ from .export import export
 from .inspect import inspect
 from .parity import parity
 from .profiles import profiles_app
+from .tune import tune
 
 app = typer.Typer(
     name="edgekit",
@@ -51,6 +52,8 @@ app.command(help="List a bundle's attention sites, their kinds and graph tensors
 app.command(help="Show runtimes, CPU/GPU features and which profiles can run here.")(doctor)
 app.command(help="Measure latency on the target: percentiles, jitter, model-only and end to "
             "end, conditions recorded; `bench compare A.json B.json` prints one table.")(bench)
+app.command(help="Find, per attention site, what INT8 must keep in float to hold parity; "
+            "write a tuned profile and bundle.")(tune)
 app.add_typer(profiles_app, name="profiles", help="List and show export profiles.")
 
 

@@ -77,6 +77,9 @@ def quantize_int8(model: Any, calib: np.ndarray, *, ignored_names: list[str],
                   ignored_types: list[str], preset: str = "mixed", transformer: bool = True,
                   input_name: str = "images") -> Any:
     nncf = require("nncf", extra="openvino", purpose="INT8 quantization")
+    import logging
+
+    nncf.set_log_level(logging.ERROR)  # its INFO lines list every ignored node
     data = [{input_name: calib[i : i + 1]} for i in range(len(calib))]
     dataset = nncf.Dataset(data)
     scope = nncf.IgnoredScope(names=ignored_names, types=ignored_types, validate=False)

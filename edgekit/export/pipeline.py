@@ -277,17 +277,26 @@ def tap_tensors(taps: list[dict[str, Any]]) -> list[str]:
     return out
 
 
-def float_scope(deployed: Any, taps: list[dict[str, Any]], items: list[str]) -> tuple[list[str], list[str], list[str]]:
-    """ONNX node names, tensor names and op types to keep in float, per float-scope item."""
+def float_scope(deployed: Any, taps: list[dict[str, Any]], items: list[str],
+                float_sites: dict[str, str] | None = None) -> tuple[list[str], list[str], list[str]]:
+    """ONNX node names, tensor names and op types to keep in float, per float-scope item and
+    per site (``{"model.10.m.0.attn": "all" | "softmax"}``)."""
+    from ..errors import UsageError
     from .openvino import SCOPE_TYPES
     from .regions import GraphIndex
 
     gi = GraphIndex(deployed)
     idx: set[int] = set()
+    by_name = {t["name"]: t for t in taps if t["kind"] != "queries"}
     if "attention" in items:
-        for t in taps:
-            if t["kind"] != "queries":
-                idx |= gi.region(t["tensor"], t["inputs"])
+        for t in by_name.values():
+            idx |= gi.region(t["tensor"], t["inputs"])
+    for site, what in (float_sites or {}).items():
+        if site not in by_name:
+            raise UsageError(f"float_sites: '{site}' is not an attention site of this model "
+                             f"(sites: {', '.join(by_name)})")
+        region = gi.region(by_name[site]["tensor"], by_name[site]["inputs"])
+        idx |= region if what == "all" else {i for i in region if gi.nodes[i].op_type == "Softmax"}
     if "decoder" in items:
         q = [t for t in taps if t["kind"] == "queries"]
         if q:
@@ -323,10 +332,20 @@ def build_openvino(tmp: Path, profile: Any, deployed: Any, taps: list[dict[str, 
     cal = profile.calibration
     calib = image_batch(list_images(cal.images or images), profile.imgsz, count=cal.count,
                         mode=RESIZE[family])
-    nodes, tensors, ov_types = float_scope(deployed, taps, list(cal.float_scope))
+    return quantize_ir(model, deployed, taps, cal, calib, xml, log)
+
+
+def quantize_ir(model: Any, deployed: Any, taps: list[dict[str, Any]], cal: Any,
+                calib: np.ndarray, xml: Path, log: Log) -> dict[str, Any]:
+    """NNCF INT8 of an ov.Model with the calibration's float scope; saves the IR."""
+    from . import openvino as ovx
+
+    nodes, tensors, ov_types = float_scope(deployed, taps, list(cal.float_scope),
+                                           dict(cal.float_sites))
     names = ovx.ov_names_for(model, nodes, tensors)
+    scope = list(cal.float_scope) + [f"{k}:{v}" for k, v in cal.float_sites.items()]
     log(f"openvino int8: NNCF (transformer, {cal.preset}) on {len(calib)} images, keeping "
-        f"{len(names)} ops in float ({', '.join(cal.float_scope) or 'nothing'})")
+        f"{len(names)} ops in float ({', '.join(scope) or 'nothing'})")
     q = ovx.quantize_int8(model, calib, ignored_names=names, ignored_types=ov_types,
                           preset=cal.preset)
     ovx.save(q, xml)
@@ -334,6 +353,7 @@ def build_openvino(tmp: Path, profile: Any, deployed: Any, taps: list[dict[str, 
     return {"precision": "int8", "converted_from": "model.onnx",
             "nncf": {"model_type": "transformer", "preset": cal.preset,
                      "subset_size": len(calib), "float_scope": list(cal.float_scope),
+                     "float_sites": dict(cal.float_sites),
                      "ignored_ops": len(names), "ignored_types": ov_types,
                      "fake_quantize_ops": fq}}
 

@@ -29,6 +29,12 @@ def prepare(src: ModelSource, *, imgsz: int, seed: int, end2end: bool, dynamic: 
     from .build import decorrelate_decoder, load_model, prepare_for_export, recalibrate_batchnorm
     from .sites import find_sites, make_probe, order_by_execution, query_site
 
+    # a fixed thread count keeps float reductions (BatchNorm re-estimation, references) in the
+    # same order run to run; Ultralytics' device selection changes it as a side effect
+    import os
+
+    torch.set_num_threads(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                          else (os.cpu_count() or 1))
     lm = load_model(src, seed=seed, end2end=end2end)
     decorrelated = False
     if src.kind == "yaml":

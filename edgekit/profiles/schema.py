@@ -71,6 +71,11 @@ class Calibration(_Strict):
                                  "topk", "score_sigmoid"],
         description="what stays in float when quantizing",
     )
+    float_sites: dict[str, Literal["all", "softmax"]] = Field(
+        default_factory=dict,
+        description="per attention site (module path): keep its whole subgraph ('all') or only "
+                    "its softmax ('softmax') in float; what `edgekit tune` writes",
+    )
     preset: Literal["performance", "mixed"] = "mixed"
 
 

@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ._common import err_console, handle_errors, log
+
+
+@handle_errors
+def tune(
+    target: Annotated[str, typer.Argument(help="A bundle, or a model (exported first with "
+                                          "intel-cpu-fp32 at the profile's size).")],
+    profile: Annotated[str, typer.Option("--profile", "-p")] = "intel-cpu-int8",
+    imgsz: Annotated[int | None, typer.Option(help="Image size when TARGET is a model.")] = None,
+    out: Annotated[Path, typer.Option(help="Where the tuned profile and bundle go.")] = Path("bundles"),
+    time_limit: Annotated[float, typer.Option(help="Search budget in seconds.")] = 1800,
+    iters: Annotated[int, typer.Option(min=5, help="Timed iterations per candidate.")] = 50,
+    threads: Annotated[int | None, typer.Option(min=1)] = None,
+    seed: Annotated[int, typer.Option(help="Seed for YAML-built models.")] = 0,
+    min_cosine: Annotated[float | None, typer.Option()] = None,
+    max_rel_l2: Annotated[float | None, typer.Option()] = None,
+    json_out: Annotated[str | None, typer.Option("--json")] = None,
+) -> None:
+    """Find which attention sites must stay float for INT8 to keep parity; write a profile."""
+    from ..errors import GateFailed
+    from ..export.pipeline import export
+    from ..profiles import load_profile
+    from ..tune import render
+    from ..tune import tune as run_tune
+
+    prof = load_profile(profile, {"imgsz": imgsz, "runtime.threads": threads})
+    bundle = Path(target)
+    if not bundle.is_dir():
+        base = load_profile("intel-cpu-fp32", {"imgsz": prof.imgsz, "runtime.threads": threads})
+        bundle = export(target, base, out, seed=seed, parity=True, log=log).bundle
+    rep = run_tune(bundle, prof, out, time_limit_s=time_limit, iters=iters, threads=threads,
+                   tol_overrides={"min_cosine": min_cosine, "max_rel_l2": max_rel_l2}, log=log)
+    render(rep, err_console())
+    if json_out:
+        from ..parity.report import write_json
+
+        write_json(rep, json_out)
+    if not rep["passed"]:
+        raise GateFailed("no INT8 float scope kept every attention site within tolerance "
+                         f"(best kept: {rep['chosen']}; see tune.json in the bundle)")
