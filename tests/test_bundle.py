@@ -79,3 +79,27 @@ def test_inspect_lists_sites_and_tensors(rtdetr_bundle):
     taps = json.loads(r.stdout)
     assert {t["kind"] for t in taps} == {"aifi", "self_attn", "deform_attn", "queries"}
     assert all(t["tensor"] for t in taps)
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_signal_during_a_real_export_leaves_nothing(tmp_path, sig):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "out"
+    p = subprocess.Popen([sys.executable, "-m", "edgekit", "export", "yolo26n.yaml",
+                          "--profile", "intel-cpu-fp32", "--imgsz", "160", "--out", str(out)],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and p.poll() is None:
+        if out.is_dir() and any(x.name.startswith(".") for x in out.iterdir()):
+            break  # the bundle is being assembled
+        time.sleep(0.05)
+    assert p.poll() is None, "export finished before it could be interrupted"
+    os.kill(p.pid, getattr(signal, sig))
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 130 and "interrupted" in err and "Traceback" not in err
+    assert not out.exists() or list(out.iterdir()) == []
