@@ -184,3 +184,18 @@ def test_stored_reference_matches_a_fresh_torch_reference(yolo_bundle):
             assert res["passed"], res
         else:
             np.testing.assert_allclose(fresh[k], stored[k], rtol=1e-4, atol=1e-4)
+
+
+def test_fp16_ir_parity_runs_on_openvino(bundles_root, tmp_path):
+    from conftest import build_bundle
+
+    prof = tmp_path / "ov-fp16.yaml"
+    prof.write_text("runtimes: [openvino]\nprecision: fp16\n")
+    res = build_bundle(bundles_root / "fp16", "yolo26n.yaml", str(prof))
+    rep = res.parity
+    assert rep["precision"] == "fp16" and set(rep["backends"]) == {"openvino"}
+    assert res.manifest["openvino"]["precision"] == "fp16"
+    layers = rep["backends"]["openvino"]["layers"]
+    assert [la["name"] for la in layers] == ["model.10.m.0.attn", "model.22.m.0.1.attn"]
+    assert all(la["metrics"]["cosine"] > 0.99 for la in layers)
+    assert all("input_cosine" in la["metrics"] for la in layers)
