@@ -150,10 +150,6 @@ def _require_trt() -> Any:
     return require("tensorrt", extra="tensorrt", purpose="TensorRT engines")
 
 
-class _Calibrator:  # created lazily as a subclass of trt.IInt8EntropyCalibrator2
-    pass
-
-
 def make_calibrator(trt: Any, batches: np.ndarray, cache_path: Path) -> Any:
     """An entropy calibrator fed by preprocessed images (N, 3, H, W float32)."""
     cudart = _cudart()
