@@ -164,3 +164,18 @@ def test_end_to_end_detections_equal_ultralytics_predictor(which, yolo_bundle, r
                 np.testing.assert_array_equal(ours.classes, theirs.cls.numpy().astype(int))
                 compared += len(ours)
     assert compared > 0
+
+
+def test_tegrastats_line_parsing():
+    from edgekit.bench.jetson import TegraStats, parse_tegrastats
+
+    line = ("RAM 2374/7620MB (lfb 1x2MB) SWAP 0/3810MB (cached 0MB) CPU [2%@1190,1%@1190] "
+            "EMC_FREQ 3%@2133 GR3D_FREQ 45%@[611] cpu@45.5C soc2@44.25C tj@46.1C "
+            "VDD_IN 4123mW/4100mW VDD_CPU_GPU_CV 491mW/480mW VDD_SOC 1205mW/1200mW")
+    d = parse_tegrastats(line)
+    assert d["temps_c"] == {"cpu": 45.5, "soc2": 44.25, "tj": 46.1}
+    assert d["power_mw"] == {"VDD_IN": 4123, "VDD_CPU_GPU_CV": 491, "VDD_SOC": 1205}
+    assert d["gpu_load_pct"] == 45 and d["gpu_mhz"] == 611 and d["emc_mhz"] == 2133
+    with TegraStats() as t:  # off a Jetson: nothing sampled, nothing recorded
+        pass
+    assert t.summary() is None

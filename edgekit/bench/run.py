@@ -203,8 +203,11 @@ def run_bench(target_path: str | Path, cfg: BenchConfig, *, throughput: bool = F
         if cfg.budget_ms is None and b.get("latency_ms"):
             cfg.budget_ms = float(b["latency_ms"])
             cfg.percentile = float(b.get("percentile", cfg.percentile))
-    results = [] if throughput else [bench_backend(be, target, cfg, progress=progress)
-                                     for be in backends]
+    from .jetson import TegraStats
+
+    with TegraStats() as tegra:
+        results = [] if throughput else [bench_backend(be, target, cfg, progress=progress)
+                                         for be in backends]
     report: dict[str, Any] = {
         "schema": SCHEMA, "edgekit": __version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -215,6 +218,7 @@ def run_bench(target_path: str | Path, cfg: BenchConfig, *, throughput: bool = F
     if throughput:
         report["throughput"] = bench_throughput(target, cfg)
     report["conditions"] = conditions(cfg)
+    report["conditions"]["tegrastats"] = tegra.summary()
     report["verdict"] = verdict(report, cfg)
     return report
 
