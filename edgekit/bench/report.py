@@ -40,7 +40,9 @@ def render(report: dict[str, Any], console: Any) -> None:
                           f"{v['budget_ms']:.2f} ms: {ok}")
     for r in report["backends"].values():
         for w in r.get("warnings", []):
-            console.print(f"[yellow]warning:[/] {w}")
+            from rich.markup import escape
+
+            console.print(f"[yellow]warning:[/] {escape(w)}")
     reg = report.get("regression")
     if reg:
         for row in reg["rows"]:

@@ -126,7 +126,13 @@ def bench_backend(backend: str, target: Target, cfg: BenchConfig, *,
                              "warmup_iters": len(t.warmup_ns),
                              "warmup_settled": t.warmup_settled}
         out["samples_ms"] = {"model_only": [s / 1e6 for s in t.samples_ns]}
-        if m is not None and cfg.e2e and cfg.batch == 1:
+        from ..models.preprocess import has_image_backend
+
+        e2e_off = None
+        if m is not None and cfg.e2e and not has_image_backend():
+            e2e_off = ("end-to-end skipped: decoding and resizing images needs OpenCV "
+                       "(pip install 'edgekit[e2e]') or Pillow")
+        if m is not None and cfg.e2e and cfg.batch == 1 and e2e_off is None:
             img = _sample_image(target)
             imgsz = m["input"]["imgsz"]
             resize = m["input"].get("resize", {}).get("mode", "letterbox")
@@ -156,7 +162,7 @@ def bench_backend(backend: str, target: Target, cfg: BenchConfig, *,
             out["samples_ms"]["end_to_end"] = [s / 1e6 for s in te.samples_ns]
         out["settings"] = runner.describe()
         out["versions"] = runner.versions()
-    warnings = []
+    warnings = [e2e_off] if e2e_off else []
     for mode in ("model_only", "end_to_end"):
         st = out.get(mode)
         if st and st["cv"] > CV_WARN:

@@ -36,6 +36,13 @@ class Letterbox:
         return out
 
 
+def has_image_backend() -> bool:
+    """OpenCV (exact Ultralytics resize) or Pillow is needed to decode and resize images."""
+    import importlib.util
+
+    return any(importlib.util.find_spec(m) is not None for m in ("cv2", "PIL"))
+
+
 def _cv2():
     try:
         import cv2  # type: ignore[import-not-found]

@@ -14,6 +14,7 @@ def _fmt(v: Any, spec: str) -> str:
 
 
 def render_table(report: dict[str, Any], console: Any = None) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     if console is None:
@@ -47,11 +48,11 @@ def render_table(report: dict[str, Any], console: Any = None) -> None:
         console.print(t)
         for layer in res["layers"]:
             if not layer["passed"]:
-                console.print(f"  [red]{layer['name']}[/]: " + "; ".join(layer["reasons"][:3]))
+                console.print(f"  [red]{layer['name']}[/]: " + escape("; ".join(layer["reasons"][:3])))
         for r in out.get("reasons", []):
-            console.print(f"  [red]output0[/]: {r}")
+            console.print(f"  [red]output0[/]: {escape(r)}")
         if res.get("error"):
-            console.print(f"  [red]error[/]: {res['error']}")
+            console.print(f"  [red]error[/]: {escape(str(res['error']))}")
 
 
 def write_json(report: dict[str, Any], path: str) -> None:

@@ -28,7 +28,7 @@ class OrtRunner(Runner):
     def _model_bytes(self) -> bytes:
         if not self.extra_outputs:
             return self.model_path.read_bytes()
-        onnx = require("onnx", extra="export", purpose="exposing tap tensors in ONNX Runtime")
+        onnx = require("onnx", extra="onnxruntime", purpose="exposing tap tensors in ONNX Runtime")
         model = onnx.load(str(self.model_path))
         have = {o.name for o in model.graph.output}
         for name in self.extra_outputs:
