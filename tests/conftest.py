@@ -56,7 +56,7 @@ def rehash(bundle_dir: Path) -> None:
     write_manifest(bundle_dir, m)
 
 
-def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None, timeout: int = 300):
+def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None, timeout: int = 240):
     """Run the real console entry point in a subprocess (exit code, stdout, stderr)."""
     e = dict(os.environ)
     e.update(env or {})

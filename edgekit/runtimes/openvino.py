@@ -109,27 +109,42 @@ class OpenVinoRunner(Runner):
 
     def run_async(self, feed: dict[str, np.ndarray], total: int,
                   jobs: int | None = None) -> tuple[int, list[int], int]:
-        """Throughput mode: ``total`` inferences through an AsyncInferQueue.
+        """Throughput mode: ``total`` inferences kept in flight on ``jobs`` infer requests.
 
-        Returns (elapsed ns, per-request latencies in ns, number of requests in flight)."""
+        Requests are driven round-robin with ``start_async``/``wait`` and no Python callback
+        (a callback needs the GIL on OpenVINO's thread, which can deadlock against a blocked
+        submitter). Returns (elapsed ns, per-request latencies in ns, requests in flight);
+        a latency is observed when its request is waited on, so it can include a little
+        waiting behind the request before it."""
         import time
 
         ov = require("openvino")
         jobs = jobs or int(self.compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
-        queue = ov.AsyncInferQueue(self.compiled, jobs)
-        ends: dict[int, int] = {}
-
-        def done(_req, uid):
-            ends[uid] = time.perf_counter_ns()
-
-        queue.set_callback(done)
-        submitted: list[int] = []
-        t0 = time.perf_counter_ns()
-        for i in range(total):
-            queue.start_async(feed, i)  # blocks while every request is busy
-            submitted.append(time.perf_counter_ns())
-        queue.wait_all()
-        elapsed = time.perf_counter_ns() - t0
-        # latency from the moment a request was handed over (queueing excluded)
-        lat = [max(ends[i] - submitted[i], 0) for i in range(total) if i in ends]
-        return elapsed, lat, jobs
+        jobs = max(1, min(jobs, total))
+        reqs = [self.compiled.create_infer_request() for _ in range(jobs)]
+        for r in reqs:
+            for name, arr in feed.items():
+                r.set_tensor(name, ov.Tensor(np.ascontiguousarray(arr)))
+        clock = time.perf_counter_ns
+        started = [0] * jobs
+        lat: list[int] = []
+        t0 = clock()
+        submitted = 0
+        for i in range(jobs):
+            started[i] = clock()
+            reqs[i].start_async()
+            submitted += 1
+        done = 0
+        i = 0
+        while done < total:
+            if started[i]:
+                reqs[i].wait()
+                lat.append(clock() - started[i])
+                started[i] = 0
+                done += 1
+                if submitted < total:
+                    started[i] = clock()
+                    reqs[i].start_async()
+                    submitted += 1
+            i = (i + 1) % jobs
+        return clock() - t0, lat, jobs
