@@ -73,7 +73,7 @@ class Tuner:
 
     def fp32(self) -> Candidate:
         from .export import openvino as ovx
-        from .export.pipeline import tap_tensors
+        from .export.bundle import tap_tensors
 
         c = Candidate("fp32 (no quantization)", [], {})
         c.xml = self.work / "fp32" / "model.xml"
@@ -85,7 +85,8 @@ class Tuner:
     def evaluate(self, label: str, scope: list[str], sites: dict[str, str],
                  fp32_p50: float) -> Candidate:
         from .export import openvino as ovx
-        from .export.pipeline import quantize_ir, tap_tensors
+        from .export.bundle import tap_tensors
+        from .export.pipeline import quantize_ir
         from .parity.run import run_parity
 
         self.n += 1

@@ -13,25 +13,27 @@ def _loaded_after(code: str) -> set[str]:
     return {m.split(".")[0] for m in out}
 
 
+def _assert_light(code: str) -> None:
+    heavy = _loaded_after(code) & set(HEAVY)
+    assert not heavy, heavy
+
+
 def test_import_edgekit_loads_no_heavy_module():
-    loaded = _loaded_after("import edgekit")
-    assert not loaded & set(HEAVY), loaded & set(HEAVY)
+    _assert_light("import edgekit")
 
 
 def test_every_submodule_imports_without_heavy_modules():
     code = ("import pkgutil, importlib, edgekit\n"
             "for m in pkgutil.walk_packages(edgekit.__path__, 'edgekit.'):\n"
             "    if not m.name.endswith('__main__'): importlib.import_module(m.name)")
-    loaded = _loaded_after(code)
-    assert not loaded & set(HEAVY), loaded & set(HEAVY)
+    _assert_light(code)
 
 
 def test_cli_help_is_light_and_works():
     code = ("import sys\nfrom edgekit.cli import app\n"
             "try:\n    app(['--help'], prog_name='edgekit')\nexcept SystemExit as e:\n"
             "    assert e.code == 0, e.code")
-    loaded = _loaded_after(code)
-    assert not loaded & set(HEAVY), loaded & set(HEAVY)
+    _assert_light(code)
 
 
 def test_the_heavy_check_can_fail():

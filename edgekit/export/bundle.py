@@ -45,6 +45,16 @@ class Bundle:
         return self.path / rel if rel else None
 
 
+def tap_tensors(taps: list[dict[str, Any]]) -> list[str]:
+    """Every tensor parity reads: site outputs, then site inputs (boundaries), no repeats."""
+    out: list[str] = []
+    for t in taps:
+        for name in [t["tensor"], *t.get("inputs", [])]:
+            if name not in out and name != "images":
+                out.append(name)
+    return out
+
+
 def hash_tree(root: Path) -> dict[str, str]:
     """sha256 of every file under root except the manifest, keyed by relative POSIX path."""
     out: dict[str, str] = {}

@@ -17,7 +17,7 @@ from .._lazy import require, version_of
 from ..errors import GateFailed, UsageError
 from ..models.preprocess import RESIZE, image_batch, input_spec, list_images
 from ..models.source import resolve_source
-from .bundle import BundleWriter, load_bundle, write_manifest
+from .bundle import BundleWriter, load_bundle, tap_tensors, write_manifest
 
 Log = Callable[[str], None]
 N_RANDOM_INPUTS = 1
@@ -265,16 +265,6 @@ def _check_onnx_outputs(tmp: Path, manifest: dict[str, Any], ref: dict[str, np.n
     d = res["detections"]
     log(f"onnx check ({backend}): output matches PyTorch ({d['matched']} detections matched, "
         f"max box shift {d['max_box_shift_px']:.3f}px)")
-
-
-def tap_tensors(taps: list[dict[str, Any]]) -> list[str]:
-    """Every tensor parity reads: site outputs, then site inputs (boundaries), no repeats."""
-    out: list[str] = []
-    for t in taps:
-        for name in [t["tensor"], *t.get("inputs", [])]:
-            if name not in out and name != "images":
-                out.append(name)
-    return out
 
 
 def float_scope(deployed: Any, taps: list[dict[str, Any]], items: list[str],

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import MissingBackendError
-from ..export.bundle import Bundle
+from ..export.bundle import Bundle, tap_tensors
 from ..runtimes import Runner, RunnerSettings, get_runner
 from .verdict import OUTPUT_TAP, BackendResult, compare_backend
 
@@ -77,8 +77,6 @@ def run_parity(bundle: Bundle, profile: Any, backends: list[str], *,
                runner_factory: Any = None) -> dict[str, Any]:
     """Parity of each backend against the reference; returns the JSON-ready report."""
     ref = reference if reference is not None else load_reference(bundle)
-    from ..export.pipeline import tap_tensors
-
     taps = bundle.taps
     tensors = tap_tensors(taps)
     out_fmt = bundle.manifest["output"]["format"]
