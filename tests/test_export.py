@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import IMGSZ, build_bundle
+from edgekit.export.bundle import load_bundle
 
 
 def _sha(p):
@@ -81,6 +82,48 @@ def test_int8_export_builds_a_quantized_ir_with_float_attention(bundles_root):
     assert ovm["precision"] == "int8" and ovm["nncf"]["model_type"] == "transformer"
     assert ovm["nncf"]["fake_quantize_ops"] > 0
     assert ovm["nncf"]["ignored_ops"] > 0
+
+
+def _matmul_inputs_dequantized(model_path, names):
+    import onnx
+
+    g = onnx.load(str(model_path)).graph
+    producer = {o: n.op_type for n in g.node for o in n.output}
+    return {n.name: any(producer.get(i) == "DequantizeLinear" for i in n.input)
+            for n in g.node if n.op_type == "MatMul" and n.name in names}
+
+
+def test_onnxruntime_int8_is_qdq_and_keeps_the_float_scope_float(bundles_root, yolo_bundle):
+    """The same per-site float scope as OpenVINO: the attention MatMuls of a site kept in
+    float read float tensors, and those of a quantized site read DequantizeLinear outputs."""
+    import onnx
+
+    from edgekit.export.pipeline import ORT_INT8, float_scope
+
+    taps = yolo_bundle.manifest["taps"]
+    site = "model.10.m.0.attn"
+    deployed = onnx.load(str(yolo_bundle.bundle / "model.onnx"))
+    region, _, _ = float_scope(deployed, taps, [], {site: "all"})
+    matmuls = {n.name for n in deployed.graph.node if n.op_type == "MatMul" and n.name in region}
+    assert matmuls
+
+    kept = build_bundle(bundles_root / "ort8", "yolo26n.yaml", "onnx-int8", parity=False)
+    m = kept.manifest
+    assert m["artifacts"]["onnxruntime"] == ORT_INT8 and m["artifacts"]["onnx"] == "model.onnx"
+    assert m["onnxruntime"]["format"] == "QDQ" and m["onnxruntime"]["quantize_linear_ops"] > 0
+    assert load_bundle(kept.bundle).artifact("onnxruntime") == kept.bundle / ORT_INT8
+    assert not any(_matmul_inputs_dequantized(kept.bundle / ORT_INT8, matmuls).values())
+
+    from edgekit.export.pipeline import quantize_ort
+    from edgekit.models.preprocess import image_batch, list_images
+    from edgekit.profiles import load_profile
+
+    cal = load_profile("onnx-int8").calibration.model_copy(update={"float_scope": []})
+    calib = image_batch(list_images(None), IMGSZ, count=2)
+    dst = bundles_root / "ort8-none.onnx"
+    quantize_ort(yolo_bundle.bundle / "model.onnx", deployed, taps, cal, calib, dst,
+                 lambda _m: None)
+    assert all(_matmul_inputs_dequantized(dst, matmuls).values())
 
 
 def test_same_seed_same_bundle_weights(bundles_root, yolo_bundle):

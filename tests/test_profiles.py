@@ -5,7 +5,7 @@ from edgekit.cli import app
 from edgekit.errors import ConfigError, UsageError
 from edgekit.profiles import list_profiles, load_profile
 
-SHIPPED = {"onnx-fp32", "intel-cpu-fp32", "intel-cpu-int8", "nvidia-gpu-fp16",
+SHIPPED = {"onnx-fp32", "onnx-int8", "intel-cpu-fp32", "intel-cpu-int8", "nvidia-gpu-fp16",
            "jetson-orin-fp16", "jetson-orin-int8"}
 
 

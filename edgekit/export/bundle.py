@@ -40,8 +40,10 @@ class Bundle:
         return self.manifest.get("taps", [])
 
     def artifact(self, runtime: str) -> Path | None:
-        key = "onnx" if runtime == "onnxruntime" else runtime
-        rel = self.manifest.get("artifacts", {}).get(key)
+        arts = self.manifest.get("artifacts", {})
+        # onnxruntime runs model.onnx unless the bundle carries its own (INT8) model
+        key = runtime if runtime in arts or runtime != "onnxruntime" else "onnx"
+        rel = arts.get(key)
         return self.path / rel if rel else None
 
 

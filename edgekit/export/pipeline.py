@@ -195,6 +195,13 @@ def export(model_spec: str, profile: Any, out_dir: Path, *, seed: int = 0, end2e
             manifest["openvino"] = build_openvino(tmp, profile, deployed, taps, lm.family,
                                                   images, log)
             manifest["timings_s"]["openvino"] = round(time.perf_counter() - t1, 2)
+        if "onnxruntime" in [r.value for r in profile.runtimes] \
+                and profile.precision.value == "int8":
+            t1 = time.perf_counter()
+            manifest["artifacts"]["onnxruntime"] = ORT_INT8
+            manifest["onnxruntime"] = build_ort_int8(tmp, profile, deployed, taps, lm.family,
+                                                     images, log)
+            manifest["timings_s"]["onnxruntime_int8"] = round(time.perf_counter() - t1, 2)
         if "tensorrt" in [r.value for r in profile.runtimes]:
             manifest.update(build_tensorrt(tmp, profile, taps, log, RESIZE[lm.family]))
             manifest["artifacts"]["tensorrt"] = "tensorrt/model.engine"
@@ -320,9 +327,39 @@ def build_openvino(tmp: Path, profile: Any, deployed: Any, taps: list[dict[str, 
         log(f"openvino: IR ({prec}) converted from model.onnx")
         return {"precision": prec, "converted_from": "model.onnx"}
     cal = profile.calibration
-    calib = image_batch(list_images(cal.images or images), profile.imgsz, count=cal.count,
-                        mode=RESIZE[family])
-    return quantize_ir(model, deployed, taps, cal, calib, xml, log)
+    return quantize_ir(model, deployed, taps, cal, calibration_batch(profile, family, images),
+                       xml, log)
+
+
+def calibration_batch(profile: Any, family: str, images: str | None = None) -> np.ndarray:
+    cal = profile.calibration
+    return image_batch(list_images(cal.images or images), profile.imgsz, count=cal.count,
+                       mode=RESIZE[family])
+
+
+#: where an INT8 ONNX Runtime model lives in a bundle (model.onnx stays the portable fp32)
+ORT_INT8 = "onnxruntime/model.int8.onnx"
+
+
+def build_ort_int8(tmp: Path, profile: Any, deployed: Any, taps: list[dict[str, Any]],
+                   family: str, images: str | None, log: Log) -> dict[str, Any]:
+    return quantize_ort(tmp / "model.onnx", deployed, taps, profile.calibration,
+                        calibration_batch(profile, family, images), tmp / ORT_INT8, log)
+
+
+def quantize_ort(src: Path, deployed: Any, taps: list[dict[str, Any]], cal: Any,
+                 calib: np.ndarray, dst: Path, log: Log) -> dict[str, Any]:
+    """ONNX Runtime static INT8 (QDQ) of the bundle's ONNX with the calibration's float scope."""
+    from .ort_quant import quantize_static_qdq
+
+    nodes, _tensors, _ov_types = float_scope(deployed, taps, list(cal.float_scope),
+                                             dict(cal.float_sites))
+    scope = list(cal.float_scope) + [f"{k}:{v}" for k, v in cal.float_sites.items()]
+    log(f"onnxruntime int8: static QDQ on {len(calib)} images, keeping {len(nodes)} nodes in "
+        f"float ({', '.join(scope) or 'nothing'})")
+    info = quantize_static_qdq(src, dst, calib, exclude_nodes=nodes)
+    return {"precision": "int8", "quantized_from": "model.onnx", **info,
+            "float_scope": list(cal.float_scope), "float_sites": dict(cal.float_sites)}
 
 
 def quantize_ir(model: Any, deployed: Any, taps: list[dict[str, Any]], cal: Any,
