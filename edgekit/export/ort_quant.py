@@ -18,11 +18,13 @@ from .._lazy import require
 
 def quantize_static_qdq(src: Path, dst: Path, calib: np.ndarray, *, exclude_nodes: list[str],
                         input_name: str = "images", per_channel: bool = True,
-                        reduce_range: bool = False) -> dict[str, Any]:
+                        reduce_range: bool = False, tensorrt: bool = False) -> dict[str, Any]:
     """Calibrate on ``calib`` (N, 3, H, W) and write a QDQ model to ``dst``.
 
-    Activations are asymmetric uint8 (SiLU outputs are one-sided), weights symmetric int8
-    per output channel: the combination ONNX Runtime's x86 kernels run as U8S8.
+    For ONNX Runtime, activations are asymmetric uint8 (SiLU outputs are one-sided) and
+    weights symmetric int8 per output channel: the combination its x86 kernels run as U8S8.
+    For TensorRT (``tensorrt=True``) everything is symmetric int8 with zero points of 0,
+    the only form its explicit quantization accepts.
     """
     require("onnxruntime", extra="onnxruntime", purpose="ONNX Runtime INT8 quantization")
     onnx = require("onnx", extra="onnxruntime")
@@ -51,15 +53,20 @@ def quantize_static_qdq(src: Path, dst: Path, calib: np.ndarray, *, exclude_node
     quant_pre_process(str(src), str(pre), skip_optimization=True, skip_symbolic_shape=True)
     quantize_static(str(pre), str(tmp), _Reader(), quant_format=QuantFormat.QDQ,
                     per_channel=per_channel, reduce_range=reduce_range,
-                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                    activation_type=QuantType.QInt8 if tensorrt else QuantType.QUInt8,
+                    weight_type=QuantType.QInt8,
                     calibrate_method=CalibrationMethod.MinMax,
                     nodes_to_exclude=list(exclude_nodes),
-                    extra_options={"ActivationSymmetric": False, "WeightSymmetric": True})
+                    # TensorRT takes float biases (it folds them into its int8 kernels)
+                    extra_options={"ActivationSymmetric": tensorrt, "WeightSymmetric": True,
+                                   "QuantizeBias": not tensorrt})
     pre.unlink()
     tmp.replace(dst)
     model = onnx.load(str(dst), load_external_data=False)
     q = sum(1 for n in model.graph.node if n.op_type == "QuantizeLinear")
-    return {"format": "QDQ", "activations": "uint8 asymmetric", "weights": "int8 symmetric",
+    return {"format": "QDQ",
+            "activations": "int8 symmetric" if tensorrt else "uint8 asymmetric",
+            "weights": "int8 symmetric",
             "per_channel": per_channel, "reduce_range": reduce_range,
             "subset_size": len(calib), "quantize_linear_ops": q,
             "excluded_nodes": len(exclude_nodes)}

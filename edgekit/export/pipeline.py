@@ -275,15 +275,23 @@ def _check_onnx_outputs(tmp: Path, manifest: dict[str, Any], ref: dict[str, np.n
 
 
 def float_scope(deployed: Any, taps: list[dict[str, Any]], items: list[str],
-                float_sites: dict[str, str] | None = None) -> tuple[list[str], list[str], list[str]]:
-    """ONNX node names, tensor names and op types to keep in float, per float-scope item and
-    per site (``{"model.10.m.0.attn": "all" | "softmax"}``)."""
+                float_sites: dict[str, str] | None = None,
+                float_blocks: list[str] | None = None) -> tuple[list[str], list[str], list[str]]:
+    """ONNX node names, tensor names and op types to keep in float, per float-scope item,
+    per site (``{"model.10.m.0.attn": "all" | "softmax"}``) and per top-level block."""
     from ..errors import UsageError
     from .openvino import SCOPE_TYPES
-    from .regions import GraphIndex
+    from .regions import GraphIndex, blocks
 
     gi = GraphIndex(deployed)
     idx: set[int] = set()
+    if float_blocks:
+        per = blocks(gi)
+        for b in float_blocks:
+            if b not in per:
+                raise UsageError(f"float_blocks: '{b}' is not a block of this model "
+                                 f"(blocks: {', '.join(per)})")
+            idx |= per[b]
     by_name = {t["name"]: t for t in taps if t["kind"] != "queries"}
     if "attention" in items:
         for t in by_name.values():
@@ -353,13 +361,29 @@ def quantize_ort(src: Path, deployed: Any, taps: list[dict[str, Any]], cal: Any,
     from .ort_quant import quantize_static_qdq
 
     nodes, _tensors, _ov_types = float_scope(deployed, taps, list(cal.float_scope),
-                                             dict(cal.float_sites))
-    scope = list(cal.float_scope) + [f"{k}:{v}" for k, v in cal.float_sites.items()]
+                                             dict(cal.float_sites), list(cal.float_blocks))
+    scope = describe_scope(cal.float_scope, cal.float_sites, cal.float_blocks)
     log(f"onnxruntime int8: static QDQ on {len(calib)} images, keeping {len(nodes)} nodes in "
         f"float ({', '.join(scope) or 'nothing'})")
     info = quantize_static_qdq(src, dst, calib, exclude_nodes=nodes)
     return {"precision": "int8", "quantized_from": "model.onnx", **info,
-            "float_scope": list(cal.float_scope), "float_sites": dict(cal.float_sites)}
+            "float_scope": list(cal.float_scope), "float_sites": dict(cal.float_sites),
+            "float_blocks": list(cal.float_blocks)}
+
+
+def describe_scope(items: list[str], sites: dict[str, str], blocks: list[str]) -> list[str]:
+    """A float scope as short labels, for logs and reports."""
+    labels = list(items) + [f"{k}:{v}" for k, v in sites.items()]
+    if blocks:
+        nums = sorted(int(b.split(".")[1]) for b in blocks)
+        runs: list[str] = []
+        for n in nums:
+            if runs and runs[-1].split("-")[-1] == str(n - 1):
+                runs[-1] = f"{runs[-1].split('-')[0]}-{n}"
+            else:
+                runs.append(str(n))
+        labels.append(f"block{'s' if len(nums) > 1 else ''} model.{','.join(runs)}")
+    return labels
 
 
 def quantize_ir(model: Any, deployed: Any, taps: list[dict[str, Any]], cal: Any,
@@ -368,9 +392,9 @@ def quantize_ir(model: Any, deployed: Any, taps: list[dict[str, Any]], cal: Any,
     from . import openvino as ovx
 
     nodes, tensors, ov_types = float_scope(deployed, taps, list(cal.float_scope),
-                                           dict(cal.float_sites))
+                                           dict(cal.float_sites), list(cal.float_blocks))
     names = ovx.ov_names_for(model, nodes, tensors)
-    scope = list(cal.float_scope) + [f"{k}:{v}" for k, v in cal.float_sites.items()]
+    scope = describe_scope(cal.float_scope, cal.float_sites, cal.float_blocks)
     log(f"openvino int8: NNCF (transformer, {cal.preset}) on {len(calib)} images, keeping "
         f"{len(names)} ops in float ({', '.join(scope) or 'nothing'})")
     q = ovx.quantize_int8(model, calib, ignored_names=names, ignored_types=ov_types,
@@ -381,30 +405,64 @@ def quantize_ir(model: Any, deployed: Any, taps: list[dict[str, Any]], cal: Any,
             "nncf": {"model_type": "transformer", "preset": cal.preset,
                      "subset_size": len(calib), "float_scope": list(cal.float_scope),
                      "float_sites": dict(cal.float_sites),
+                     "float_blocks": list(cal.float_blocks),
                      "ignored_ops": len(names), "ignored_types": ov_types,
                      "fake_quantize_ops": fq}}
 
 
-def build_tensorrt(bundle_dir: Path, profile: Any, taps: list[dict[str, Any]], log: Log,
-                   mode: str = "letterbox") -> dict[str, Any]:
+def prepare_tensorrt(bundle_dir: Path, profile: Any, taps: list[dict[str, Any]], log: Log,
+                     mode: str = "letterbox") -> tuple[Any, dict[str, Any]]:
+    """Everything of a TensorRT build that needs no TensorRT: the fp32 pins (hotspot nodes
+    of the profile's float scope, by name), the explicit-quantization Q/DQ ONNX for INT8
+    (symmetric int8, the float scope left out of it) and the equivalent trtexec script."""
     from . import tensorrt as trtx
 
-    settings = trtx.settings_from_profile(profile)
-    cmd = trtx.trtexec_command(settings)
+    onnx = require("onnx", purpose="TensorRT build preparation")
+    deployed = onnx.load(str(bundle_dir / "model.onnx"))
+    cal = profile.calibration
+    pins, _, _ = float_scope(deployed, taps, trtx.hotspot_items(profile))
+    settings = trtx.settings_from_profile(profile, fp32_layers=pins)
+    info: dict[str, Any] = {"source_onnx": trtx.source_onnx(settings)}
     (bundle_dir / "tensorrt").mkdir(exist_ok=True)
+    if settings.precision == "int8" and settings.int8_mode == "qdq":
+        from .ort_quant import quantize_static_qdq
+
+        require("onnxruntime", extra="onnxruntime",
+                purpose="the Q/DQ ONNX of a TensorRT INT8 build (explicit quantization)")
+        nodes, _, _ = float_scope(deployed, taps, list(cal.float_scope), dict(cal.float_sites),
+                                  list(cal.float_blocks))
+        calib = image_batch(list_images(cal.images), profile.imgsz, count=cal.count, mode=mode)
+        info["qdq"] = quantize_static_qdq(bundle_dir / "model.onnx", bundle_dir / trtx.QDQ_ONNX,
+                                          calib, exclude_nodes=nodes, tensorrt=True)
+        log(f"tensorrt int8: Q/DQ ONNX (symmetric int8) on {len(calib)} images, "
+            f"{len(nodes)} nodes left in float "
+            f"({', '.join(describe_scope(cal.float_scope, cal.float_sites, cal.float_blocks))})")
+    cmd = trtx.trtexec_command(settings)
     (bundle_dir / "tensorrt" / "trtexec.sh").write_text(
         "#!/bin/sh\n# equivalent trtexec build (run from the bundle directory)\n" + cmd + "\n")
-    calib = None
-    if settings.precision == "int8":
-        calib = image_batch(list_images(profile.calibration.images), profile.imgsz,
-                            count=profile.calibration.count, mode=mode)
-    info = trtx.build_engine(bundle_dir / "model.onnx", bundle_dir / "tensorrt" / "model.engine",
-                             settings, calibration=calib,
-                             timing_cache_path=bundle_dir / "tensorrt" / "timing.cache")
-    log(f"tensorrt: engine built ({settings.precision}) on {info.get('gpu', '?')}")
+    info["trtexec"] = cmd
+    return settings, info
+
+
+def build_tensorrt(bundle_dir: Path, profile: Any, taps: list[dict[str, Any]], log: Log,
+                   mode: str = "letterbox") -> dict[str, Any]:
     from dataclasses import asdict
 
-    return {"tensorrt": {"settings": asdict(settings), "trtexec": cmd, **info}}
+    from . import tensorrt as trtx
+
+    settings, info = prepare_tensorrt(bundle_dir, profile, taps, log, mode)
+    calib = None
+    if settings.precision == "int8" and settings.int8_mode == "calibrator":
+        calib = image_batch(list_images(profile.calibration.images), profile.imgsz,
+                            count=profile.calibration.count, mode=mode)
+    built = trtx.build_engine(bundle_dir / info["source_onnx"],
+                              bundle_dir / "tensorrt" / "model.engine", settings,
+                              calibration=calib,
+                              timing_cache_path=bundle_dir / "tensorrt" / "timing.cache")
+    log(f"tensorrt: engine built ({settings.precision}"
+        f"{', ' + settings.int8_mode if settings.precision == 'int8' else ''}) on "
+        f"{built.get('gpu', '?')}; {built.get('fp32_pinned_layers', 0)} layers pinned to fp32")
+    return {"tensorrt": {"settings": asdict(settings), **info, **built}}
 
 
 def self_parity(tmp: Path, manifest: dict[str, Any], profile: Any, log: Log) -> dict[str, Any]:

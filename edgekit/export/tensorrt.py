@@ -9,7 +9,7 @@ DeepStream can load them, and their metadata lives in the bundle's manifest.
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,16 +34,36 @@ class TrtBuildSettings:
     timing_cache: bool
     #: tensor names to mark as extra outputs (parity engines only)
     mark_outputs: tuple[str, ...] = ()
-    #: ONNX node-name substrings / op types kept in fp32 (fp16 and int8 builds)
+    #: ONNX node names whose TensorRT layers are pinned to fp32 (fp16 and int8 builds)
     fp32_layers: tuple[str, ...] = ()
-    fp32_op_types: tuple[str, ...] = field(default=("Softmax", "LayerNormalization",
-                                                    "ReduceMean", "GridSample", "TopK"))
+    #: TensorRT layer types pinned to fp32 (``trt.LayerType`` member names)
+    fp32_layer_types: tuple[str, ...] = ()
+    #: INT8: "qdq" (explicit quantization from a Q/DQ ONNX) or "calibrator" (implicit)
+    int8_mode: str = "qdq"
 
     def shape(self, batch: int) -> tuple[int, int, int, int]:
         return (batch, 3, self.imgsz, self.imgsz)
 
 
-def settings_from_profile(profile: Any, *, mark_outputs: list[str] | None = None) -> TrtBuildSettings:
+#: float-scope items that are precision hotspots, and the TensorRT layer types behind them
+HOTSPOT_LAYER_TYPES = {
+    "softmax": ("SOFTMAX",),
+    "layernorm": ("NORMALIZATION",),
+    "gridsample": ("GRID_SAMPLE",),
+    "topk": ("TOPK",),
+    "score_sigmoid": (),  # pinned by node name: only the final score Sigmoid, not every SiLU
+}
+
+
+def hotspot_items(profile: Any) -> list[str]:
+    """The profile's float-scope items that TensorRT keeps in fp32 (the rest of the float
+    scope, e.g. whole attention sites in an INT8 build, is left out of INT8 and runs in the
+    engine's float precision)."""
+    return [i for i in profile.calibration.float_scope if i in HOTSPOT_LAYER_TYPES]
+
+
+def settings_from_profile(profile: Any, *, mark_outputs: list[str] | None = None,
+                          fp32_layers: list[str] | None = None) -> TrtBuildSettings:
     b = profile.batch
     if b.dynamic:
         bmin, bopt, bmax = b.min, (b.opt or b.size), b.max
@@ -58,17 +78,33 @@ def settings_from_profile(profile: Any, *, mark_outputs: list[str] | None = None
         optimization_level=profile.runtime.trt_builder_optimization_level,
         timing_cache=profile.runtime.trt_timing_cache,
         mark_outputs=tuple(mark_outputs or ()),
+        fp32_layers=tuple(fp32_layers or ()),
+        fp32_layer_types=tuple(t for i in hotspot_items(profile) for t in HOTSPOT_LAYER_TYPES[i]),
+        int8_mode=profile.runtime.trt_int8,
     )
+
+
+QDQ_ONNX = "tensorrt/model.qdq.onnx"
+
+
+def source_onnx(settings: TrtBuildSettings) -> str:
+    """The ONNX an engine is built from, relative to the bundle."""
+    return QDQ_ONNX if settings.precision == "int8" and settings.int8_mode == "qdq" \
+        else "model.onnx"
 
 
 def _shape_arg(s: tuple[int, ...]) -> str:
     return f"{INPUT}:" + "x".join(str(d) for d in s)
 
 
-def trtexec_command(settings: TrtBuildSettings, onnx: str = "model.onnx",
+def trtexec_command(settings: TrtBuildSettings, onnx: str | None = None,
                     engine: str = "tensorrt/model.engine",
                     timing_cache: str = "tensorrt/timing.cache") -> str:
-    """The trtexec line that builds the same engine (for users who prefer trtexec)."""
+    """The trtexec line that builds the same engine (for users who prefer trtexec).
+
+    trtexec pins precision by layer name only, so the fp32 layers are the hotspot nodes by
+    name (the Python build also pins by layer type)."""
+    onnx = onnx or source_onnx(settings)
     args = ["trtexec", f"--onnx={onnx}", f"--saveEngine={engine}",
             f"--memPoolSize=workspace:{settings.workspace_bytes // (1 << 20)}M",
             f"--builderOptimizationLevel={settings.optimization_level}"]
@@ -76,8 +112,10 @@ def trtexec_command(settings: TrtBuildSettings, onnx: str = "model.onnx",
         args.append("--fp16")
     elif settings.precision == "int8":
         args += ["--int8", "--fp16"]
-    if settings.precision != "fp32" and settings.fp32_op_types:
-        args.append("--precisionConstraints=obey")
+    if settings.precision != "fp32" and settings.fp32_layers:
+        spec = ",".join(f"{n}:fp32" for n in settings.fp32_layers)
+        args += ["--precisionConstraints=obey", f"--layerPrecisions={spec}",
+                 f"--layerOutputTypes={spec}"]
     if settings.dynamic:
         args += [f"--minShapes={_shape_arg(settings.shape(settings.batch_min))}",
                  f"--optShapes={_shape_arg(settings.shape(settings.batch_opt))}",
@@ -212,22 +250,25 @@ def build_engine(onnx_path: Path, engine_path: Path, settings: TrtBuildSettings,
     config.builder_optimization_level = settings.optimization_level
     if settings.precision in ("fp16", "int8"):
         config.set_flag(trt.BuilderFlag.FP16)
+    implicit_int8 = settings.precision == "int8" and settings.int8_mode == "calibrator"
     if settings.precision == "int8":
-        config.set_flag(trt.BuilderFlag.INT8)
-        if calibration is None:
-            raise RuntimeError("INT8 engines need calibration images")
-        config.int8_calibrator = make_calibrator(trt, calibration,
-                                                 engine_path.with_suffix(".calib"))
-    if settings.precision != "fp32" and (settings.fp32_op_types or settings.fp32_layers):
-        kept = keep_layers_fp32(trt, network, settings)
-        if kept:
+        config.set_flag(trt.BuilderFlag.INT8)  # with Q/DQ in the ONNX: explicit quantization
+        if implicit_int8:
+            if calibration is None:
+                raise RuntimeError("INT8 engines with a calibrator need calibration images")
+            config.int8_calibrator = make_calibrator(trt, calibration,
+                                                     engine_path.with_suffix(".calib"))
+    pinned: dict[str, Any] = {"layers": 0, "unmatched_nodes": []}
+    if settings.precision != "fp32" and (settings.fp32_layer_types or settings.fp32_layers):
+        pinned = keep_layers_fp32(trt, network, settings)
+        if pinned["layers"]:
             config.set_flag(trt.BuilderFlag.OBEY_PRECISION_CONSTRAINTS)
     inp = network.get_input(0)
     profile = builder.create_optimization_profile()
     profile.set_shape(inp.name, settings.shape(settings.batch_min),
                       settings.shape(settings.batch_opt), settings.shape(settings.batch_max))
     config.add_optimization_profile(profile)
-    if settings.precision == "int8":
+    if implicit_int8:
         config.set_calibration_profile(profile)
     cache = None
     if settings.timing_cache and timing_cache_path is not None:
@@ -241,21 +282,45 @@ def build_engine(onnx_path: Path, engine_path: Path, settings: TrtBuildSettings,
     engine_path.write_bytes(bytes(plan))  # raw plan: no header
     if cache is not None and timing_cache_path is not None:
         timing_cache_path.write_bytes(bytes(config.get_timing_cache().serialize()))
-    return gpu_info()
+    return {**gpu_info(), "fp32_pinned_layers": pinned["layers"],
+            "fp32_unmatched_nodes": pinned["unmatched_nodes"][:20]}
 
 
-def keep_layers_fp32(trt: Any, network: Any, settings: TrtBuildSettings) -> int:
-    """Pin attention hotspots (softmax, normalisation, GridSample, TopK) to fp32."""
-    types = {t.lower() for t in settings.fp32_op_types}
+def layer_matches(layer_name: str, node_names: frozenset[str] | set[str]) -> str | None:
+    """The ONNX node a TensorRT layer comes from, if it is one of ``node_names``.
+
+    The ONNX parser names a layer after its node; a node that becomes several layers gives
+    the extra ones the node name plus a suffix, so a prefix match at a separator counts."""
+    name = layer_name
+    while name:
+        if name in node_names:
+            return name
+        cut = max(name.rfind(c) for c in "_ :[.")
+        if cut <= 0:
+            return None
+        name = name[:cut]
+    return None
+
+
+def keep_layers_fp32(trt: Any, network: Any, settings: TrtBuildSettings) -> dict[str, Any]:
+    """Pin precision hotspots to fp32: layers of the hotspot types (softmax, normalisation,
+    GridSample, TopK) and layers built from the named ONNX nodes (the final score Sigmoid,
+    and any per-site scope). Returns how many layers were pinned and which named nodes
+    matched no layer, so a build can say plainly what the constraint covered."""
+    types = {getattr(trt.LayerType, t) for t in settings.fp32_layer_types
+             if hasattr(trt.LayerType, t)}
+    names = frozenset(settings.fp32_layers)
+    seen: set[str] = set()
     n = 0
     for li in range(network.num_layers):
         layer = network.get_layer(li)
-        name = layer.name or ""
-        lname = name.lower()
-        hit = any(t in lname for t in types) or any(s in name for s in settings.fp32_layers)
-        if hit:
+        node = layer_matches(layer.name or "", names) if names else None
+        if node is not None:
+            seen.add(node)
+        if layer.type in types or node is not None:
             layer.precision = trt.float32
             for oi in range(layer.num_outputs):
-                layer.set_output_type(oi, trt.float32)
+                if layer.get_output(oi).dtype in (trt.float32, trt.float16):
+                    layer.set_output_type(oi, trt.float32)
             n += 1
-    return n
+    return {"layers": n, "unmatched_nodes": sorted(names - seen)}

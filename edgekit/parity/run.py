@@ -55,14 +55,16 @@ def _artifact_for(bundle: Bundle, backend: str, tmp: Path, taps: list[str]) -> P
         # the deployed engine keeps its outputs; parity uses an engine with the taps marked
         from ..export import tensorrt as trtx
 
-        onnx_path = bundle.file(bundle.manifest["artifacts"]["onnx"])
+        built = bundle.manifest["tensorrt"]
+        onnx_path = bundle.file(built.get("source_onnx") or bundle.manifest["artifacts"]["onnx"])
         settings = trtx.TrtBuildSettings(**{
-            **bundle.manifest["tensorrt"]["settings"], "mark_outputs": tuple(taps),
-            "timing_cache": False})
+            **{k: tuple(v) if isinstance(v, list) else v for k, v in built["settings"].items()},
+            "mark_outputs": tuple(taps), "timing_cache": False})
         engine = tmp / "parity.engine"
         trtx.build_engine(onnx_path, engine, settings,
                           calibration=load_reference(bundle)["inputs"][:, 0]
-                          if settings.precision == "int8" else None)
+                          if settings.precision == "int8" and settings.int8_mode == "calibrator"
+                          else None)
         return engine
     art = bundle.artifact(backend)
     if art is None:

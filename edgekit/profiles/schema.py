@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from enum import Enum
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, StringConstraints, field_validator,
+                      model_validator)
 
 
 class Runtime(str, Enum):
@@ -50,6 +51,10 @@ class RuntimeSettings(_Strict):
     trt_workspace_gb: float = Field(4.0, gt=0)
     trt_builder_optimization_level: int = Field(3, ge=0, le=5)
     trt_timing_cache: bool = True
+    trt_int8: Literal["qdq", "calibrator"] = Field(
+        "qdq", description="INT8 engines: explicit Q/DQ from an ONNX quantized with the float "
+                           "scope (TensorRT 10's supported path), or the implicit entropy "
+                           "calibrator (deprecated since TensorRT 10.1)")
 
 
 FloatScopeItem = Literal[
@@ -75,6 +80,11 @@ class Calibration(_Strict):
         default_factory=dict,
         description="per attention site (module path): keep its whole subgraph ('all') or only "
                     "its softmax ('softmax') in float; what `edgekit tune` writes",
+    )
+    float_blocks: list[Annotated[str, StringConstraints(pattern=r"^model\.\d+$")]] = Field(
+        default_factory=list,
+        description="top-level modules (model.N) kept whole in float: where `edgekit tune` "
+                    "widens the scope upstream of a site whose error is inherited",
     )
     preset: Literal["performance", "mixed"] = "mixed"
 
