@@ -1,11 +1,20 @@
 """``edgekit tune``: find, per attention site, what must stay in float for INT8 to keep parity.
 
-Start from the fully quantized build, run attention parity, keep the first failing site in
-float — its softmax alone first, the whole site when that is not enough — and repeat until
-every site passes, the sites run out or the time budget does. Every candidate is measured
-with the bench machinery. The profile's default scope and (for RT-DETR) the default scope
-with the decoder quantized are measured in the same run for comparison. The chosen scope is
-written into a new profile YAML and a bundle.
+Start from the fully quantized build and run attention parity. Take the first failing site
+in graph order and ask where its error comes from:
+
+- introduced by the site (its input still matches PyTorch): keep the site's softmax in
+  float, then the whole site when that is not enough;
+- inherited (its input already drifts): widen upstream. Every top-level block's outputs
+  are compared against the fp32 build of the same runtime, and the block upstream of the
+  site that adds the most error is kept whole in float.
+
+Repeat until every site passes, nothing is left to try or the time budget runs out. Every
+candidate is measured with the bench machinery. The profile's default scope and (RT-DETR)
+the default scope with the decoder quantized are measured in the same run for comparison.
+The chosen scope is written into a new profile YAML and a bundle. The search is
+deterministic: NNCF and ONNX Runtime calibrate on a fixed image set, the model seed is the
+bundle's, and the order of choices depends only on the measured errors.
 """
 
 from __future__ import annotations
@@ -17,13 +26,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 
 from ._lazy import require
 from .errors import UsageError
 from .export.bundle import Bundle, BundleWriter, load_bundle, write_manifest
-from .models.preprocess import image_batch, list_images
 
 Log = Any
+BACKENDS = ("openvino", "onnxruntime")
+#: passing scopes whose p50 is within this share of the fastest count as tied; the smallest
+#: float scope among them is chosen (less float, less to go wrong on another machine)
+NEAR_TIE = 0.03
 
 
 @dataclass
@@ -31,100 +44,247 @@ class Candidate:
     label: str
     float_scope: list[str]
     float_sites: dict[str, str]
-    xml: Path | None = None
+    float_blocks: list[str] = field(default_factory=list)
+    artifact: Path | None = None
     passed: bool = False
     worst_cosine: float | None = None
     first_divergent: str | None = None
     failing: list[str] = field(default_factory=list)
     site_passed: dict[str, bool] = field(default_factory=dict)
+    site_cosine: dict[str, float | None] = field(default_factory=dict)
+    input_cosine: dict[str, float | None] = field(default_factory=dict)
+    block_error: dict[str, float] = field(default_factory=dict)
     p50_ms: float | None = None
     p99_ms: float | None = None
     speedup: float | None = None
     build_s: float = 0.0
+    remeasured: bool = False
     parity: dict[str, Any] | None = None
 
     def row(self) -> dict[str, Any]:
-        d = {k: v for k, v in self.__dict__.items() if k not in ("xml", "parity")}
-        return d
+        return {k: v for k, v in self.__dict__.items() if k not in ("artifact", "parity")}
+
+
+def _cos(a: np.ndarray, b: np.ndarray) -> float:
+    a = a.astype(np.float64).ravel()
+    b = b.astype(np.float64).ravel()
+    na, nb = np.linalg.norm(a), np.linalg.norm(b)
+    if na == 0 or nb == 0:
+        return 1.0 if na == nb else 0.0
+    return float(a @ b / (na * nb))
 
 
 class Tuner:
-    def __init__(self, bundle: Bundle, profile: Any, work: Path, *, iters: int, warmup: int,
-                 threads: int | None, tol_overrides: dict[str, float] | None, log: Log) -> None:
-        self.b = bundle
-        self.profile = profile
-        self.work = work
+    def __init__(self, bundle: Bundle, profile: Any, work: Path, backend: str, *, iters: int,
+                 warmup: int, threads: int | None, tol_overrides: dict[str, float] | None,
+                 log: Log) -> None:
+        from .export.bundle import tap_tensors
+        from .export.pipeline import calibration_batch
+        from .export.regions import GraphIndex, block_boundaries, float_tensor_names
+        from .parity.run import load_reference, tolerance_fn
+
+        self.b, self.profile, self.work, self.backend = bundle, profile, work, backend
         self.iters, self.warmup, self.threads = iters, warmup, threads
         self.tol = tol_overrides
+        self.tol_of = tolerance_fn(profile, "int8", tol_overrides)
         self.log = log
         onnx = require("onnx", purpose="tune")
-        self.deployed = onnx.load(str(bundle.file("model.onnx")))
-        cal = profile.calibration
-        mode = bundle.manifest["input"].get("resize", {}).get("mode", "letterbox")
-        self.calib = image_batch(list_images(cal.images), profile.imgsz, count=cal.count, mode=mode)
+        self.onnx_path = bundle.file("model.onnx")
+        self.deployed = onnx.load(str(self.onnx_path))
+        self.gi = GraphIndex(self.deployed)
+        self.bounds = block_boundaries(self.gi, float_tensor_names(self.deployed))
+        # block outputs, plus every site's input (the inherited-error check does not rely
+        # on the bundle recording PyTorch references for them)
+        self.block_tensors: list[str] = []
+        site_inputs = [t for x in bundle.taps for t in x.get("inputs", []) if t != "images"]
+        for r in self.bounds.values():
+            self.block_tensors += [t for t in r["outputs"] if t not in self.block_tensors]
+        self.block_tensors += [t for t in site_inputs if t not in self.block_tensors]
+        family = bundle.manifest["source"].get("family", "yolo")
+        self.calib = calibration_batch(profile, family)
+        self.inputs = load_reference(bundle)["inputs"]
+        self.fp32_blocks: dict[str, np.ndarray] = {}
+        self.base_ir: Any = None
+        if backend == "openvino":
+            from .export import openvino as ovx
+
+            self.base_ir = ovx.convert(self.onnx_path,
+                                       keep_tensors=tap_tensors(bundle.taps) + self.block_tensors)
         self.n = 0
 
-    def _bench(self, xml: Path) -> tuple[float, float]:
+    # -- measuring ---------------------------------------------------------------------
+    def _settings(self) -> Any:
+        from .runtimes.base import RunnerSettings
+
+        return RunnerSettings(threads=self.threads)
+
+    def _bench(self, artifact: Path) -> tuple[float, float]:
         from .bench.run import BenchConfig, Target, bench_backend
 
         cfg = BenchConfig(warmup=self.warmup, iters=self.iters, threads=self.threads, e2e=False)
-        r = bench_backend("openvino", Target(xml, self.b, {"openvino": xml}), cfg)
+        r = bench_backend(self.backend, Target(artifact, self.b, {self.backend: artifact}), cfg)
         return r["model_only"]["p50"], r["model_only"]["p99"]
 
-    def fp32(self) -> Candidate:
-        from .export import openvino as ovx
-        from .export.bundle import tap_tensors
+    def _block_outputs(self, artifact: Path) -> dict[str, np.ndarray]:
+        from .parity.run import run_backend
+        from .runtimes import get_runner
 
+        runner = get_runner(self.backend, artifact, extra_outputs=self.block_tensors,
+                            settings=self._settings())
+        out = run_backend(runner, self.inputs, self.block_tensors)
+        return {t: out[t] for t in self.block_tensors if t in out}
+
+    def tensor_errors(self, artifact: Path) -> dict[str, float]:
+        """1 - cosine against the fp32 build (worst sample), per diagnostic tensor."""
+        got = self._block_outputs(artifact)
+        err: dict[str, float] = {"images": 0.0}
+        for t, ref in self.fp32_blocks.items():
+            if t in got and ref.dtype.kind == "f" and got[t].shape == ref.shape:
+                err[t] = max(1.0 - _cos(ref[k], got[t][k]) for k in range(ref.shape[0]))
+        return err
+
+    def _added(self, err: dict[str, float]) -> dict[str, float]:
+        """Per block, the error it adds: its worst output error minus the worst error of
+        what it reads."""
+        added = {}
+        for b, r in self.bounds.items():
+            outs = [err[t] for t in r["outputs"] if t in err]
+            if not outs:
+                continue
+            ins = [err[t] for t in r["inputs"] if t in err]
+            added[b] = max(outs) - (max(ins) if ins else 0.0)
+        return added
+
+    # -- candidates ----------------------------------------------------------------------
+    def fp32(self) -> Candidate:
         c = Candidate("fp32 (no quantization)", [], {})
-        c.xml = self.work / "fp32" / "model.xml"
-        ovx.save(ovx.convert(self.b.file("model.onnx"), keep_tensors=tap_tensors(self.b.taps)), c.xml)
-        c.p50_ms, c.p99_ms = self._bench(c.xml)
+        if self.backend == "openvino":
+            from .export import openvino as ovx
+
+            c.artifact = self.work / "fp32" / "model.xml"
+            ovx.save(self.base_ir, c.artifact)
+        else:
+            c.artifact = self.onnx_path
+        self.fp32_blocks = self._block_outputs(c.artifact)
+        c.p50_ms, c.p99_ms = self._bench(c.artifact)
         c.passed, c.speedup = True, 1.0
         return c
 
-    def evaluate(self, label: str, scope: list[str], sites: dict[str, str],
+    def _build(self, cal: Any, dst: Path) -> None:
+        from .export.pipeline import quantize_ir, quantize_ort
+
+        def quiet(_m: str) -> None:
+            pass
+
+        if self.backend == "openvino":
+            quantize_ir(self.base_ir.clone(), self.deployed, self.b.taps, cal, self.calib, dst,
+                        quiet)
+        else:
+            quantize_ort(self.onnx_path, self.deployed, self.b.taps, cal, self.calib, dst, quiet)
+
+    def evaluate(self, label: str, scope: list[str], sites: dict[str, str], blocks: list[str],
                  fp32_p50: float) -> Candidate:
-        from .export import openvino as ovx
-        from .export.bundle import tap_tensors
-        from .export.pipeline import quantize_ir
         from .parity.run import run_parity
 
         self.n += 1
-        c = Candidate(label, list(scope), dict(sites))
-        c.xml = self.work / f"c{self.n}" / "model.xml"
-        cal = self.profile.calibration.model_copy(update={"float_scope": list(scope),
-                                                          "float_sites": dict(sites)})
+        c = Candidate(label, list(scope), dict(sites), list(blocks))
+        name = "model.xml" if self.backend == "openvino" else "model.int8.onnx"
+        c.artifact = self.work / f"c{self.n}" / name
+        cal = self.profile.calibration.model_copy(update={
+            "float_scope": list(scope), "float_sites": dict(sites), "float_blocks": list(blocks)})
         t0 = time.perf_counter()
-        model = ovx.convert(self.b.file("model.onnx"), keep_tensors=tap_tensors(self.b.taps))
-        quantize_ir(model, self.deployed, self.b.taps, cal, self.calib, c.xml, lambda _m: None)
-        c.build_s = time.perf_counter() - t0
+        self._build(cal, c.artifact)
+        c.build_s = round(time.perf_counter() - t0, 2)
         manifest = json.loads(json.dumps(self.b.manifest))
-        manifest["artifacts"]["openvino"] = str(c.xml.resolve())
-        rep = run_parity(Bundle(self.b.path, manifest), self.profile, ["openvino"],
+        manifest["artifacts"][self.backend] = str(c.artifact.resolve())
+        rep = run_parity(Bundle(self.b.path, manifest), self.profile, [self.backend],
                          tol_overrides=self.tol)
-        be = rep["backends"]["openvino"]
+        be = rep["backends"][self.backend]
         c.parity = rep
         c.passed = be["passed"]
         c.first_divergent = be["first_divergent"]
-        c.site_passed = {la["name"]: la["passed"] for la in be["layers"]}
+        for la in be["layers"]:
+            c.site_passed[la["name"]] = la["passed"]
+            c.site_cosine[la["name"]] = (la["metrics"] or {}).get("cosine")
+            c.input_cosine[la["name"]] = (la["metrics"] or {}).get("input_cosine")
+        for name_, o in be.get("outputs", {}).items():
+            c.site_passed[name_] = o["passed"]
         c.failing = [n for n, ok in c.site_passed.items() if not ok]
-        cos = [la["metrics"].get("cosine") for la in be["layers"] if la["metrics"]]
+        cos = [v for v in c.site_cosine.values() if v is not None]
         c.worst_cosine = min(cos) if cos else None
-        c.p50_ms, c.p99_ms = self._bench(c.xml)
+        err = self.tensor_errors(c.artifact)
+        c.block_error = {k: round(v, 6) for k, v in self._added(err).items()}
+        for x in self.b.taps:  # sites whose bundle has no PyTorch input reference
+            ins = [err[t] for t in x.get("inputs", []) if t in err]
+            if c.input_cosine.get(x["name"]) is None and ins and x["name"] in c.site_passed:
+                c.input_cosine[x["name"]] = 1.0 - max(ins)
+        c.p50_ms, c.p99_ms = self._bench(c.artifact)
         c.speedup = fp32_p50 / c.p50_ms if c.p50_ms else None
-        self.log(f"  {label}: {'pass' if c.passed else 'FAIL'}, worst cosine "
-                 f"{c.worst_cosine if c.worst_cosine is None else round(c.worst_cosine, 5)}, "
-                 f"first divergent {c.first_divergent}, p50 {c.p50_ms:.2f} ms "
+        wc = "-" if c.worst_cosine is None else f"{c.worst_cosine:.5f}"
+        self.log(f"  {label}: {'pass' if c.passed else 'FAIL'}, worst cosine {wc}, first "
+                 f"divergent {c.first_divergent}, p50 {c.p50_ms:.2f} ms "
                  f"({c.speedup:.2f}x fp32)")
         return c
 
+    def side_by_side(self, fp32: Candidate, tried: list[Candidate],
+                     rounds: int) -> dict[str, dict[str, Any]]:
+        """Re-measure fp32, full INT8, every passing candidate and the reference scopes in one
+        interleaved run; their speedups are rewritten from it (the per-candidate timings
+        above were taken minutes apart on a shared machine)."""
+        from .bench.run import bench_interleaved
+
+        best = max(tried, key=lambda c: c.worst_cosine if c.worst_cosine is not None else -2)
+        keep = [c for c in tried if c.passed or c is tried[0] or c is best
+                or c.label.startswith(("profile default", "default, decoder"))]
+        if not keep:
+            return {}
+        models = {fp32.label: (self.backend, fp32.artifact)}
+        models.update({c.label: (self.backend, c.artifact) for c in keep})
+        self.log(f"tune: side-by-side timing of {len(models)} builds in {rounds} interleaved "
+                 "rounds")
+        res = bench_interleaved(models, self.b, iters=self.iters * 2, rounds=rounds,
+                                warmup=self.warmup, threads=self.threads)
+        base = res[fp32.label]["p50"]
+        for c in [fp32, *keep]:
+            r = res[c.label]
+            c.p50_ms, c.p99_ms = r["p50"], r["p99"]
+            c.speedup = base / r["p50"]
+            c.remeasured = True
+        return {k: {"p50": v["p50"], "p99": v["p99"], "speedup": base / v["p50"]}
+                for k, v in res.items()}
+
+    # -- search decisions ------------------------------------------------------------------
+    def inherited(self, c: Candidate, site: str, kind: str) -> bool:
+        """The site's input already fails the site's cosine tolerance: its error comes from
+        upstream, and keeping the site in float cannot fix it."""
+        ic = c.input_cosine.get(site)
+        return ic is not None and ic < self.tol_of(kind).min_cosine
+
+    def upstream_blocks(self, c: Candidate, site: str, taken: list[str], n: int) -> list[str]:
+        """The ``n`` blocks upstream of ``site`` (or of the output) that add the most error."""
+        from .export.regions import blocks
+
+        tap = next((t for t in self.b.taps if t["name"] == site), None)
+        seeds = (tap.get("inputs") or [tap["tensor"]]) if tap else \
+            [o.name for o in self.deployed.graph.output]
+        anc = self.gi.ancestors(seeds)
+        per = blocks(self.gi)
+        order = {b: i for i, b in enumerate(per)}
+        options = [b for b, idx in per.items()
+                   if b not in taken and idx & anc and b in c.block_error]
+        # most added error first; ties go to the block nearer the site
+        options.sort(key=lambda b: (-c.block_error[b], -order[b]))
+        return options[:n]
+
 
 def tune(bundle_path: Path, profile: Any, out: Path, *, time_limit_s: float = 1800,
-         iters: int = 50, warmup: int = 5, threads: int | None = None,
+         iters: int = 50, warmup: int = 5, threads: int | None = None, rounds: int = 5,
          tol_overrides: dict[str, float] | None = None, log: Log = print) -> dict[str, Any]:
-    if profile.precision.value != "int8" or [r.value for r in profile.runtimes] != ["openvino"]:
-        raise UsageError(f"tune searches OpenVINO INT8 scopes: {profile.name} is "
-                         f"{profile.precision.value} on {', '.join(r.value for r in profile.runtimes)}")
+    runtimes = [r.value for r in profile.runtimes]
+    if profile.precision.value != "int8" or len(runtimes) != 1 or runtimes[0] not in BACKENDS:
+        raise UsageError(f"tune searches INT8 float scopes on one of {', '.join(BACKENDS)}: "
+                         f"{profile.name} is {profile.precision.value} on {', '.join(runtimes)}")
+    backend = runtimes[0]
     b = load_bundle(bundle_path)
     if profile.imgsz != b.manifest["input"]["imgsz"]:
         profile = profile.model_copy(update={"imgsz": b.manifest["input"]["imgsz"]})
@@ -133,60 +293,113 @@ def tune(bundle_path: Path, profile: Any, out: Path, *, time_limit_s: float = 18
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     try:
-        t = Tuner(b, profile, work, iters=iters, warmup=warmup, threads=threads,
+        t = Tuner(b, profile, work, backend, iters=iters, warmup=warmup, threads=threads,
                   tol_overrides=tol_overrides, log=log)
         fp32 = t.fp32()
-        log(f"tune: fp32 p50 {fp32.p50_ms:.2f} ms; searching float scopes (seeded, bounded "
-            f"by {time_limit_s:.0f} s)")
+        log(f"tune ({backend}): fp32 p50 {fp32.p50_ms:.2f} ms; searching float scopes "
+            f"(deterministic, bounded by {time_limit_s:.0f} s)")
+        kinds = {x["name"]: x["kind"] for x in b.taps}
         attention_sites = [x["name"] for x in b.taps if x["kind"] != "queries"]
         default = list(profile.calibration.float_scope)
         # always-float op types that are not per-site (score sigmoid, top-k)
         base_items = [i for i in default if i in ("topk", "score_sigmoid")]
-        tried = [t.evaluate("full int8", base_items, {}, fp32.p50_ms)]
-        sites: dict[str, str] = {}
-        cur = tried[0]
-        while not cur.passed and time.monotonic() < deadline:
-            todo = [s for s in attention_sites if not cur.site_passed.get(s, True)
-                    and sites.get(s) != "all"]
-            if not todo:
-                break
-            s = todo[0]
-            sites[s] = "softmax" if s not in sites else "all"
-            cur = t.evaluate(f"+ {s}: {sites[s]}", base_items, sites, fp32.p50_ms)
-            tried.append(cur)
-            if sites[s] == "softmax" and not cur.site_passed.get(s, True):
-                continue  # the next round widens this site to its whole subgraph
-        if time.monotonic() < deadline:
-            tried.append(t.evaluate("profile default scope", default,
-                                    dict(profile.calibration.float_sites), fp32.p50_ms))
-        if "decoder" in default and any(x["kind"] == "queries" for x in b.taps) \
-                and time.monotonic() < deadline:
+        decoder_blocks = _decoder_blocks(t) if "decoder" in default else set()
+        cur = t.evaluate("full int8", base_items, {}, [], fp32.p50_ms)
+        tried = [cur]
+        # the reference scopes first, so the budget cannot squeeze them out
+        tried.append(t.evaluate("profile default scope", default,
+                                dict(profile.calibration.float_sites),
+                                list(profile.calibration.float_blocks), fp32.p50_ms))
+        if decoder_blocks:
             tried.append(t.evaluate("default, decoder quantized",
                                     [i for i in default if i not in ("decoder", "attention")],
-                                    {}, fp32.p50_ms))
+                                    {}, [], fp32.p50_ms))
+        sites: dict[str, str] = {}
+        blocks_kept: list[str] = []
+        step = {}  # per site: how many blocks the next upstream widening adds (doubles)
+        while not cur.passed and time.monotonic() < deadline:
+            failing = [s for s in attention_sites if not cur.site_passed.get(s, True)]
+            site = failing[0] if failing else "output0"
+            kind = kinds.get(site, "output")
+            if site != "output0" and not t.inherited(cur, site, kind) \
+                    and sites.get(site) != "all":
+                sites[site] = "softmax" if site not in sites else "all"
+                label = f"+ {site}: {sites[site]}"
+            else:
+                n = step.get(site, 1)
+                new = t.upstream_blocks(cur, site, blocks_kept, n)
+                if not new:
+                    log(f"  nothing upstream of {site} is left to keep in float")
+                    break
+                step[site] = 2 * n
+                blocks_kept = blocks_kept + new
+                why = "inherited error" if site != "output0" else "output"
+                label = f"+ {len(new)} block(s) upstream of {site} ({why}): {', '.join(new)}"
+            cur = t.evaluate(label, base_items, sites, blocks_kept, fp32.p50_ms)
+            tried.append(cur)
+        if cur.passed and blocks_kept:
+            # prune: try giving each float block back to INT8, least error-adding first
+            first_err = tried[0].block_error
+            for blk in sorted(blocks_kept, key=lambda b: first_err.get(b, 0.0)):
+                if time.monotonic() >= deadline:
+                    break
+                trial = [x for x in blocks_kept if x != blk]
+                cand = t.evaluate(f"- block {blk} (prune)", base_items, sites, trial,
+                                  fp32.p50_ms)
+                tried.append(cand)
+                if cand.passed:
+                    blocks_kept, cur = trial, cand
+        side = t.side_by_side(fp32, tried, rounds)
         passing = [c for c in tried if c.passed]
         if passing:
-            chosen = min(passing, key=lambda c: c.p50_ms or 1e9)
-            why = (f"the fastest of {len(passing)} configurations where every attention site "
-                   "keeps parity")
+            def p50(c: Candidate) -> float:
+                return side.get(c.label, {}).get("p50", c.p50_ms or 1e9)
+
+            def size(c: Candidate) -> int:
+                return len(c.float_blocks) + len(c.float_sites) + len(c.float_scope)
+
+            fastest = min(passing, key=p50)
+            near = [c for c in passing if p50(c) <= p50(fastest) * (1 + NEAR_TIE)]
+            chosen = min(near, key=lambda c: (size(c), p50(c)))
+            why = (f"the smallest float scope within {NEAR_TIE:.0%} of the fastest (side-by-side "
+                   f"p50) of {len(passing)} configurations where every attention site keeps "
+                   "parity")
         else:
             chosen = max(tried, key=lambda c: c.worst_cosine if c.worst_cosine is not None else -2)
             why = ("no configuration kept every site within tolerance; this one has the best "
                    "worst-site cosine")
-        report = {"schema": "edgekit.tune/1", "bundle": str(b.path), "profile": profile.name,
-                  "fp32": fp32.row(), "candidates": [c.row() for c in tried],
+        report = {"schema": "edgekit.tune/2", "bundle": str(b.path), "profile": profile.name,
+                  "backend": backend, "fp32": fp32.row(),
+                  "candidates": [c.row() for c in tried],
+                  "decoder_sites": [x["name"] for x in b.taps
+                                    if ".decoder." in x["name"] and x["kind"] != "queries"],
+                  "side_by_side": side,
                   "chosen": chosen.label, "why": why, "passed": chosen.passed,
-                  "time_limit_s": time_limit_s}
+                  "time_limit_s": time_limit_s,
+                  "search_s": round(time_limit_s - (deadline - time.monotonic()), 1)}
         report["outputs"] = write_result(b, profile, chosen, report, out)
         return report
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def _decoder_blocks(t: Tuner) -> set[str]:
+    q = [x for x in t.b.taps if x["kind"] == "queries"]
+    if not q:
+        return set()
+    from .export.regions import blocks
+
+    desc = t.gi.descendants([q[0]["tensor"]])
+    return {b for b, idx in blocks(t.gi).items() if idx & desc}
+
+
 def write_result(b: Bundle, profile: Any, chosen: Candidate, report: dict[str, Any],
                  out: Path) -> dict[str, str]:
     import yaml
 
+    from .export.pipeline import ORT_INT8
+
+    backend = report["backend"]
     name = f"{profile.name}-tuned-{b.path.name}"
     data = profile.model_dump(mode="json")
     data["name"] = name
@@ -194,29 +407,40 @@ def write_result(b: Bundle, profile: Any, chosen: Candidate, report: dict[str, A
                            f"on {b.path.name}: {chosen.label}.")
     data["calibration"]["float_scope"] = chosen.float_scope
     data["calibration"]["float_sites"] = chosen.float_sites
+    data["calibration"]["float_blocks"] = chosen.float_blocks
     out.mkdir(parents=True, exist_ok=True)
     yml = out / f"{name}.yaml"
     tmp = yml.with_suffix(".yaml.tmp")
     tmp.write_text(yaml.safe_dump(data, sort_keys=False))
     tmp.replace(yml)
     dest = out / name
+    skip = {"manifest.json", "openvino", "onnxruntime", "tensorrt", "parity.json", "tune.json"}
     with BundleWriter(dest) as d:
         for p in b.path.iterdir():
-            if p.name in ("manifest.json", "openvino", "parity.json"):
+            if p.name in skip:
                 continue
             (shutil.copytree if p.is_dir() else shutil.copy2)(p, d / p.name)
-        shutil.copytree(chosen.xml.parent, d / "openvino")
+        m = json.loads(json.dumps(b.manifest))
+        for k in ("openvino", "onnxruntime", "tensorrt"):
+            m["artifacts"].pop(k, None)
+            m.pop(k, None)
+        tuned = {"precision": "int8", "tuned": {"float_scope": chosen.float_scope,
+                                                "float_sites": chosen.float_sites,
+                                                "float_blocks": chosen.float_blocks}}
+        if backend == "openvino":
+            shutil.copytree(chosen.artifact.parent, d / "openvino")
+            m["artifacts"]["openvino"] = "openvino/model.xml"
+            m["openvino"] = {**tuned, "converted_from": "model.onnx"}
+        else:
+            (d / ORT_INT8).parent.mkdir(parents=True)
+            shutil.copy2(chosen.artifact, d / ORT_INT8)
+            m["artifacts"]["onnxruntime"] = ORT_INT8
+            m["onnxruntime"] = {**tuned, "quantized_from": "model.onnx", "format": "QDQ"}
         (d / "parity.json").write_text(json.dumps(chosen.parity, indent=2) + "\n")
         (d / "tune.json").write_text(json.dumps(report, indent=2) + "\n")
-        m = json.loads(json.dumps(b.manifest))
         m["profile"] = data
-        m["artifacts"]["openvino"] = "openvino/model.xml"
-        m["openvino"] = {"precision": "int8", "converted_from": "model.onnx",
-                         "tuned": {"float_scope": chosen.float_scope,
-                                   "float_sites": chosen.float_sites}}
         m["parity"] = {"passed": chosen.passed,
-                       "first_divergent": {"openvino": chosen.first_divergent}}
-        m["reference"] = {**m.get("reference", {})}
+                       "first_divergent": {backend: chosen.first_divergent}}
         write_manifest(d, m)
     return {"profile": str(yml), "bundle": str(dest)}
 
@@ -224,24 +448,50 @@ def write_result(b: Bundle, profile: Any, chosen: Candidate, report: dict[str, A
 def render(report: dict[str, Any], console: Any) -> None:
     from rich.table import Table
 
-    t = Table(title=f"tune: {report['bundle']} ({report['profile']})", title_justify="left")
-    for col in ("configuration", "float scope", "worst cos", "first divergent", "p50 ms",
-                "p99 ms", "× fp32", "parity"):
+    t = Table(title=f"tune: {report['bundle']} ({report['profile']}, {report['backend']})",
+              title_justify="left")
+    dec = report.get("decoder_sites") or []
+    cols = ["configuration", "float scope", "worst cos", "first divergent", "p50 ms", "p99 ms",
+            "× fp32", "parity"]
+    if dec:
+        cols.insert(3, "decoder worst cos")
+    for col in cols:
         t.add_column(col)
     f = report["fp32"]
-    t.add_row("fp32", "everything", "-", "-", f"{f['p50_ms']:.2f}", f"{f['p99_ms']:.2f}", "1.00", "ref")
+    t.add_row("fp32", "everything", "-", *(["-"] if dec else []), "-",
+              f"{f['p50_ms']:.2f}{'*' if f.get('remeasured') else ''}",
+              f"{f['p99_ms']:.2f}", "1.00", "ref")
     for c in report["candidates"]:
-        scope = ", ".join(c["float_scope"] + [f"{k}:{v}" for k, v in c["float_sites"].items()]) \
-            or "none"
+        scope = ", ".join(scope_labels(c)) or "none"
         mark = "→ " if c["label"] == report["chosen"] else ""
+        extra = []
+        if dec:
+            dc = decoder_worst(c, dec)
+            extra = ["-" if dc is None else f"{dc:.5f}"]
+        star = "*" if c.get("remeasured") else ""
         t.add_row(mark + c["label"], scope,
-                  "-" if c["worst_cosine"] is None else f"{c['worst_cosine']:.5f}",
-                  str(c["first_divergent"]), f"{c['p50_ms']:.2f}", f"{c['p99_ms']:.2f}",
+                  "-" if c["worst_cosine"] is None else f"{c['worst_cosine']:.5f}", *extra,
+                  str(c["first_divergent"]), f"{c['p50_ms']:.2f}{star}", f"{c['p99_ms']:.2f}",
                   f"{c['speedup']:.2f}", "[green]pass[/]" if c["passed"] else "[red]fail[/]")
     console.print(t)
+    if report.get("side_by_side"):
+        console.print("* timed again side by side, in interleaved rounds of one run; the other "
+                      "rows' timings come from the search, minutes apart")
     console.print(f"chosen: [bold]{report['chosen']}[/] — {report['why']}")
     for k, v in report["outputs"].items():
         console.print(f"{k}: {v}")
 
 
-__all__ = ["render", "tune"]
+def scope_labels(c: dict[str, Any]) -> list[str]:
+    from .export.pipeline import describe_scope
+
+    return describe_scope(c["float_scope"], c["float_sites"], c.get("float_blocks", []))
+
+
+def decoder_worst(c: dict[str, Any], decoder_sites: list[str]) -> float | None:
+    vals = [c["site_cosine"].get(s) for s in decoder_sites]
+    vals = [v for v in vals if v is not None]
+    return min(vals) if vals else None
+
+
+__all__ = ["decoder_worst", "render", "scope_labels", "tune"]

@@ -174,6 +174,37 @@ def bench_backend(backend: str, target: Target, cfg: BenchConfig, *,
     return out
 
 
+def bench_interleaved(models: dict[str, tuple[str, Path]], bundle: Bundle, *, iters: int,
+                      rounds: int = 5, warmup: int = 5,
+                      threads: int | None = None) -> dict[str, dict[str, Any]]:
+    """Model-only latency of several models side by side: every model is loaded and warmed
+    up, then timed in ``rounds`` interleaved rounds of ``iters // rounds`` calls, so drift on
+    a shared machine hits them all alike. ``models``: label -> (backend, artifact)."""
+    cfg = BenchConfig(warmup=warmup, iters=iters, threads=threads, e2e=False)
+    precision = bundle.manifest["profile"]["precision"]
+    runners = {}
+    feeds = {}
+    samples: dict[str, list[int]] = {k: [] for k in models}
+    try:
+        for label, (backend, art) in models.items():
+            r = _make_runner(backend, Target(art, bundle, {backend: art}), cfg, precision)
+            r.__enter__()
+            runners[label] = r
+            feeds[label] = _feed_for(r, Target(art, bundle, {backend: art}), 1)
+            measure(lambda r=r, f=feeds[label]: r.infer(f), warmup=warmup, iters=1,
+                    sync=r.synchronize)
+        per_round = max(1, iters // rounds)
+        for _ in range(rounds):
+            for label, r in runners.items():
+                t = measure(lambda r=r, f=feeds[label]: r.infer(f), warmup=0, iters=per_round,
+                            sync=r.synchronize)
+                samples[label] += t.samples_ns
+    finally:
+        for r in runners.values():
+            r.__exit__(None, None, None)
+    return {k: summarize(v) for k, v in samples.items()}
+
+
 def bench_throughput(target: Target, cfg: BenchConfig) -> dict[str, Any]:
     """OpenVINO async infer requests with streams (hint=throughput)."""
     if "openvino" not in target.artifacts:

@@ -8,6 +8,7 @@ every node downstream of the decoder's query input.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from typing import Any
 
@@ -53,3 +54,66 @@ class GraphIndex:
 
     def op_types(self, idx: set[int]) -> list[str]:
         return [self.nodes[i].op_type for i in sorted(idx)]
+
+
+_BLOCK = re.compile(r"(?:^|/)(model\.\d+)(?=[/.])")
+
+
+def block_of(node_name: str) -> str | None:
+    """The top-level Ultralytics module (``model.N``) an exported node belongs to.
+
+    The TorchScript exporter scopes names irregularly (``/model/model.9/cv2/conv/Conv`` for
+    YOLO, ``/model.28/decoder/...`` elsewhere); the first ``model.N`` path component names
+    the block either way."""
+    m = _BLOCK.search(node_name)
+    return m.group(1) if m else None
+
+
+def blocks(gi: GraphIndex) -> dict[str, set[int]]:
+    """Node indices per top-level block, in graph order of first appearance."""
+    out: dict[str, set[int]] = {}
+    owner: dict[int, str] = {}
+    for i, n in enumerate(gi.nodes):  # topological order: producers come first
+        b = block_of(n.name)
+        if b is None:  # unscoped helpers (tap identities, constants) join their producer's
+            b = next((owner[p] for t in n.input if (p := gi.producer.get(t)) in owner), None)
+        if b is not None:
+            owner[i] = b
+            out.setdefault(b, set()).add(i)
+    return out
+
+
+def float_tensor_names(model: Any) -> set[str]:
+    """Names of the float32 tensors of an ONNX model (by shape inference)."""
+    import onnx
+
+    inferred = onnx.shape_inference.infer_shapes(model)
+    g = inferred.graph
+    return {v.name for v in [*g.value_info, *g.output, *g.input]
+            if v.type.tensor_type.elem_type == onnx.TensorProto.FLOAT}
+
+
+def block_boundaries(gi: GraphIndex, float_tensors: set[str] | None = None
+                     ) -> dict[str, dict[str, list[str]]]:
+    """For each block, the tensors it hands to other blocks (``outputs``) and those it reads
+    from other blocks or the graph input (``inputs``). ``float_tensors``, when given, keeps
+    only those names (drops shape arithmetic and other integer side channels)."""
+    per = blocks(gi)
+    owner = {i: b for b, idx in per.items() for i in idx}
+    res: dict[str, dict[str, list[str]]] = {b: {"inputs": [], "outputs": []} for b in per}
+    for b, idx in per.items():
+        for i in sorted(idx):
+            for t in gi.nodes[i].input:
+                p = gi.producer.get(t)
+                src_ok = (p is not None and owner.get(p) not in (None, b)) or t == "images"
+                if src_ok and t not in res[b]["inputs"]:
+                    res[b]["inputs"].append(t)
+            for t in gi.nodes[i].output:
+                if any(owner.get(c) != b for c in gi.consumers.get(t, [])) \
+                        and t not in res[b]["outputs"]:
+                    res[b]["outputs"].append(t)
+    if float_tensors is not None:
+        for r in res.values():
+            r["inputs"] = [t for t in r["inputs"] if t in float_tensors or t == "images"]
+            r["outputs"] = [t for t in r["outputs"] if t in float_tensors]
+    return res
