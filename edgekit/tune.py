@@ -4,7 +4,8 @@ Start from the fully quantized build and run attention parity. Take the first fa
 in graph order and ask where its error comes from:
 
 - introduced by the site (its input still matches PyTorch): keep the site's softmax in
-  float, then the whole site when that is not enough;
+  float, then its attention core (score and value MatMuls with the softmax), then the whole
+  site;
 - inherited (its input already drifts): widen upstream. Every top-level block's outputs
   are compared against the fp32 build of the same runtime, and the block upstream of the
   site that adds the most error is kept whole in float.
@@ -177,8 +178,13 @@ class Tuner:
             pass
 
         if self.backend == "openvino":
-            quantize_ir(self.base_ir.clone(), self.deployed, self.b.taps, cal, self.calib, dst,
-                        quiet)
+            import contextlib
+            import io
+
+            # NNCF draws progress bars on stdout: dozens of builds would bury the table
+            with contextlib.redirect_stdout(io.StringIO()):
+                quantize_ir(self.base_ir.clone(), self.deployed, self.b.taps, cal, self.calib,
+                            dst, quiet)
         else:
             quantize_ort(self.onnx_path, self.deployed, self.b.taps, cal, self.calib, dst, quiet)
 
@@ -323,7 +329,8 @@ def tune(bundle_path: Path, profile: Any, out: Path, *, time_limit_s: float = 18
             kind = kinds.get(site, "output")
             if site != "output0" and not t.inherited(cur, site, kind) \
                     and sites.get(site) != "all":
-                sites[site] = "softmax" if site not in sites else "all"
+                # bisect inside the site: softmax, then the attention core, then all of it
+                sites[site] = {None: "softmax", "softmax": "core"}.get(sites.get(site), "all")
                 label = f"+ {site}: {sites[site]}"
             else:
                 n = step.get(site, 1)

@@ -94,6 +94,12 @@ def test_float_blocks_extend_the_scope_and_unknown_blocks_are_refused(yolo_bundl
     assert not float_scope(deployed, taps, [], {}, [])[0]
     with pytest.raises(UsageError, match="model.77"):
         float_scope(deployed, taps, [], {}, ["model.77"])
+    # the levels of a site bisect its region: softmax < attention core < all of it
+    site = "model.10.m.0.attn"
+    lv = {k: set(float_scope(deployed, taps, [], {site: k})[0]) for k in ("softmax", "core", "all")}
+    assert lv["softmax"] < lv["core"] < lv["all"]
+    types = {n.name: n.op_type for n in deployed.graph.node}
+    assert {types[n] for n in lv["core"]} == {"Softmax", "MatMul"}
 
 
 def test_onnxruntime_backend_tunes_and_writes_an_int8_onnx_bundle(yolo_bundle, tmp_path):

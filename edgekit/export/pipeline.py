@@ -274,6 +274,14 @@ def _check_onnx_outputs(tmp: Path, manifest: dict[str, Any], ref: dict[str, np.n
         f"max box shift {d['max_box_shift_px']:.3f}px)")
 
 
+#: what a per-site float level keeps (op types within the site's exact region; None = all)
+SITE_LEVELS: dict[str, tuple[str, ...] | None] = {
+    "softmax": ("Softmax",),
+    "core": ("Softmax", "MatMul"),
+    "all": None,
+}
+
+
 def float_scope(deployed: Any, taps: list[dict[str, Any]], items: list[str],
                 float_sites: dict[str, str] | None = None,
                 float_blocks: list[str] | None = None) -> tuple[list[str], list[str], list[str]]:
@@ -301,7 +309,8 @@ def float_scope(deployed: Any, taps: list[dict[str, Any]], items: list[str],
             raise UsageError(f"float_sites: '{site}' is not an attention site of this model "
                              f"(sites: {', '.join(by_name)})")
         region = gi.region(by_name[site]["tensor"], by_name[site]["inputs"])
-        idx |= region if what == "all" else {i for i in region if gi.nodes[i].op_type == "Softmax"}
+        keep = SITE_LEVELS[what]
+        idx |= region if keep is None else {i for i in region if gi.nodes[i].op_type in keep}
     if "decoder" in items:
         q = [t for t in taps if t["kind"] == "queries"]
         if q:

@@ -76,10 +76,12 @@ class Calibration(_Strict):
                                  "topk", "score_sigmoid"],
         description="what stays in float when quantizing",
     )
-    float_sites: dict[str, Literal["all", "softmax"]] = Field(
+    float_sites: dict[str, Literal["all", "core", "softmax"]] = Field(
         default_factory=dict,
-        description="per attention site (module path): keep its whole subgraph ('all') or only "
-                    "its softmax ('softmax') in float; what `edgekit tune` writes",
+        description="per attention site (module path): keep in float its whole subgraph "
+                    "('all'), its attention core — the score and value MatMuls and the "
+                    "softmax ('core') — or only its softmax ('softmax'); what `edgekit tune` "
+                    "writes",
     )
     float_blocks: list[Annotated[str, StringConstraints(pattern=r"^model\.\d+$")]] = Field(
         default_factory=list,
