@@ -340,8 +340,7 @@ def tune(bundle_path: Path, profile: Any, out: Path, *, time_limit_s: float = 18
                     break
                 step[site] = 2 * n
                 blocks_kept = blocks_kept + new
-                why = "inherited error" if site != "output0" else "output"
-                label = f"+ {len(new)} block(s) upstream of {site} ({why}): {', '.join(new)}"
+                label = f"+ {', '.join(new)} (upstream of {site})"
             cur = t.evaluate(label, base_items, sites, blocks_kept, fp32.p50_ms)
             tried.append(cur)
         if cur.passed and blocks_kept:
