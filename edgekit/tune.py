@@ -11,8 +11,9 @@ in graph order and ask where its error comes from:
   site that adds the most error is kept whole in float.
 
 Repeat until every site passes, nothing is left to try or the time budget runs out. Every
-candidate is measured with the bench machinery. The profile's default scope and (RT-DETR)
-the default scope with the decoder quantized are measured in the same run for comparison.
+candidate is measured with the bench machinery. The profile's default scope and, for RT-DETR,
+the default scope with the decoder quantized and the decoder alone quantized (everything
+upstream float: its own INT8 error) are measured in the same run for comparison.
 The chosen scope is written into a new profile YAML and a bundle. The search is
 deterministic: NNCF and ONNX Runtime calibrate on a fixed image set, the model seed is the
 bundle's, and the order of choices depends only on the measured errors.
@@ -241,7 +242,7 @@ class Tuner:
 
         best = max(tried, key=lambda c: c.worst_cosine if c.worst_cosine is not None else -2)
         keep = [c for c in tried if c.passed or c is tried[0] or c is best
-                or c.label.startswith(("profile default", "default, decoder"))]
+                or c.label.startswith(("profile default", "default, decoder", "only the decoder"))]
         if not keep:
             return {}
         models = {fp32.label: (self.backend, fp32.artifact)}
@@ -258,6 +259,11 @@ class Tuner:
             c.remeasured = True
         return {k: {"p50": v["p50"], "p99": v["p99"], "speedup": base / v["p50"]}
                 for k, v in res.items()}
+
+    def all_blocks(self) -> list[str]:
+        from .export.regions import blocks
+
+        return list(blocks(self.gi))
 
     # -- search decisions ------------------------------------------------------------------
     def inherited(self, c: Candidate, site: str, kind: str) -> bool:
@@ -317,9 +323,13 @@ def tune(bundle_path: Path, profile: Any, out: Path, *, time_limit_s: float = 18
                                 dict(profile.calibration.float_sites),
                                 list(profile.calibration.float_blocks), fp32.p50_ms))
         if decoder_blocks:
-            tried.append(t.evaluate("default, decoder quantized",
-                                    [i for i in default if i not in ("decoder", "attention")],
-                                    {}, [], fp32.p50_ms))
+            no_decoder = [i for i in default if i not in ("decoder", "attention")]
+            tried.append(t.evaluate("default, decoder quantized", no_decoder, {}, [],
+                                    fp32.p50_ms))
+            # the decoder's own INT8 error, with nothing upstream of it quantized
+            upstream = [b for b in t.all_blocks() if b not in decoder_blocks]
+            tried.append(t.evaluate("only the decoder quantized", no_decoder, {}, upstream,
+                                    fp32.p50_ms))
         sites: dict[str, str] = {}
         blocks_kept: list[str] = []
         step = {}  # per site: how many blocks the next upstream widening adds (doubles)

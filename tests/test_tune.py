@@ -112,3 +112,35 @@ def test_onnxruntime_backend_tunes_and_writes_an_int8_onnx_bundle(yolo_bundle, t
     assert b.artifact("onnxruntime") == b.path / "onnxruntime" / "model.int8.onnx"
     assert b.artifact("onnxruntime").is_file() and not (b.path / "openvino").exists()
     assert load_profile(rep["outputs"]["profile"]).runtimes[0].value == "onnxruntime"
+
+
+def test_rtdetr_reports_what_quantizing_the_decoder_does(rtdetr_bundle, tmp_path):
+    """RT-DETR: the default scope (decoder float), the decoder quantized, and the decoder
+    alone quantized (everything upstream float, so the decoder sites show its own INT8
+    error) are measured in the same run, with a decoder-site column in the table."""
+    import io
+
+    from rich.console import Console
+
+    from edgekit.tune import decoder_worst, render
+
+    prof = load_profile("intel-cpu-int8", {"calibration.count": 2})
+    rep = tune(rtdetr_bundle.bundle, prof, tmp_path, iters=5, warmup=1, log=lambda m: None,
+               time_limit_s=1)
+    by = {c["label"]: c for c in rep["candidates"]}
+    assert {"full int8", "profile default scope", "default, decoder quantized",
+            "only the decoder quantized"} <= set(by)
+    assert rep["decoder_sites"] and all(".decoder." in s for s in rep["decoder_sites"])
+    alone = by["only the decoder quantized"]
+    decoder_block = rep["decoder_sites"][0].split(".decoder")[0]  # model.N of the head
+    assert alone["float_blocks"] and decoder_block not in alone["float_blocks"]
+    assert "model.0" in alone["float_blocks"]
+    assert "decoder" in by["profile default scope"]["float_scope"]
+    assert "decoder" not in by["default, decoder quantized"]["float_scope"]
+    for label in ("profile default scope", "default, decoder quantized",
+                  "only the decoder quantized"):
+        assert decoder_worst(by[label], rep["decoder_sites"]) is not None
+        assert by[label]["remeasured"]
+    buf = io.StringIO()
+    render(rep, Console(file=buf, width=250))
+    assert "decoder worst cos" in buf.getvalue() and "only the decoder quantized" in buf.getvalue()
