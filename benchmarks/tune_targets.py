@@ -23,7 +23,7 @@ from pathlib import Path
 from edgekit.bench.run import BenchConfig, conditions
 from edgekit.export.pipeline import bundle_name, export
 from edgekit.profiles import load_profile
-from edgekit.tune import decoder_worst, scope_labels, tune
+from edgekit.tune import decoder_cell, decoder_worst, scope_labels, tune
 
 
 def run_one(spec: str, imgsz: int, budget: float, iters: int, threads: int | None,
@@ -70,8 +70,7 @@ def markdown(reps: list[dict], cond: dict) -> str:
             wc = "-" if c["worst_cosine"] is None else f"{c['worst_cosine']:.4f}"
             dc = ""
             if dec:
-                d = decoder_worst(c, dec)
-                dc = f" {'-' if d is None else f'{d:.4f}'} |"
+                dc = f" {decoder_cell(c, dec, decoder_worst(c, dec), '.4f')} |"
             mark = "**→** " if c["label"] == r["chosen"] else ""
             star = "*" if c.get("remeasured") else ""
             lines.append(f"| {mark}{c['label']} | {', '.join(scope_labels(c)) or 'none'} | {wc} |"
@@ -79,7 +78,9 @@ def markdown(reps: list[dict], cond: dict) -> str:
                          f"{c['p99_ms']:.1f} | {c['speedup']:.2f} | "
                          f"{'pass' if c['passed'] else 'FAIL'} |")
         lines += ["", "\\* re-timed side by side with fp32 in interleaved rounds of one run; "
-                  "other rows were timed during the search.", "",
+                  "other rows were timed during the search."
+                  + (" ≠ queries: the decoder selected a different top-k query set, so its "
+                     "sites have no element-wise comparison." if dec else ""), "",
                   f"Chosen: **{r['chosen']}**: {r['why']}.", ""]
     return "\n".join(lines) + "\n"
 

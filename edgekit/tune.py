@@ -240,7 +240,8 @@ class Tuner:
         above were taken minutes apart on a shared machine)."""
         from .bench.run import bench_interleaved
 
-        best = max(tried, key=lambda c: c.worst_cosine if c.worst_cosine is not None else -2)
+        best = min(tried, key=lambda c: (len(c.failing), -(c.worst_cosine
+                                                           if c.worst_cosine is not None else -2)))
         keep = [c for c in tried if c.passed or c is tried[0] or c is best
                 or c.label.startswith(("profile default", "default, decoder", "only the decoder"))]
         if not keep:
@@ -381,9 +382,11 @@ def tune(bundle_path: Path, profile: Any, out: Path, *, time_limit_s: float = 18
                    f"p50) of {len(passing)} configurations where every attention site keeps "
                    "parity")
         else:
-            chosen = max(tried, key=lambda c: c.worst_cosine if c.worst_cosine is not None else -2)
-            why = ("no configuration kept every site within tolerance; this one has the best "
-                   "worst-site cosine")
+            chosen = min(tried, key=lambda c: (len(c.failing), -(c.worst_cosine
+                                                                  if c.worst_cosine is not None
+                                                                  else -2)))
+            why = ("no configuration kept every site within tolerance; this one fails the "
+                   "fewest sites, with the best worst-site cosine among those")
         report = {"schema": "edgekit.tune/2", "bundle": str(b.path), "profile": profile.name,
                   "backend": backend, "fp32": fp32.row(),
                   "candidates": [c.row() for c in tried],
@@ -483,7 +486,7 @@ def render(report: dict[str, Any], console: Any) -> None:
         extra = []
         if dec:
             dc = decoder_worst(c, dec)
-            extra = ["-" if dc is None else f"{dc:.5f}"]
+            extra = [decoder_cell(c, dec, dc, ".5f")]
         star = "*" if c.get("remeasured") else ""
         t.add_row(mark + c["label"], scope,
                   "-" if c["worst_cosine"] is None else f"{c['worst_cosine']:.5f}", *extra,
@@ -493,6 +496,9 @@ def render(report: dict[str, Any], console: Any) -> None:
     if report.get("side_by_side"):
         console.print("* timed again side by side, in interleaved rounds of one run; the other "
                       "rows' timings come from the search, minutes apart")
+    if dec:
+        console.print("≠ queries: the decoder selected a different top-k query set from the "
+                      "reference's, so its sites have no element-wise comparison")
     console.print(f"chosen: [bold]{report['chosen']}[/] — {report['why']}")
     for k, v in report["outputs"].items():
         console.print(f"{k}: {v}")
@@ -504,10 +510,20 @@ def scope_labels(c: dict[str, Any]) -> list[str]:
     return describe_scope(c["float_scope"], c["float_sites"], c.get("float_blocks", []))
 
 
+def decoder_cell(c: dict[str, Any], decoder_sites: list[str], worst: float | None,
+                 fmt: str) -> str:
+    """A decoder-site cosine for a table; '≠ queries' when the decoder picked a different
+    query set (its sites then have no element-wise comparison)."""
+    if worst is not None:
+        return format(worst, fmt)
+    failed = [s for s in decoder_sites if c["site_passed"].get(s) is False]
+    return "≠ queries" if failed else "-"
+
+
 def decoder_worst(c: dict[str, Any], decoder_sites: list[str]) -> float | None:
     vals = [c["site_cosine"].get(s) for s in decoder_sites]
     vals = [v for v in vals if v is not None]
     return min(vals) if vals else None
 
 
-__all__ = ["decoder_worst", "render", "scope_labels", "tune"]
+__all__ = ["decoder_cell", "decoder_worst", "render", "scope_labels", "tune"]
