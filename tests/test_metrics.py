@@ -68,6 +68,19 @@ def test_detection_match_counts_missing_extra_and_shift():
     assert match(edge, empty, conf=0.25, margin=0.001).missing == 1
 
 
+def test_inverted_and_zero_area_boxes_match_themselves_but_not_other_boxes():
+    """Untrained heads emit boxes with x2 < x1 or no area (seen on yolo26n at 640): plain
+    IoU scores such a box 0 against itself, which reported a missing + extra pair."""
+    boxes = np.array([[411.2, 359.3, 435.4, 346.3], [5, 5, 5, 9]], np.float32)
+    ref = Detections(boxes, np.array([0.9, 0.8], np.float32), np.array([1, 2]))
+    near = Detections(boxes + 0.01, ref.scores, ref.classes)
+    m = match(ref, near)
+    assert (m.matched, m.missing, m.extra) == (2, 0, 0)
+    far = Detections(boxes + [50, 0, 50, 0], ref.scores, ref.classes)
+    m = match(ref, far)
+    assert (m.matched, m.missing, m.extra) == (0, 2, 2)
+
+
 def test_nms_and_decode_formats():
     boxes = np.array([[0, 0, 10, 10], [1, 1, 11, 11], [50, 50, 60, 60]], np.float32)
     keep = nms(boxes, np.array([0.9, 0.8, 0.7]), 0.5)

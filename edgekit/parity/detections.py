@@ -49,6 +49,21 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
 
 
+def match_iou(a: np.ndarray, b: np.ndarray, same_px: float = 0.5) -> np.ndarray:
+    """IoU for matching one runtime's detections to another's. Corners are ordered first
+    (an untrained head can emit x2 < x1, which plain IoU scores 0 against itself), and
+    boxes whose corners agree within ``same_px`` count as the same box even when they
+    have no area."""
+    def spanned(x: np.ndarray) -> np.ndarray:
+        return np.concatenate([np.minimum(x[:, :2], x[:, 2:]), np.maximum(x[:, :2], x[:, 2:])], 1)
+
+    iou = box_iou(spanned(a), spanned(b))
+    if len(a) and len(b):
+        same = np.abs(a[:, None, :] - b[None, :, :]).max(-1) <= same_px
+        iou = np.where(same, np.maximum(iou, 1.0), iou)
+    return iou
+
+
 def nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
     order = np.argsort(-scores, kind="stable")
     keep: list[int] = []
@@ -114,7 +129,7 @@ def match(ref: Detections, out: Detections, *, iou_thr: float = 0.5,
     used = np.zeros(len(out), dtype=bool)
     shift, sdiff, min_iou = 0.0, 0.0, 1.0
     matched = missing = 0
-    ious = box_iou(ref.boxes, out.boxes)
+    ious = match_iou(ref.boxes, out.boxes)
     for i in np.argsort(-ref.scores, kind="stable"):
         cand = np.where((out.classes == ref.classes[i]) & ~used)[0]
         j = cand[np.argmax(ious[i, cand])] if cand.size else -1
