@@ -12,7 +12,9 @@ from ._common import err_console, handle_errors, log
 def tune(
     target: Annotated[str, typer.Argument(help="A bundle, or a model (exported first with "
                                           "intel-cpu-fp32 at the profile's size).")],
-    profile: Annotated[str, typer.Option("--profile", "-p")] = "intel-cpu-int8",
+    profile: Annotated[str, typer.Option(
+        "--profile", "-p", help="An INT8 profile: intel-cpu-int8 (OpenVINO) or onnx-int8 "
+                                "(ONNX Runtime).")] = "intel-cpu-int8",
     imgsz: Annotated[int | None, typer.Option(help="Image size when TARGET is a model.")] = None,
     out: Annotated[Path, typer.Option(help="Where the tuned profile and bundle go.")] = Path("bundles"),
     time_limit: Annotated[float, typer.Option(help="Search budget in seconds.")] = 1800,
@@ -23,7 +25,8 @@ def tune(
     max_rel_l2: Annotated[float | None, typer.Option()] = None,
     json_out: Annotated[str | None, typer.Option("--json")] = None,
 ) -> None:
-    """Find which attention sites must stay float for INT8 to keep parity; write a profile."""
+    """Find what must stay float for INT8 to keep attention parity (per site, or whole blocks
+    upstream of a site whose error is inherited); time the candidates; write a profile."""
     from ..errors import GateFailed
     from ..export.pipeline import export
     from ..profiles import load_profile
