@@ -33,6 +33,7 @@ import numpy as np
 from ._lazy import require
 from .errors import UsageError
 from .export.bundle import Bundle, BundleWriter, load_bundle, write_manifest
+from .parity.metrics import cosine
 
 Log = Any
 BACKENDS = ("openvino", "onnxruntime")
@@ -67,22 +68,13 @@ class Candidate:
         return {k: v for k, v in self.__dict__.items() if k not in ("artifact", "parity")}
 
 
-def _cos(a: np.ndarray, b: np.ndarray) -> float:
-    a = a.astype(np.float64).ravel()
-    b = b.astype(np.float64).ravel()
-    na, nb = np.linalg.norm(a), np.linalg.norm(b)
-    if na == 0 or nb == 0:
-        return 1.0 if na == nb else 0.0
-    return float(a @ b / (na * nb))
-
-
 class Tuner:
     def __init__(self, bundle: Bundle, profile: Any, work: Path, backend: str, *, iters: int,
                  warmup: int, threads: int | None, tol_overrides: dict[str, float] | None,
                  log: Log) -> None:
         from .export.bundle import tap_tensors
         from .export.pipeline import calibration_batch
-        from .export.regions import GraphIndex, block_boundaries, float_tensor_names
+        from .export.regions import GraphIndex, block_boundaries, blocks, float_tensor_names
         from .parity.run import load_reference, tolerance_fn
 
         self.b, self.profile, self.work, self.backend = bundle, profile, work, backend
@@ -94,6 +86,7 @@ class Tuner:
         self.onnx_path = bundle.file("model.onnx")
         self.deployed = onnx.load(str(self.onnx_path))
         self.gi = GraphIndex(self.deployed)
+        self.blocks = blocks(self.gi)  # model.N -> node indices, in graph order
         self.bounds = block_boundaries(self.gi, float_tensor_names(self.deployed))
         # block outputs, plus every site's input (the inherited-error check does not rely
         # on the bundle recording PyTorch references for them)
@@ -102,8 +95,8 @@ class Tuner:
         for r in self.bounds.values():
             self.block_tensors += [t for t in r["outputs"] if t not in self.block_tensors]
         self.block_tensors += [t for t in site_inputs if t not in self.block_tensors]
-        family = bundle.manifest["source"].get("family", "yolo")
-        self.calib = calibration_batch(profile, family)
+        mode = bundle.manifest["input"].get("resize", {}).get("mode", "letterbox")
+        self.calib = calibration_batch(profile, mode)
         self.inputs = load_reference(bundle)["inputs"]
         self.fp32_blocks: dict[str, np.ndarray] = {}
         self.base_ir: Any = None
@@ -142,7 +135,7 @@ class Tuner:
         err: dict[str, float] = {"images": 0.0}
         for t, ref in self.fp32_blocks.items():
             if t in got and ref.dtype.kind == "f" and got[t].shape == ref.shape:
-                err[t] = max(1.0 - _cos(ref[k], got[t][k]) for k in range(ref.shape[0]))
+                err[t] = max(1.0 - cosine(ref[k], got[t][k]) for k in range(ref.shape[0]))
         return err
 
     def _added(self, err: dict[str, float]) -> dict[str, float]:
@@ -233,17 +226,15 @@ class Tuner:
                  f"({c.speedup:.2f}x fp32)")
         return c
 
-    def side_by_side(self, fp32: Candidate, tried: list[Candidate],
+    def side_by_side(self, fp32: Candidate, tried: list[Candidate], references: list[Candidate],
                      rounds: int) -> dict[str, dict[str, Any]]:
         """Re-measure fp32, full INT8, every passing candidate and the reference scopes in one
         interleaved run; their speedups are rewritten from it (the per-candidate timings
         above were taken minutes apart on a shared machine)."""
         from .bench.run import bench_interleaved
 
-        best = min(tried, key=lambda c: (len(c.failing), -(c.worst_cosine
-                                                           if c.worst_cosine is not None else -2)))
-        keep = [c for c in tried if c.passed or c is tried[0] or c is best
-                or c.label.startswith(("profile default", "default, decoder", "only the decoder"))]
+        best = least_failing(tried)
+        keep = [c for c in tried if c.passed or c is tried[0] or c is best or c in references]
         if not keep:
             return {}
         models = {fp32.label: (self.backend, fp32.artifact)}
@@ -261,11 +252,6 @@ class Tuner:
         return {k: {"p50": v["p50"], "p99": v["p99"], "speedup": base / v["p50"]}
                 for k, v in res.items()}
 
-    def all_blocks(self) -> list[str]:
-        from .export.regions import blocks
-
-        return list(blocks(self.gi))
-
     # -- search decisions ------------------------------------------------------------------
     def inherited(self, c: Candidate, site: str, kind: str) -> bool:
         """The site's input already fails the site's cosine tolerance: its error comes from
@@ -275,15 +261,12 @@ class Tuner:
 
     def upstream_blocks(self, c: Candidate, site: str, taken: list[str], n: int) -> list[str]:
         """The ``n`` blocks upstream of ``site`` (or of the output) that add the most error."""
-        from .export.regions import blocks
-
         tap = next((t for t in self.b.taps if t["name"] == site), None)
         seeds = (tap.get("inputs") or [tap["tensor"]]) if tap else \
             [o.name for o in self.deployed.graph.output]
         anc = self.gi.ancestors(seeds)
-        per = blocks(self.gi)
-        order = {b: i for i, b in enumerate(per)}
-        options = [b for b, idx in per.items()
+        order = {b: i for i, b in enumerate(self.blocks)}
+        options = [b for b, idx in self.blocks.items()
                    if b not in taken and idx & anc and b in c.block_error]
         # most added error first; ties go to the block nearer the site
         options.sort(key=lambda b: (-c.block_error[b], -order[b]))
@@ -318,19 +301,19 @@ def tune(bundle_path: Path, profile: Any, out: Path, *, time_limit_s: float = 18
         base_items = [i for i in default if i in ("topk", "score_sigmoid")]
         decoder_blocks = _decoder_blocks(t) if "decoder" in default else set()
         cur = t.evaluate("full int8", base_items, {}, [], fp32.p50_ms)
-        tried = [cur]
         # the reference scopes first, so the budget cannot squeeze them out
-        tried.append(t.evaluate("profile default scope", default,
-                                dict(profile.calibration.float_sites),
-                                list(profile.calibration.float_blocks), fp32.p50_ms))
+        refs = [t.evaluate("profile default scope", default,
+                           dict(profile.calibration.float_sites),
+                           list(profile.calibration.float_blocks), fp32.p50_ms)]
         if decoder_blocks:
             no_decoder = [i for i in default if i not in ("decoder", "attention")]
-            tried.append(t.evaluate("default, decoder quantized", no_decoder, {}, [],
-                                    fp32.p50_ms))
+            refs.append(t.evaluate("default, decoder quantized", no_decoder, {}, [],
+                                   fp32.p50_ms))
             # the decoder's own INT8 error, with nothing upstream of it quantized
-            upstream = [b for b in t.all_blocks() if b not in decoder_blocks]
-            tried.append(t.evaluate("only the decoder quantized", no_decoder, {}, upstream,
-                                    fp32.p50_ms))
+            upstream = [b for b in t.blocks if b not in decoder_blocks]
+            refs.append(t.evaluate("only the decoder quantized", no_decoder, {}, upstream,
+                                   fp32.p50_ms))
+        tried = [cur, *refs]
         sites: dict[str, str] = {}
         blocks_kept: list[str] = []
         step = {}  # per site: how many blocks the next upstream widening adds (doubles)
@@ -366,7 +349,7 @@ def tune(bundle_path: Path, profile: Any, out: Path, *, time_limit_s: float = 18
                 tried.append(cand)
                 if cand.passed:
                     blocks_kept, cur = trial, cand
-        side = t.side_by_side(fp32, tried, rounds)
+        side = t.side_by_side(fp32, tried, refs, rounds)
         passing = [c for c in tried if c.passed]
         if passing:
             def p50(c: Candidate) -> float:
@@ -382,9 +365,7 @@ def tune(bundle_path: Path, profile: Any, out: Path, *, time_limit_s: float = 18
                    f"p50) of {len(passing)} configurations where every attention site keeps "
                    "parity")
         else:
-            chosen = min(tried, key=lambda c: (len(c.failing), -(c.worst_cosine
-                                                                  if c.worst_cosine is not None
-                                                                  else -2)))
+            chosen = least_failing(tried)
             why = ("no configuration kept every site within tolerance; this one fails the "
                    "fewest sites, with the best worst-site cosine among those")
         report = {"schema": "edgekit.tune/2", "bundle": str(b.path), "profile": profile.name,
@@ -402,14 +383,18 @@ def tune(bundle_path: Path, profile: Any, out: Path, *, time_limit_s: float = 18
         shutil.rmtree(work, ignore_errors=True)
 
 
+def least_failing(tried: list[Candidate]) -> Candidate:
+    """The candidate failing the fewest sites, the best worst-site cosine among those."""
+    return min(tried, key=lambda c: (len(c.failing),
+                                     -(c.worst_cosine if c.worst_cosine is not None else -2)))
+
+
 def _decoder_blocks(t: Tuner) -> set[str]:
     q = [x for x in t.b.taps if x["kind"] == "queries"]
     if not q:
         return set()
-    from .export.regions import blocks
-
     desc = t.gi.descendants([q[0]["tensor"]])
-    return {b for b, idx in blocks(t.gi).items() if idx & desc}
+    return {b for b, idx in t.blocks.items() if idx & desc}
 
 
 def write_result(b: Bundle, profile: Any, chosen: Candidate, report: dict[str, Any],

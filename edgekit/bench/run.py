@@ -180,28 +180,23 @@ def bench_interleaved(models: dict[str, tuple[str, Path]], bundle: Bundle, *, it
     """Model-only latency of several models side by side: every model is loaded and warmed
     up, then timed in ``rounds`` interleaved rounds of ``iters // rounds`` calls, so drift on
     a shared machine hits them all alike. ``models``: label -> (backend, artifact)."""
+    from contextlib import ExitStack
+
     cfg = BenchConfig(warmup=warmup, iters=iters, threads=threads, e2e=False)
     precision = bundle.manifest["profile"]["precision"]
-    runners = {}
-    feeds = {}
+    steps = {}
     samples: dict[str, list[int]] = {k: [] for k in models}
-    try:
+    with ExitStack() as stack:
         for label, (backend, art) in models.items():
-            r = _make_runner(backend, Target(art, bundle, {backend: art}), cfg, precision)
-            r.__enter__()
-            runners[label] = r
-            feeds[label] = _feed_for(r, Target(art, bundle, {backend: art}), 1)
-            measure(lambda r=r, f=feeds[label]: r.infer(f), warmup=warmup, iters=1,
-                    sync=r.synchronize)
+            target = Target(art, bundle, {backend: art})
+            r = stack.enter_context(_make_runner(backend, target, cfg, precision))
+            feed = _feed_for(r, target, 1)
+            steps[label] = (lambda r=r, f=feed: r.infer(f)), r.synchronize
+            measure(steps[label][0], warmup=warmup, iters=1, sync=r.synchronize)
         per_round = max(1, iters // rounds)
         for _ in range(rounds):
-            for label, r in runners.items():
-                t = measure(lambda r=r, f=feeds[label]: r.infer(f), warmup=0, iters=per_round,
-                            sync=r.synchronize)
-                samples[label] += t.samples_ns
-    finally:
-        for r in runners.values():
-            r.__exit__(None, None, None)
+            for label, (step, sync) in steps.items():
+                samples[label] += measure(step, warmup=0, iters=per_round, sync=sync).samples_ns
     return {k: summarize(v) for k, v in samples.items()}
 
 

@@ -344,14 +344,22 @@ def build_openvino(tmp: Path, profile: Any, deployed: Any, taps: list[dict[str, 
         log(f"openvino: IR ({prec}) converted from model.onnx")
         return {"precision": prec, "converted_from": "model.onnx"}
     cal = profile.calibration
-    return quantize_ir(model, deployed, taps, cal, calibration_batch(profile, family, images),
-                       xml, log)
+    return quantize_ir(model, deployed, taps, cal,
+                       calibration_batch(profile, RESIZE[family], images), xml, log)
 
 
-def calibration_batch(profile: Any, family: str, images: str | None = None) -> np.ndarray:
+def calibration_batch(profile: Any, mode: str, images: str | None = None) -> np.ndarray:
+    """The profile's calibration images, resized the way the model family is fed."""
     cal = profile.calibration
     return image_batch(list_images(cal.images or images), profile.imgsz, count=cal.count,
-                       mode=RESIZE[family])
+                       mode=mode)
+
+
+def calibration_scope(deployed: Any, taps: list[dict[str, Any]],
+                      cal: Any) -> tuple[list[str], list[str], list[str]]:
+    """:func:`float_scope` of a profile's calibration section."""
+    return float_scope(deployed, taps, list(cal.float_scope), dict(cal.float_sites),
+                       list(cal.float_blocks))
 
 
 #: where an INT8 ONNX Runtime model lives in a bundle (model.onnx stays the portable fp32)
@@ -361,7 +369,7 @@ ORT_INT8 = "onnxruntime/model.int8.onnx"
 def build_ort_int8(tmp: Path, profile: Any, deployed: Any, taps: list[dict[str, Any]],
                    family: str, images: str | None, log: Log) -> dict[str, Any]:
     return quantize_ort(tmp / "model.onnx", deployed, taps, profile.calibration,
-                        calibration_batch(profile, family, images), tmp / ORT_INT8, log)
+                        calibration_batch(profile, RESIZE[family], images), tmp / ORT_INT8, log)
 
 
 def quantize_ort(src: Path, deployed: Any, taps: list[dict[str, Any]], cal: Any,
@@ -369,8 +377,7 @@ def quantize_ort(src: Path, deployed: Any, taps: list[dict[str, Any]], cal: Any,
     """ONNX Runtime static INT8 (QDQ) of the bundle's ONNX with the calibration's float scope."""
     from .ort_quant import quantize_static_qdq
 
-    nodes, _tensors, _ov_types = float_scope(deployed, taps, list(cal.float_scope),
-                                             dict(cal.float_sites), list(cal.float_blocks))
+    nodes, _tensors, _ov_types = calibration_scope(deployed, taps, cal)
     scope = describe_scope(cal.float_scope, cal.float_sites, cal.float_blocks)
     log(f"onnxruntime int8: static QDQ on {len(calib)} images, keeping {len(nodes)} nodes in "
         f"float ({', '.join(scope) or 'nothing'})")
@@ -400,8 +407,7 @@ def quantize_ir(model: Any, deployed: Any, taps: list[dict[str, Any]], cal: Any,
     """NNCF INT8 of an ov.Model with the calibration's float scope; saves the IR."""
     from . import openvino as ovx
 
-    nodes, tensors, ov_types = float_scope(deployed, taps, list(cal.float_scope),
-                                           dict(cal.float_sites), list(cal.float_blocks))
+    nodes, tensors, ov_types = calibration_scope(deployed, taps, cal)
     names = ovx.ov_names_for(model, nodes, tensors)
     scope = describe_scope(cal.float_scope, cal.float_sites, cal.float_blocks)
     log(f"openvino int8: NNCF (transformer, {cal.preset}) on {len(calib)} images, keeping "
@@ -438,9 +444,8 @@ def prepare_tensorrt(bundle_dir: Path, profile: Any, taps: list[dict[str, Any]],
 
         require("onnxruntime", extra="onnxruntime",
                 purpose="the Q/DQ ONNX of a TensorRT INT8 build (explicit quantization)")
-        nodes, _, _ = float_scope(deployed, taps, list(cal.float_scope), dict(cal.float_sites),
-                                  list(cal.float_blocks))
-        calib = image_batch(list_images(cal.images), profile.imgsz, count=cal.count, mode=mode)
+        nodes, _, _ = calibration_scope(deployed, taps, cal)
+        calib = calibration_batch(profile, mode)
         info["qdq"] = quantize_static_qdq(bundle_dir / "model.onnx", bundle_dir / trtx.QDQ_ONNX,
                                           calib, exclude_nodes=nodes, tensorrt=True)
         log(f"tensorrt int8: Q/DQ ONNX (symmetric int8) on {len(calib)} images, "
@@ -462,8 +467,7 @@ def build_tensorrt(bundle_dir: Path, profile: Any, taps: list[dict[str, Any]], l
     settings, info = prepare_tensorrt(bundle_dir, profile, taps, log, mode)
     calib = None
     if settings.precision == "int8" and settings.int8_mode == "calibrator":
-        calib = image_batch(list_images(profile.calibration.images), profile.imgsz,
-                            count=profile.calibration.count, mode=mode)
+        calib = calibration_batch(profile, mode)
     built = trtx.build_engine(bundle_dir / info["source_onnx"],
                               bundle_dir / "tensorrt" / "model.engine", settings,
                               calibration=calib,

@@ -22,6 +22,15 @@ class TensorCheck:
         return asdict(self)
 
 
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    """Cosine similarity of two tensors (flattened, float64); 1 when both are zero, 0 when
+    only one is."""
+    a = np.asarray(a, dtype=np.float64).ravel()
+    b = np.asarray(b, dtype=np.float64).ravel()
+    na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
+    return float(np.dot(a, b) / (na * nb)) if na > 0 and nb > 0 else (1.0 if na == nb else 0.0)
+
+
 def tensor_metrics(out: np.ndarray, ref: np.ndarray, atol: float, rtol: float) -> dict[str, float]:
     a = np.asarray(out, dtype=np.float64).ravel()
     b = np.asarray(ref, dtype=np.float64).ravel()
@@ -30,8 +39,8 @@ def tensor_metrics(out: np.ndarray, ref: np.ndarray, atol: float, rtol: float) -
     inf = int(np.isinf(a).sum())
     a0 = np.where(finite, a, 0.0)
     diff = np.abs(a0 - b)
-    nb, na = float(np.linalg.norm(b)), float(np.linalg.norm(a0))
-    cos = float(np.dot(a0, b) / (na * nb)) if na > 0 and nb > 0 else (1.0 if na == nb else 0.0)
+    nb = float(np.linalg.norm(b))
+    cos = cosine(a0, b)
     big = np.abs(b) > 1e-3 * (np.abs(b).max() if b.size else 0.0)
     max_rel = float((diff[big] / np.abs(b[big])).max()) if big.any() else 0.0
     rms = float(np.sqrt(np.mean(b * b))) if b.size else 0.0

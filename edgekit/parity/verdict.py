@@ -12,7 +12,7 @@ import numpy as np
 
 from . import align
 from .detections import decode, match
-from .metrics import check_tensor, merge_metrics
+from .metrics import check_tensor, cosine, merge_metrics
 
 QUERY_UNMATCHED_MAX = 0.10  # more unmatched queries than this fails the site
 OUTPUT_TAP = "output0"
@@ -156,11 +156,9 @@ def _input_cosine(tap: dict[str, Any], ref: dict[str, np.ndarray], got: dict[str
                 if not valid.any():
                     continue
                 r, o = np.compress(valid, r, axis=axis), np.compress(valid, o, axis=axis)
-            a, b = o.ravel().astype(np.float64), r.ravel().astype(np.float64)
-            na, nb = np.linalg.norm(a), np.linalg.norm(b)
-            if not (np.isfinite(a).all() and na > 0 and nb > 0):
+            if not (np.isfinite(o).all() and o.any() and r.any()):
                 continue
-            c = float(a @ b / (na * nb))
+            c = cosine(o, r)
             worst = c if worst is None else min(worst, c)
     return worst
 
