@@ -37,6 +37,7 @@ class BenchConfig:
     percentile: float = 99.0
     e2e: bool = True
     conf: float = 0.25
+    trust_checkpoint: bool = False  # the torch backend reopens the bundle's source checkpoint
 
 
 @dataclass
@@ -96,7 +97,8 @@ def _make_runner(backend: str, target: Target, cfg: BenchConfig, precision: str)
             raise UsageError("the torch backend needs a bundle (it rebuilds the model from it)")
         from ..runtimes.torch import TorchRunner
 
-        return TorchRunner(target.bundle.manifest, settings=settings)
+        return TorchRunner(target.bundle.manifest, settings=settings,
+                           trust_checkpoint=cfg.trust_checkpoint)
     if backend not in target.artifacts:
         raise UsageError(f"{target.path} has no {backend} artifact "
                          f"(has: {', '.join(target.artifacts) or 'none'})")

@@ -6,13 +6,20 @@ import functools
 import sys
 import traceback
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 
 from ..errors import EdgekitError
 
 EXIT_INTERNAL = 70  # an unexpected error: a bug in edgekit
+
+
+#: ``--trust-checkpoint``, shared by every command that may open a checkpoint
+TrustCheckpoint = Annotated[bool, typer.Option(
+    "--trust-checkpoint", help="Unpickle the checkpoint in full, running any code it holds. Only "
+    "for a file you trust: by default a checkpoint is read weights-only, and one that names "
+    "anything but Ultralytics model classes is refused (exit 4).")]
 
 
 class _State:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from ._common import err_console, handle_errors
+from ._common import TrustCheckpoint, err_console, handle_errors
 
 
 @handle_errors
@@ -34,6 +34,7 @@ def bench(
     max_regression: Annotated[float, typer.Option(help="Allowed p50 slowdown over the baseline, "
                                                   "in percent.")] = 10.0,
     plot: Annotated[str | None, typer.Option(help="Write a latency CDF + histogram PNG.")] = None,
+    trust_checkpoint: TrustCheckpoint = False,
 ) -> None:
     """Measure latency on the target: percentiles, jitter, model-only and end to end."""
     from ..errors import GateFailed, UsageError
@@ -71,7 +72,8 @@ def bench(
     cfg = BenchConfig(backends=backends, warmup=warmup,
                       iters=None if duration else (iters or 100), duration_s=duration,
                       batch=batch, threads=threads, hint=hint, budget_ms=budget_ms,
-                      percentile=percentile, e2e=not model_only)
+                      percentile=percentile, e2e=not model_only,
+                      trust_checkpoint=trust_checkpoint)
     base = None
     if baseline is not None:
         try:

@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 
-from ._common import handle_errors, log
+from ._common import TrustCheckpoint, handle_errors, log
 
 
 @handle_errors
@@ -26,6 +26,7 @@ def parity(
     rtol: Annotated[float | None, typer.Option(help="Override rtol.")] = None,
     max_violation_frac: Annotated[float | None, typer.Option(help="Override the share of "
                                                              "elements allowed beyond tolerance.")] = None,
+    trust_checkpoint: TrustCheckpoint = False,
 ) -> None:
     from ..errors import GateFailed, UsageError
     from ..export.bundle import load_bundle
@@ -44,7 +45,7 @@ def parity(
     if reference:
         from ..parity.reference import recompute_reference
 
-        ref = recompute_reference(b, reference)
+        ref = recompute_reference(b, reference, trust_checkpoint=trust_checkpoint)
     report = run_parity(b, prof, backends, reference=ref, tol_overrides={
         "min_cosine": min_cosine, "max_rel_l2": max_rel_l2, "atol": atol, "rtol": rtol,
         "max_violation_frac": max_violation_frac})

@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 
-from ._common import err_console, handle_errors, log
+from ._common import TrustCheckpoint, err_console, handle_errors, log
 
 
 @handle_errors
@@ -24,6 +24,7 @@ def tune(
     min_cosine: Annotated[float | None, typer.Option()] = None,
     max_rel_l2: Annotated[float | None, typer.Option()] = None,
     json_out: Annotated[str | None, typer.Option("--json")] = None,
+    trust_checkpoint: TrustCheckpoint = False,
 ) -> None:
     """Find what must stay float for INT8 to keep attention parity (per site, or whole blocks
     upstream of a site whose error is inherited); time the candidates; write a profile."""
@@ -37,7 +38,8 @@ def tune(
     bundle = Path(target)
     if not bundle.is_dir():
         base = load_profile("intel-cpu-fp32", {"imgsz": prof.imgsz, "runtime.threads": threads})
-        bundle = export(target, base, out, seed=seed, parity=True, log=log).bundle
+        bundle = export(target, base, out, seed=seed, parity=True, log=log,
+                        trust_checkpoint=trust_checkpoint).bundle
     rep = run_tune(bundle, prof, out, time_limit_s=time_limit, iters=iters, threads=threads,
                    tol_overrides={"min_cosine": min_cosine, "max_rel_l2": max_rel_l2}, log=log)
     render(rep, err_console())

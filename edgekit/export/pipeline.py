@@ -79,11 +79,12 @@ def reference_inputs(imgsz: int, batch: int, images_dir: str | None, seed: int,
 
 
 def export(model_spec: str, profile: Any, out_dir: Path, *, seed: int = 0, end2end: bool = True,
-           parity: bool = True, images: str | None = None, log: Log = print) -> ExportResult:
+           parity: bool = True, images: str | None = None, log: Log = print,
+           trust_checkpoint: bool = False) -> ExportResult:
     _check_out(out_dir)
     if Path(model_spec).is_dir():
         return build_on_device(Path(model_spec), profile, log=log)
-    src = resolve_source(model_spec)
+    src = resolve_source(model_spec, trust=trust_checkpoint)
     check_backends_available(profile)
     onnx = require("onnx", purpose="export")
     from ..models.reference import prepare, reference_outputs

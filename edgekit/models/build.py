@@ -75,15 +75,12 @@ def load_model(src: ModelSource, *, seed: int = DEFAULT_SEED, end2end: bool = Tr
     notes: list[str] = []
     used_seed: int | None = None
     if src.kind == "checkpoint":
-        from ultralytics.nn.tasks import load_checkpoint
+        from .checkpoint import load_detection_model
 
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                model, _ = load_checkpoint(str(src.path), device="cpu", fuse=False)
-        except Exception as exc:  # torch/pickle raise many different types for a bad file
-            raise UsageError(f"cannot load checkpoint {src.spec}: {type(exc).__name__}: "
-                             f"{str(exc).splitlines()[0] if str(exc) else 'corrupt file'}") from exc
+        assert src.path is not None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = load_detection_model(src.path, trust=src.trusted)
         names = {int(k): str(v) for k, v in dict(getattr(model, "names", {}) or {}).items()}
     else:
         from ultralytics.nn.tasks import DetectionModel, RTDETRDetectionModel, yaml_model_load
@@ -98,8 +95,13 @@ def load_model(src: ModelSource, *, seed: int = DEFAULT_SEED, end2end: bool = Tr
         cls = RTDETRDetectionModel if last == "RTDETRDecoder" else DetectionModel
         torch.manual_seed(seed)
         used_seed = seed
-        try:
-            model = cls(cfg, verbose=False)
+        from .checkpoint import restricted_build
+
+        try:  # restricted_build's own refusal is a UsageError too
+            with restricted_build(cfg, src.spec):
+                model = cls(cfg, verbose=False)
+        except UsageError:
+            raise
         except Exception as exc:
             raise UsageError(f"cannot build {src.spec}: {type(exc).__name__}: {exc}") from exc
         names = _coco_names(int(cfg.get("nc", 80)))

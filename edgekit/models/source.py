@@ -23,6 +23,7 @@ class ModelSource:
     path: Path | None  # the file on disk (None for a YAML that ships inside ultralytics)
     yaml_name: str | None  # the name handed to Ultralytics' builder, for YAMLs
     shipped_yaml: Path | None  # the packaged YAML file that a name resolved to
+    trusted: bool = False  # --trust-checkpoint: the user vouches for the file (full unpickling)
 
     @property
     def stem(self) -> str:
@@ -64,8 +65,11 @@ def find_shipped_yaml(name: str) -> Path | None:
     return None
 
 
-def resolve_source(spec: str) -> ModelSource:
-    """Turn a user's model argument into a ModelSource, or raise one clear UsageError."""
+def resolve_source(spec: str, *, trust: bool = False) -> ModelSource:
+    """Turn a user's model argument into a ModelSource, or raise one clear UsageError.
+
+    ``trust`` marks a checkpoint the user vouches for (``--trust-checkpoint``); without it a
+    checkpoint is opened weights-only against an allowlist (see :mod:`.checkpoint`)."""
     p = Path(spec)
     suffix = p.suffix.lower()
     if suffix in (".pt", ".pth"):
@@ -74,7 +78,7 @@ def resolve_source(spec: str) -> ModelSource:
                 f"checkpoint not found: {spec}. edgekit never downloads weights; pass a local "
                 "file, or an architecture YAML such as yolo26n.yaml for random weights"
             )
-        return ModelSource("checkpoint", spec, p.resolve(), None, None)
+        return ModelSource("checkpoint", spec, p.resolve(), None, None, trust)
     if suffix in (".yaml", ".yml"):
         if p.is_file():
             return ModelSource("yaml", spec, p.resolve(), str(p.resolve()), None)

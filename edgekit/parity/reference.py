@@ -13,11 +13,12 @@ from ..models.source import resolve_source
 from .run import load_reference
 
 
-def recompute_reference(bundle: Bundle, model_spec: str) -> dict[str, np.ndarray]:
+def recompute_reference(bundle: Bundle, model_spec: str, *,
+                        trust_checkpoint: bool = False) -> dict[str, np.ndarray]:
     m = bundle.manifest
     stored = load_reference(bundle)
     inputs = stored["inputs"]
-    src = resolve_source(model_spec)
+    src = resolve_source(model_spec, trust=trust_checkpoint)
     prep = prepare(src, imgsz=m["input"]["imgsz"], seed=m["source"].get("seed") or 0,
                    end2end=m["output"]["format"] != "yolo_raw",
                    dynamic=bool(m["input"].get("dynamic_batch")), images=None, example=inputs[0])

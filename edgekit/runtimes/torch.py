@@ -15,9 +15,10 @@ class TorchRunner(Runner):
     name = "torch"
 
     def __init__(self, manifest: dict[str, Any], *, settings: RunnerSettings | None = None,
-                 extra_outputs: list[str] | None = None) -> None:
+                 extra_outputs: list[str] | None = None, trust_checkpoint: bool = False) -> None:
         super().__init__(extra_outputs, settings)
         self.manifest = manifest
+        self.trust_checkpoint = trust_checkpoint
         self.model: Any = None
         self.device = "cpu"
 
@@ -28,7 +29,7 @@ class TorchRunner(Runner):
 
         m = self.manifest
         src = resolve_source(m["source"]["spec"] if m["source"]["kind"] == "yaml"
-                             else m["source"]["path"])
+                             else m["source"]["path"], trust=self.trust_checkpoint)
         if self.settings.threads:
             torch.set_num_threads(self.settings.threads)
         example = np.zeros(tuple(d if isinstance(d, int) else 1 for d in m["input"]["shape"]),
