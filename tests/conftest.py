@@ -63,3 +63,64 @@ def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None, timeou
     e.setdefault("COLUMNS", "200")
     return subprocess.run([sys.executable, "-m", "edgekit", *args], capture_output=True,
                           text=True, env=e, cwd=cwd, timeout=timeout)
+
+
+def _tiny_dataset(root: Path) -> Path:
+    """Eight coloured boxes on the two images that ship with ultralytics, as a YOLO dataset."""
+    import random
+
+    import ultralytics
+    from PIL import Image, ImageDraw
+
+    assets = Path(ultralytics.__file__).parent / "assets"
+    rng = random.Random(0)
+    for split, n in (("train", 8), ("val", 4)):
+        (root / "images" / split).mkdir(parents=True)
+        (root / "labels" / split).mkdir(parents=True)
+        for i in range(n):
+            im = Image.open(assets / ("bus.jpg" if i % 2 else "zidane.jpg")).convert("RGB")
+            im = im.resize((96, 96))
+            d, lines = ImageDraw.Draw(im), []
+            for _ in range(2):
+                c, w, h = rng.randrange(2), rng.randint(20, 40), rng.randint(20, 40)
+                x, y = rng.randint(0, 96 - w), rng.randint(0, 96 - h)
+                d.rectangle([x, y, x + w, y + h], fill=(255, 0, 0) if c == 0 else (0, 0, 255))
+                lines.append(f"{c} {(x + w / 2) / 96:.4f} {(y + h / 2) / 96:.4f} "
+                             f"{w / 96:.4f} {h / 96:.4f}")
+            im.save(root / "images" / split / f"{i}.jpg")
+            (root / "labels" / split / f"{i}.txt").write_text("\n".join(lines) + "\n")
+    data = root / "data.yaml"
+    data.write_text(f"path: {root}\ntrain: images/train\nval: images/val\n"
+                    "names:\n  0: red\n  1: blue\n")
+    return data
+
+
+@pytest.fixture(scope="session")
+def tiny_trained(tmp_path_factory):
+    """Real ``yolo train`` checkpoints for loading tests (not for accuracy: one epoch at
+    64 px on 8 images): final best.pt and a mid-training last.pt (optimizer, EMA,
+    training arguments) for YOLO26 and RT-DETR, one epoch at 64 px."""
+    import shutil
+
+    import torch
+    from ultralytics import RTDETR, YOLO
+
+    root = tmp_path_factory.mktemp("ckpt")
+    data = _tiny_dataset(root / "ds")
+    out: dict[str, Path] = {}
+    for key, cfg, cls in (("yolo", "yolo26n.yaml", YOLO), ("rtdetr", TINY_RTDETR, RTDETR)):
+        model = cls(cfg)
+        mid = root / f"{key}-midtrain.pt"
+        model.add_callback("on_model_save", lambda tr, mid=mid: shutil.copy(tr.last, mid))
+        model.train(data=str(data), epochs=1, imgsz=64, batch=4, device="cpu", workers=0,
+                    project=str(root / "runs"), name=key, exist_ok=True, verbose=False,
+                    plots=False, amp=False, val=False)
+        out[f"{key}-best"] = root / "runs" / key / "weights" / "best.pt"
+        out[f"{key}-mid"] = mid
+    saved = root / "yaml-saved.pt"
+    YOLO("yolo26n.yaml").save(str(saved))
+    out["yaml-saved"] = saved
+    whole = root / "torch-saved.pt"
+    torch.save(YOLO("yolo26n.yaml").model, whole)
+    out["torch-saved"] = whole
+    return out

@@ -6,12 +6,11 @@ from __future__ import annotations
 import json
 import os
 import pickle
-import shutil
 from pathlib import Path
 
 import pytest
 
-from conftest import TINY_RTDETR, copy_bundle, rehash, run_cli
+from conftest import copy_bundle, rehash, run_cli
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("ultralytics")
@@ -142,71 +141,14 @@ def test_hostile_yaml_activation_is_not_evaluated(tmp_path):
     sh.rmtree(tmp_path / "out", ignore_errors=True)
 
 
-# ---- the twin: genuine checkpoints load -------------------------------------------------
-
-def _tiny_dataset(root: Path) -> Path:
-    """Eight coloured boxes on the two images that ship with ultralytics, as a YOLO dataset."""
-    import random
-
-    import ultralytics
-    from PIL import Image, ImageDraw
-
-    assets = Path(ultralytics.__file__).parent / "assets"
-    rng = random.Random(0)
-    for split, n in (("train", 8), ("val", 4)):
-        (root / "images" / split).mkdir(parents=True)
-        (root / "labels" / split).mkdir(parents=True)
-        for i in range(n):
-            im = Image.open(assets / ("bus.jpg" if i % 2 else "zidane.jpg")).convert("RGB")
-            im = im.resize((96, 96))
-            d, lines = ImageDraw.Draw(im), []
-            for _ in range(2):
-                c, w, h = rng.randrange(2), rng.randint(20, 40), rng.randint(20, 40)
-                x, y = rng.randint(0, 96 - w), rng.randint(0, 96 - h)
-                d.rectangle([x, y, x + w, y + h], fill=(255, 0, 0) if c == 0 else (0, 0, 255))
-                lines.append(f"{c} {(x + w / 2) / 96:.4f} {(y + h / 2) / 96:.4f} "
-                             f"{w / 96:.4f} {h / 96:.4f}")
-            im.save(root / "images" / split / f"{i}.jpg")
-            (root / "labels" / split / f"{i}.txt").write_text("\n".join(lines) + "\n")
-    data = root / "data.yaml"
-    data.write_text(f"path: {root}\ntrain: images/train\nval: images/val\n"
-                    "names:\n  0: red\n  1: blue\n")
-    return data
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """``yolo train`` checkpoints: final best.pt and a mid-training last.pt (optimizer, EMA,
-    training arguments) for YOLO26 and RT-DETR, one epoch at 64 px."""
-    from ultralytics import RTDETR, YOLO
-
-    root = tmp_path_factory.mktemp("ckpt")
-    data = _tiny_dataset(root / "ds")
-    out: dict[str, Path] = {}
-    for key, cfg, cls in (("yolo", "yolo26n.yaml", YOLO), ("rtdetr", TINY_RTDETR, RTDETR)):
-        model = cls(cfg)
-        mid = root / f"{key}-midtrain.pt"
-        model.add_callback("on_model_save", lambda tr, mid=mid: shutil.copy(tr.last, mid))
-        model.train(data=str(data), epochs=1, imgsz=64, batch=4, device="cpu", workers=0,
-                    project=str(root / "runs"), name=key, exist_ok=True, verbose=False,
-                    plots=False, amp=False, val=False)
-        out[f"{key}-best"] = root / "runs" / key / "weights" / "best.pt"
-        out[f"{key}-mid"] = mid
-    saved = root / "yaml-saved.pt"
-    YOLO("yolo26n.yaml").save(str(saved))
-    out["yaml-saved"] = saved
-    whole = root / "torch-saved.pt"
-    torch.save(YOLO("yolo26n.yaml").model, whole)
-    out["torch-saved"] = whole
-    return out
-
+# ---- the twin: genuine checkpoints load (tiny_trained: conftest) ------------------------
 
 @pytest.mark.parametrize("key", ["yolo-best", "yolo-mid", "rtdetr-best", "rtdetr-mid",
                                  "yaml-saved", "torch-saved"])
-def test_real_checkpoints_load_weights_only(trained, key):
+def test_real_checkpoints_load_weights_only(tiny_trained, key):
     from edgekit.models.checkpoint import load_detection_model, scan_globals
 
-    path = trained[key]
+    path = tiny_trained[key]
     assert path.is_file()
     model = load_detection_model(path)
     # the same weights as a full (trusted) unpickling of our own file
@@ -218,8 +160,8 @@ def test_real_checkpoints_load_weights_only(trained, key):
     assert scan_globals(path), "the scan saw no globals in a real checkpoint"
 
 
-def test_real_checkpoint_exports(trained, tmp_path):
-    res = run_cli("export", str(trained["yolo-mid"]), "--profile", "onnx-fp32", "--imgsz", "64",
+def test_real_checkpoint_exports(tiny_trained, tmp_path):
+    res = run_cli("export", str(tiny_trained["yolo-mid"]), "--profile", "onnx-fp32", "--imgsz", "64",
                   "--out", str(tmp_path))
     assert res.returncode in (0, 1), res.stderr  # 1: parity verdict; loading is what is tested
     bundles = [p for p in tmp_path.iterdir() if (p / "manifest.json").is_file()]

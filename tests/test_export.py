@@ -7,7 +7,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from conftest import IMGSZ, build_bundle
+from conftest import IMGSZ, build_bundle, run_cli
 from edgekit.export.bundle import load_bundle
 
 
@@ -29,6 +29,8 @@ def test_yolo_bundle_layout_and_manifest(yolo_bundle):
     assert m["opset"] == 17
     assert m["input"]["shape"] == [1, 3, IMGSZ, IMGSZ] and m["input"]["color"] == "RGB"
     assert m["output"]["format"] == "yolo_end2end" and m["output"]["shape"] == [1, 300, 6]
+    assert m["head"] == {"exported": "one2one", "checkpoint_mode": None,
+                         "reason": "edgekit's default for YAML-built models"}
     assert m["names"]["0"] == "person"
     assert [t["name"] for t in m["taps"]] == ["model.10.m.0.attn", "model.22.m.0.1.attn"]
     assert all(t["kind"] == "psa_attn" for t in m["taps"])
@@ -159,3 +161,30 @@ def test_reproduce_script_is_a_valid_shell_script(yolo_bundle):
     sh = yolo_bundle.bundle / "reproduce.sh"
     assert subprocess.run(["sh", "-n", str(sh)]).returncode == 0
     assert "edgekit export yolo26n.yaml --profile intel-cpu-fp32" in sh.read_text()
+
+
+def test_export_follows_the_checkpoints_head(tiny_trained, tmp_path):
+    """A yolo-trained YOLO26 checkpoint is saved in one-to-many mode: export follows it, as
+    Ultralytics' val and export do, and the manifest says which head and why."""
+    res = run_cli("export", str(tiny_trained["yolo-best"]), "--profile", "onnx-fp32",
+                  "--imgsz", "64", "--no-parity", "--out", str(tmp_path))
+    assert res.returncode == 0, res.stderr
+    (b,) = [p for p in tmp_path.iterdir() if (p / "manifest.json").is_file()]
+    m = json.loads((b / "manifest.json").read_text())
+    assert m["head"] == {"exported": "one2many", "reason": "the checkpoint's own mode",
+                         "checkpoint_mode": "one2many"}
+    assert m["output"]["format"] == "yolo_raw"
+    assert "--no-end2end" in (b / "reproduce.sh").read_text()
+    assert "forces the one-to-one head" not in res.stderr
+
+
+def test_forcing_end2end_on_a_one2many_checkpoint_warns(tiny_trained, tmp_path):
+    res = run_cli("export", str(tiny_trained["yolo-best"]), "--end2end", "--profile",
+                  "onnx-fp32", "--imgsz", "64", "--no-parity", "--out", str(tmp_path))
+    assert res.returncode == 0, res.stderr
+    assert "forces the one-to-one head" in res.stderr
+    (b,) = [p for p in tmp_path.iterdir() if (p / "manifest.json").is_file()]
+    m = json.loads((b / "manifest.json").read_text())
+    assert m["head"]["exported"] == "one2one" and m["head"]["reason"] == "--end2end"
+    assert m["output"]["format"] == "yolo_end2end"
+    assert " --end2end" in (b / "reproduce.sh").read_text()

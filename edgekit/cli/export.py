@@ -20,9 +20,10 @@ def export(
     opset: Annotated[int | None, typer.Option(help="ONNX opset (default per family).")] = None,
     threads: Annotated[int | None, typer.Option(help="Runtime threads recorded in the profile.")] = None,
     seed: Annotated[int, typer.Option(help="Seed for YAML-built (random) weights.")] = 0,
-    end2end: Annotated[bool, typer.Option("--end2end/--no-end2end",
-                                          help="YOLO26: NMS-free (N, 300, 6) output, or the "
-                                          "one-to-many output that needs NMS.")] = True,
+    end2end: Annotated[bool | None, typer.Option(
+        "--end2end/--no-end2end", help="YOLO26: the one-to-one head, NMS-free (N, 300, 6), or "
+        "the one-to-many head that needs NMS. Default: the checkpoint's own mode, as "
+        "Ultralytics' val and export use it (one-to-one for a YAML).")] = None,
     parity: Annotated[bool, typer.Option("--parity/--no-parity",
                                          help="Check outputs and attention parity after export.")] = True,
     images: Annotated[str | None, typer.Option(help="Images for reference/calibration "

@@ -78,7 +78,8 @@ def reference_inputs(imgsz: int, batch: int, images_dir: str | None, seed: int,
     return np.stack(groups).astype(np.float32), labels
 
 
-def export(model_spec: str, profile: Any, out_dir: Path, *, seed: int = 0, end2end: bool = True,
+def export(model_spec: str, profile: Any, out_dir: Path, *, seed: int = 0,
+           end2end: bool | None = None,
            parity: bool = True, images: str | None = None, log: Log = print,
            trust_checkpoint: bool = False) -> ExportResult:
     _check_out(out_dir)
@@ -112,7 +113,8 @@ def export(model_spec: str, profile: Any, out_dir: Path, *, seed: int = 0, end2e
     import torch
 
     example = torch.from_numpy(ref_in[0])
-    name = bundle_name(model_spec, profile.name, imgsz, end2end or lm.family != 'yolo')
+    one2one = lm.head_choice.get("exported", "one2one") == "one2one"
+    name = bundle_name(model_spec, profile.name, imgsz, one2one)
     with BundleWriter(out_dir / name) as tmp:
         log(f"exporting {src.spec} ({lm.family}, {len(sites) - (1 if q else 0)} attention sites) "
             f"at {imgsz}px, opset {opset} -> {out_dir / name}")
@@ -181,6 +183,7 @@ def export(model_spec: str, profile: Any, out_dir: Path, *, seed: int = 0, end2e
                                                     *out_shape],
                        "format": fmt, "decoding": _DECODING[fmt]},
             "names": {str(k): v for k, v in lm.names.items()},
+            **({"head": lm.head_choice} if lm.head_choice else {}),
             "taps": taps,
             "artifacts": {"onnx": "model.onnx"},
             "reference": {"file": "reference.npz", "inputs": ref_labels,
@@ -214,7 +217,7 @@ def export(model_spec: str, profile: Any, out_dir: Path, *, seed: int = 0, end2e
         (tmp / "reproduce.sh").write_text(
             "#!/bin/sh\n# re-create this bundle\n"
             f"edgekit export {src.spec} --profile {profile.name} --imgsz {imgsz} --seed {seed}"
-            f"{'' if end2end else ' --no-end2end'}\n")
+            f"{'' if not lm.head_choice else ' --end2end' if one2one else ' --no-end2end'}\n")
         parity_report = None
         if parity:
             parity_report = self_parity(tmp, manifest, profile, log)

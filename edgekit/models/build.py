@@ -25,6 +25,8 @@ class LoadedModel:
     seed: int | None
     notes: list[str] = field(default_factory=list)
     bn_recalibrated: bool = False
+    #: YOLO: which head was exported and why ({"exported", "reason", "checkpoint_mode"})
+    head_choice: dict[str, Any] = field(default_factory=dict)
 
     @property
     def head(self) -> Any:
@@ -67,8 +69,12 @@ def _coco_names(nc: int) -> dict[int, str]:
     return {i: f"class{i}" for i in range(nc)}
 
 
-def load_model(src: ModelSource, *, seed: int = DEFAULT_SEED, end2end: bool = True) -> LoadedModel:
-    """Load a checkpoint or build a YAML with a fixed seed; returns an eval-mode fp32 model."""
+def load_model(src: ModelSource, *, seed: int = DEFAULT_SEED,
+               end2end: bool | None = None) -> LoadedModel:
+    """Load a checkpoint or build a YAML with a fixed seed; returns an eval-mode fp32 model.
+
+    ``end2end`` picks the YOLO head: None follows the checkpoint's own mode, as Ultralytics'
+    ``val`` and ``export`` do (a YAML-built model gets the one-to-one head)."""
     torch = require("torch", purpose="export")
     require("ultralytics", purpose="export")
     _quiet_ultralytics()
@@ -113,15 +119,35 @@ def load_model(src: ModelSource, *, seed: int = DEFAULT_SEED, end2end: bool = Tr
     if not names:
         names = _coco_names(int(getattr(model.model[-1], "nc", 80)))
     model.names = names
+    choice: dict[str, Any] = {}
     if family == "yolo":
-        head = model.model[-1]
-        has_one2one = getattr(head, "one2one_cv2", None) is not None
-        if end2end and not has_one2one:
-            notes.append("this YOLO head has no end-to-end branch: exporting the one-to-many "
-                         "form, which needs NMS")
-            end2end = False
-        head.end2end = bool(end2end)
-    return LoadedModel(model, family, names, src, used_seed, notes)
+        end2end, choice = choose_head(model.model[-1], src, end2end, notes)
+        model.model[-1].end2end = end2end
+    return LoadedModel(model, family, names, src, used_seed, notes, head_choice=choice)
+
+
+def choose_head(head: Any, src: ModelSource, end2end: bool | None,
+                notes: list[str]) -> tuple[bool, dict[str, Any]]:
+    """The YOLO head to export (True: one-to-one, NMS-free) and the reason, recorded in the
+    manifest. A warning goes into ``notes`` when an override contradicts the checkpoint."""
+    has_one2one = getattr(head, "one2one_cv2", None) is not None
+    saved = bool(getattr(head, "end2end", False)) if src.kind == "checkpoint" else None
+    if end2end is None:
+        want = saved if saved is not None else True
+        why = ("the checkpoint's own mode" if saved is not None
+               else "edgekit's default for YAML-built models")
+    else:
+        want, why = end2end, "--end2end" if end2end else "--no-end2end"
+        if end2end and saved is False and has_one2one:
+            notes.append("--end2end forces the one-to-one head on a checkpoint saved in "
+                         "one-to-many mode; Ultralytics' val and export use its one-to-many "
+                         "head, and the two can score differently (check with edgekit eval)")
+    if want and not has_one2one:
+        notes.append("this YOLO head has no end-to-end branch: exporting the one-to-many "
+                     "form, which needs NMS")
+        want, why = False, "the head has no one-to-one branch"
+    mode = {True: "one2one", False: "one2many", None: None}
+    return want, {"exported": mode[want], "reason": why, "checkpoint_mode": mode[saved]}
 
 
 def recalibrate_batchnorm(lm: LoadedModel, images: Any, passes: int = 3) -> None:

@@ -23,7 +23,7 @@ class Prepared:
     decorrelated: bool = False
 
 
-def prepare(src: ModelSource, *, imgsz: int, seed: int, end2end: bool, dynamic: bool,
+def prepare(src: ModelSource, *, imgsz: int, seed: int, end2end: bool | None, dynamic: bool,
             images: str | None, example: np.ndarray) -> Prepared:
     torch = require("torch", purpose="the PyTorch reference")
     from .build import decorrelate_decoder, load_model, prepare_for_export, recalibrate_batchnorm
