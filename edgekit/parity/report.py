@@ -75,7 +75,9 @@ def render_table(report: dict[str, Any], console: Any = None) -> None:
         out = res["outputs"].get("output0", {})
         d = out.get("detections", {})
         if compact:  # the detection counts do not fit number columns: a line below
-            t.add_row(*site("output0", "detections"), *[""] * 6, _STATUS[output_status(out)])
+            # two short lines, so the verdict column does not take the site names' room
+            t.add_row(*site("output0", "detections"), *[""] * 6,
+                      _STATUS[output_status(out)].replace(" ", "\n"))
         else:
             t.add_row(*site("output0", "detections"), _matched_cell(out), "",
                       f"{_fmt(d.get('max_box_shift_px'), '.2f')}px",
