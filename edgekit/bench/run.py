@@ -247,7 +247,6 @@ def run_bench(target_path: str | Path, cfg: BenchConfig, *, throughput: bool = F
     if target.bundle is not None:
         check_batch(target.bundle.manifest, cfg.batch,
                     ["openvino"] if throughput else backends)
-    if target.bundle is not None:
         b = target.bundle.manifest["profile"].get("budget", {})
         if cfg.budget_ms is None and b.get("latency_ms"):
             cfg.budget_ms = float(b["latency_ms"])
