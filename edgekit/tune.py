@@ -450,17 +450,20 @@ def write_result(b: Bundle, profile: Any, chosen: Candidate, report: dict[str, A
 
 
 def render(report: dict[str, Any], console: Any) -> None:
-    from rich.table import Table
+    from ._table import WIDE, new_table
 
-    t = Table(title=f"tune: {report['bundle']} ({report['profile']}, {report['backend']})",
-              title_justify="left")
     dec = report.get("decoder_sites") or []
     cols = ["configuration", "float scope", "worst cos", "first divergent", "p50 ms", "p99 ms",
             "× fp32", "parity"]
     if dec:
         cols.insert(3, "decoder worst cos")
-    for col in cols:
-        t.add_column(col)
+    title = f"tune: {report['bundle']} ({report['profile']}, {report['backend']})"
+    if console.width < WIDE:
+        _render_compact(report, console, title, dec)
+        _render_notes(report, console, dec)
+        return
+    t = new_table(title, cols, left=("configuration", "float scope", "first divergent",
+                                     "parity"))
     f = report["fp32"]
     t.add_row("fp32", "everything", "-", *(["-"] if dec else []), "-",
               f"{f['p50_ms']:.2f}{'*' if f.get('remeasured') else ''}",
@@ -478,6 +481,31 @@ def render(report: dict[str, Any], console: Any) -> None:
                   str(c["first_divergent"]), f"{c['p50_ms']:.2f}{star}", f"{c['p99_ms']:.2f}",
                   f"{c['speedup']:.2f}", "[green]pass[/]" if c["passed"] else "[red]fail[/]")
     console.print(t)
+    _render_notes(report, console, dec)
+
+
+def _render_compact(report: dict[str, Any], console: Any, title: str, dec: list[str]) -> None:
+    """A narrow console: one short paragraph per configuration instead of a wide table."""
+    from rich.markup import escape
+
+    console.print(f"[bold]{escape(title)}[/]")
+    f = report["fp32"]
+    console.print(f"fp32 (everything float): p50 {f['p50_ms']:.2f}"
+                  f"{'*' if f.get('remeasured') else ''} ms, p99 {f['p99_ms']:.2f} ms")
+    for c in report["candidates"]:
+        mark = "→ " if c["label"] == report["chosen"] else ""
+        ok = "[green]pass[/]" if c["passed"] else "[red]fail[/]"
+        wc = "-" if c["worst_cosine"] is None else f"{c['worst_cosine']:.5f}"
+        d = f", decoder worst cosine {decoder_cell(c, dec, decoder_worst(c, dec), '.5f')}" \
+            if dec else ""
+        console.print(f"{mark}[bold]{escape(c['label'])}[/]: {ok}, worst cosine {wc}{d}, first "
+                      f"divergent {c['first_divergent']}; p50 {c['p50_ms']:.2f}"
+                      f"{'*' if c.get('remeasured') else ''} ms, p99 {c['p99_ms']:.2f} ms, "
+                      f"{c['speedup']:.2f}× fp32")
+        console.print(f"    float: {escape(', '.join(scope_labels(c)) or 'none')}")
+
+
+def _render_notes(report: dict[str, Any], console: Any, dec: list[str]) -> None:
     if report.get("side_by_side"):
         console.print("* timed again side by side, in interleaved rounds of one run; the other "
                       "rows' timings come from the search, minutes apart")

@@ -115,18 +115,49 @@ def test_throughput_mode_reports_fps(yolo_bundle):
     assert tp["fps"] > 0 and tp["requests"] >= 1 and tp["images"] == 12
 
 
-def test_batch_above_one_needs_a_dynamic_export(yolo_bundle, bundles_root, tmp_path):
-    prof = tmp_path / "dyn.yaml"
-    prof.write_text("runtimes: [onnxruntime, openvino]\nbatch: {dynamic: true, max: 4}\n")
-    dyn = build_bundle(bundles_root / "dyn", "yolo26n.yaml", str(prof), parity=False).bundle
-    r = run_cli("bench", str(dyn), "--batch", "2", "--iters", "3", "--warmup", "1", "--json", "-")
-    assert r.returncode == 0, r.stderr
-    for m in json.loads(r.stdout)["backends"].values():
-        assert m["model_only"]["fps"] == pytest.approx(2000 / m["model_only"]["mean"])
+def test_batch_above_one_needs_a_dynamic_export(yolo_bundle, tmp_path):
+    # a static bundle refuses --batch 2 on every runtime, and names a re-export that works
+    advice = "--batch-range 1:2"
     for be in ("onnxruntime", "openvino"):
         r = run_cli("bench", str(yolo_bundle.bundle), "--backend", be, "--batch", "2",
                     "--iters", "3")
         assert r.returncode == 2 and "static batch" in r.stderr and "Traceback" not in r.stderr
+        assert advice in r.stderr and "(or OpenVINO)" not in r.stderr
+    # the advice: export --batch-range (no hand-written profile)
+    r = run_cli("export", "yolo26n.yaml", "--profile", "intel-cpu-fp32", "--imgsz", "160",
+                "--batch-range", "1:4", "--no-parity", "--out", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    dyn = tmp_path / "yolo26n-intel-cpu-fp32-160"
+    m = json.loads((dyn / "manifest.json").read_text())
+    assert m["input"]["dynamic_batch"] and m["input"]["shape"][0] == "batch"
+    assert (m["profile"]["batch"]["min"], m["profile"]["batch"]["max"]) == (1, 4)
+    r = run_cli("bench", str(dyn), "--batch", "2", "--iters", "3", "--warmup", "1", "--json", "-")
+    assert r.returncode == 0, r.stderr
+    for res in json.loads(r.stdout)["backends"].values():
+        assert res["model_only"]["fps"] == pytest.approx(2000 / res["model_only"]["mean"])
+    # above the profile's maximum: refused
+    r = run_cli("bench", str(dyn), "--batch", "8", "--iters", "3")
+    assert r.returncode == 2 and "1..4" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_export_dynamic_batch_options():
+    from edgekit.cli.export import dynamic_batch
+    from edgekit.errors import UsageError
+    from edgekit.profiles import load_profile
+
+    static = load_profile("intel-cpu-fp32").batch
+    assert dynamic_batch(static, None, None) == {"batch.dynamic": True, "batch.min": 1,
+                                                 "batch.max": 8, "batch.size": 1, "batch.opt": 1}
+    assert dynamic_batch(static, 2, "2:6")["batch.max"] == 6
+    gpu = load_profile("nvidia-gpu-fp16").batch  # a dynamic profile keeps its own range
+    assert dynamic_batch(gpu, None, None)["batch.max"] == gpu.max
+    for bad in ("4:2", "0:3", "8", "a:b"):
+        with pytest.raises(UsageError):
+            dynamic_batch(static, None, bad)
+    with pytest.raises(UsageError):
+        dynamic_batch(static, 9, "1:8")
+    r = run_cli("export", "yolo26n.yaml", "--batch-range", "4:2")
+    assert r.returncode == 2 and "--batch-range 4:2" in r.stderr
 
 
 @pytest.mark.parametrize("which", ["yolo", "yolo_o2m", "rtdetr"])

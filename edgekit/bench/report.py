@@ -7,26 +7,72 @@ from typing import Any
 
 from .._lazy import require
 
+SCHEMA = "edgekit.bench/1"
+MODES = ("model_only", "end_to_end")
+
+
+def load_report(path: str | Path, what: str = "") -> dict[str, Any]:
+    """Read an ``edgekit bench --json`` report; anything else is refused (UsageError, exit 2),
+    naming the file and what it lacks: a gate must never pass having compared nothing."""
+    import json
+
+    from ..errors import UsageError
+
+    where = f"{what} {path}".strip()
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise UsageError(f"{where}: not a readable bench report: {exc}") from exc
+    if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
+        found = doc.get("schema") if isinstance(doc, dict) else None
+        raise UsageError(f"{where}: not an edgekit bench report (schema {found or 'missing'}, "
+                         f"expected {SCHEMA}; write one with `edgekit bench --json FILE`)")
+    backends = doc.get("backends")
+    if not isinstance(backends, dict) or not any(
+            isinstance(r, dict) and isinstance(r.get(m), dict) and "p50" in r[m]
+            for r in backends.values() for m in MODES):
+        raise UsageError(f"{where}: an edgekit bench report with no latency results (no "
+                         "backend has model-only or end-to-end statistics)")
+    return doc
+
+
+def results(report: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """(backend, mode, statistics) for every latency result of a report."""
+    return [(name, mode, r[mode]) for name, r in report.get("backends", {}).items()
+            for mode in MODES if isinstance(r.get(mode), dict) and "p50" in r[mode]]
+
+
+def baseline_results(report: dict[str, Any]) -> str:
+    return ", ".join(f"{n} {m.replace('_', '-')}" for n, m, _ in results(report)) or "none"
+
+
+def _title(report: dict[str, Any]) -> str:
+    m = report.get("model") or {}
+    what = Path(report["target"]).name
+    if m.get("source"):
+        what += f" ({m['source']}, {m.get('profile')}, {m.get('imgsz')}px)"
+    return what
+
 
 def render(report: dict[str, Any], console: Any) -> None:
-    from rich.table import Table
+    from rich.markup import escape
 
-    t = Table(title=f"latency (ms) — {report['target']}", title_justify="left")
-    for col in ("backend", "mode", "n", "p50", "p90", "p99", "max", "mean", "CV", "FPS"):
-        t.add_column(col, justify="left" if col in ("backend", "mode") else "right")
+    from .._table import WIDE, new_table
+
+    compact = console.width < WIDE
+    t = new_table(f"latency (ms) — {escape(_title(report))}",
+                  ("backend", "mode", "n", "p50", "p90", "p99", "max", "mean", "CV", "FPS"),
+                  left=("backend", "mode"), tight=compact)
+    for name, mode, s in results(report):
+        t.add_row(name, "model" if mode == "model_only" else "e2e", str(s["n"]),
+                  f"{s['p50']:.2f}", f"{s['p90']:.2f}", f"{s['p99']:.2f}", f"{s['max']:.2f}",
+                  f"{s['mean']:.2f}", f"{s['cv']:.1%}", f"{s['fps']:.1f}")
+    console.print(t)
     for name, r in report["backends"].items():
-        for mode in ("model_only", "end_to_end"):
-            s = r.get(mode)
-            if not s:
-                continue
-            t.add_row(name, mode.replace("_", "-"), str(s["n"]), f"{s['p50']:.2f}",
-                      f"{s['p90']:.2f}", f"{s['p99']:.2f}", f"{s['max']:.2f}", f"{s['mean']:.2f}",
-                      f"{s['cv']:.1%}", f"{s['fps']:.1f}")
         st = r.get("end_to_end", {}).get("stages")
         if st:
-            t.add_row("", "  stages p50", "", " / ".join(f"{k[:4]} {v['p50']:.2f}" for k, v in st.items()),
-                      "", "", "", "", "", "")
-    console.print(t)
+            console.print(f"  {name} e2e stages, p50 ms: "
+                          + ", ".join(f"{k} {v['p50']:.2f}" for k, v in st.items()))
     tp = report.get("throughput")
     if tp:
         console.print(f"throughput (OpenVINO async, {tp['requests']} requests, batch {tp['batch']}): "
@@ -40,8 +86,6 @@ def render(report: dict[str, Any], console: Any) -> None:
                           f"{v['budget_ms']:.2f} ms: {ok}")
     for r in report["backends"].values():
         for w in r.get("warnings", []):
-            from rich.markup import escape
-
             console.print(f"[yellow]warning:[/] {escape(w)}")
     reg = report.get("regression")
     if reg:
@@ -50,43 +94,87 @@ def render(report: dict[str, Any], console: Any) -> None:
             console.print(f"{row['backend']} {row['mode']}: p50 {row['p50']:.2f} ms vs baseline "
                           f"{row['baseline_p50']:.2f} ms ({row['change_pct']:+.1f}%, limit "
                           f"+{reg['max_regression_pct']:g}%): {ok}")
+        if reg.get("not_compared") and reg["rows"]:
+            console.print("[yellow]warning:[/] the baseline has no result for "
+                          f"{escape(', '.join(reg['not_compared']))}: not compared")
 
 
 def compare(reports: list[tuple[str, dict[str, Any]]], console: Any) -> None:
-    from rich.table import Table
+    from .._table import WIDE, new_table
 
-    t = Table(title="bench comparison (ms)", title_justify="left")
-    for col in ("report", "backend", "mode", "p50", "p99", "FPS", "CV", "vs first p50"):
-        t.add_column(col, justify="left" if col in ("report", "backend", "mode") else "right")
+    t = new_table("bench comparison (ms)", ("report", "backend", "mode", "p50", "p99", "FPS",
+                                            "CV", "vs first p50"),
+                  left=("report", "backend", "mode"), tight=console.width < WIDE)
     first: dict[tuple[str, str], float] = {}
     for label, rep in reports:
-        for name, r in rep.get("backends", {}).items():
-            for mode in ("model_only", "end_to_end"):
-                s = r.get(mode)
-                if not s:
-                    continue
-                key = (name, mode)
-                first.setdefault(key, s["p50"])
-                ratio = s["p50"] / first[key] if first[key] else 0.0
-                t.add_row(label, name, mode.replace("_", "-"), f"{s['p50']:.2f}", f"{s['p99']:.2f}",
-                          f"{s['fps']:.1f}", f"{s['cv']:.1%}", f"{ratio:.2f}×")
+        for name, mode, s in results(rep):
+            key = (name, mode)
+            first.setdefault(key, s["p50"])
+            ratio = s["p50"] / first[key] if first[key] else 0.0
+            t.add_row(label, name, "model" if mode == "model_only" else "e2e",
+                      f"{s['p50']:.2f}", f"{s['p99']:.2f}", f"{s['fps']:.1f}", f"{s['cv']:.1%}",
+                      f"{ratio:.2f}×")
     console.print(t)
 
 
+def markdown(report: dict[str, Any]) -> str:
+    """A GitHub step-summary section: which bundle, which backends, the gates."""
+    v = report.get("verdict", {})
+    reg = report.get("regression")
+    ok = v.get("passed", True) and (reg is None or reg["passed"])
+    lines = [f"### edgekit bench: `{_title(report)}` on {', '.join(report['backends'])}: "
+             f"{'✅ passed' if ok else '❌ failed'}", "",
+             "| backend | mode | n | p50 ms | p99 ms | FPS |", "|---|---|---|---|---|---|"]
+    for name, mode, s in results(report):
+        lines.append(f"| {name} | {mode.replace('_', '-')} | {s['n']} | {s['p50']:.2f} | "
+                     f"{s['p99']:.2f} | {s['fps']:.1f} |")
+    if v.get("budget_ms"):
+        lines.append(f"\nBudget: p{v['percentile']:g} ≤ {v['budget_ms']:.2f} ms: "
+                     f"{'met' if v['passed'] else 'missed'}")
+    if reg is not None:
+        lines.append(f"\nBaseline: p50 within +{reg['max_regression_pct']:g}%: "
+                     f"{'ok' if reg['passed'] else 'regressed or not compared'}")
+    return "\n".join(lines) + "\n"
+
+
+def plot_title(report: dict[str, Any]) -> str:
+    """The model, profile and the conditions of the run, for the plot's title."""
+    cfg, cond = report.get("config", {}), report.get("conditions", {})
+    runs = f"{cfg['iters']} iterations" if cfg.get("iters") else f"{cfg.get('duration_s')} s"
+    threads = cfg.get("threads") or "default"
+    return (f"{_title(report)}\n{(cond.get('cpu') or {}).get('model', '?')}, threads {threads}, "
+            f"batch {cfg.get('batch', 1)}, {cfg.get('hint', 'latency')}, {runs}, "
+            f"{report.get('created', '')}")
+
+
 def plot(report: dict[str, Any], path: str) -> None:
-    """A latency CDF and a histogram per backend and mode."""
+    """A latency CDF and a histogram per backend and mode, written to ``path``."""
+    import matplotlib.pyplot as plt
+
+    fig = figure(report)
+    tmp = Path(path).with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(path)
+
+
+def figure(report: dict[str, Any]) -> Any:
+    """The plot's figure: a CDF and a histogram whose bins all series share."""
     matplotlib = require("matplotlib", extra="plot", purpose="--plot")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
 
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
-    for name, r in report["backends"].items():
-        for mode, samples in r.get("samples_ms", {}).items():
-            x = np.sort(np.asarray(samples))
-            label = f"{name} {mode.replace('_', '-')}"
-            ax1.plot(x, np.arange(1, len(x) + 1) / len(x), label=label)
-            ax2.hist(x, bins=40, alpha=0.5, label=label)
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.8))
+    series = [(f"{name} {mode.replace('_', '-')}", np.sort(np.asarray(samples)))
+              for name, r in report["backends"].items()
+              for mode, samples in r.get("samples_ms", {}).items() if len(samples)]
+    # one set of bins for every series, so their bars can be compared
+    edges = np.histogram_bin_edges(np.concatenate([x for _, x in series]), bins=40) \
+        if series else 40
+    for label, x in series:
+        ax1.plot(x, np.arange(1, len(x) + 1) / len(x), label=label)
+        ax2.hist(x, bins=edges, alpha=0.5, label=label)
     budget = report.get("verdict", {}).get("budget_ms")
     for ax in (ax1, ax2):
         if budget:
@@ -96,8 +184,6 @@ def plot(report: dict[str, Any], path: str) -> None:
     ax1.set_ylabel("fraction of runs ≤ x")
     ax1.set_title("latency CDF")
     ax2.set_title("latency histogram")
+    fig.suptitle(plot_title(report), fontsize=10)
     fig.tight_layout()
-    tmp = Path(path).with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
+    return fig

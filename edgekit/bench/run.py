@@ -117,10 +117,6 @@ def bench_backend(backend: str, target: Target, cfg: BenchConfig, *,
     out: dict[str, Any] = {"backend": backend}
     with runner:
         feed = _feed_for(runner, target, cfg.batch)
-        if m and not m["input"].get("dynamic_batch") and cfg.batch != m["input"]["shape"][0] \
-                and backend not in ("openvino", "torch"):
-            raise UsageError(f"the bundle has a static batch of {m['input']['shape'][0]}; "
-                             f"--batch {cfg.batch} needs a dynamic-batch export (or OpenVINO)")
         t = measure(lambda: runner.infer(feed), warmup=cfg.warmup, iters=cfg.iters,
                     duration_s=cfg.duration_s, sync=runner.synchronize,
                     progress=(lambda i: progress(backend, "model", i)) if progress else None)
@@ -228,11 +224,31 @@ def conditions(cfg: BenchConfig) -> dict[str, Any]:
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}
 
 
+def check_batch(manifest: dict[str, Any], batch: int, backends: list[str]) -> None:
+    """Refuse (exit 2) a batch the bundle cannot run, with a re-export command that works:
+    a static bundle runs its own batch only (torch, eager, runs any), a dynamic one its
+    profile's range."""
+    b = manifest["profile"].get("batch", {})
+    src, prof = manifest["source"]["spec"], manifest["profile"]["name"]
+    again = (f"re-export with a dynamic batch: `edgekit export {src} --profile {prof} "
+             f"--imgsz {manifest['input']['imgsz']} --batch-range 1:{batch}`")
+    if not manifest["input"].get("dynamic_batch"):
+        static = manifest["input"]["shape"][0]
+        if batch != static and set(backends) - {"torch"}:
+            raise UsageError(f"the bundle has a static batch of {static}; --batch {batch} "
+                             f"needs a dynamic-batch bundle: {again}")
+    elif not b.get("min", 1) <= batch <= b.get("max", batch):
+        raise UsageError(f"--batch {batch} is outside the bundle's dynamic batch range "
+                         f"{b.get('min', 1)}..{b.get('max')}; {again}")
+
+
 def run_bench(target_path: str | Path, cfg: BenchConfig, *, throughput: bool = False,
               progress: Any = None) -> dict[str, Any]:
     target = resolve_target(target_path)
     backends = cfg.backends or list(target.artifacts)
     if target.bundle is not None:
+        check_batch(target.bundle.manifest, cfg.batch,
+                    ["openvino"] if throughput else backends)
         b = target.bundle.manifest["profile"].get("budget", {})
         if cfg.budget_ms is None and b.get("latency_ms"):
             cfg.budget_ms = float(b["latency_ms"])
@@ -246,6 +262,7 @@ def run_bench(target_path: str | Path, cfg: BenchConfig, *, throughput: bool = F
         "schema": SCHEMA, "edgekit": __version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "target": str(target.path), "model_only_target": target.bundle is None,
+        "model": _model_info(target),
         "config": {k: v for k, v in cfg.__dict__.items()},
         "backends": {r["backend"]: r for r in results},
     }
@@ -255,6 +272,15 @@ def run_bench(target_path: str | Path, cfg: BenchConfig, *, throughput: bool = F
     report["conditions"]["tegrastats"] = tegra.summary()
     report["verdict"] = verdict(report, cfg)
     return report
+
+
+def _model_info(target: Target) -> dict[str, Any] | None:
+    """What was timed, for titles and summaries: the bundle's source, profile and size."""
+    if target.bundle is None:
+        return None
+    m = target.bundle.manifest
+    return {"source": m["source"]["spec"], "profile": m["profile"]["name"],
+            "imgsz": m["input"]["imgsz"], "precision": m["profile"]["precision"]}
 
 
 def verdict(report: dict[str, Any], cfg: BenchConfig) -> dict[str, Any]:
@@ -275,15 +301,19 @@ def verdict(report: dict[str, Any], cfg: BenchConfig) -> dict[str, Any]:
 
 def regression(report: dict[str, Any], baseline: dict[str, Any], max_pct: float) -> dict[str, Any]:
     """Compare medians with a baseline report; a slowdown above ``max_pct`` fails."""
-    rows = []
+    rows, unmatched = [], []
     for name, r in report["backends"].items():
-        base = baseline.get("backends", {}).get(name)
-        if not base:
-            continue
+        base = baseline.get("backends", {}).get(name) or {}
         for mode in ("model_only", "end_to_end"):
-            if mode in r and mode in base:
-                new, old = r[mode]["p50"], base[mode]["p50"]
-                pct = (new - old) / old * 100 if old > 0 else 0.0
-                rows.append({"backend": name, "mode": mode, "baseline_p50": old, "p50": new,
-                             "change_pct": pct, "passed": pct <= max_pct})
-    return {"max_regression_pct": max_pct, "rows": rows, "passed": all(x["passed"] for x in rows)}
+            if mode not in r:
+                continue
+            if "p50" not in (base.get(mode) or {}):
+                unmatched.append(f"{name} {mode.replace('_', '-')}")
+                continue
+            new, old = r[mode]["p50"], base[mode]["p50"]
+            pct = (new - old) / old * 100 if old > 0 else 0.0
+            rows.append({"backend": name, "mode": mode, "baseline_p50": old, "p50": new,
+                         "change_pct": pct, "passed": pct <= max_pct})
+    # nothing compared is not a pass
+    return {"max_regression_pct": max_pct, "rows": rows, "not_compared": unmatched,
+            "passed": bool(rows) and all(x["passed"] for x in rows)}

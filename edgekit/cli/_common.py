@@ -33,10 +33,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 def err_console():
     from rich.console import Console
 
-    c = Console(stderr=True, highlight=False)
-    if not c.is_terminal:
-        c = Console(stderr=True, highlight=False, width=150)
-    return c
+    # in a pipe or a CI log: $COLUMNS, else 80; tables are laid out to stay readable there
+    return Console(stderr=True, highlight=False)
 
 
 def fail(message: str, code: int) -> typer.Exit:

@@ -1,12 +1,11 @@
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from ._common import TrustCheckpoint, err_console, handle_errors
+from ._common import TrustCheckpoint, err_console, handle_errors, log
 
 
 @handle_errors
@@ -37,22 +36,18 @@ def bench(
     trust_checkpoint: TrustCheckpoint = False,
 ) -> None:
     """Measure latency on the target: percentiles, jitter, model-only and end to end."""
+    from rich.markup import escape
+
     from ..errors import GateFailed, UsageError
 
     console = err_console()
     if targets and targets[0] == "compare":
-        from ..bench.report import compare
+        from ..bench.report import compare, load_report
 
         files = targets[1:]
         if len(files) < 1:
             raise UsageError("bench compare needs one or more JSON reports")
-        reps = []
-        for f in files:
-            try:
-                reps.append((Path(f).stem, json.loads(Path(f).read_text())))
-            except (OSError, ValueError) as exc:
-                raise UsageError(f"{f}: not a readable bench report: {exc}") from exc
-        compare(reps, console)
+        compare([(Path(f).stem, load_report(f)) for f in files], console)
         return
     if len(targets) != 1:
         raise UsageError("bench takes one target (a bundle or a model file)")
@@ -62,7 +57,7 @@ def bench(
         raise UsageError("give --budget-ms or --fps, not both")
     if fps is not None:
         budget_ms = 1000.0 / fps
-    from ..bench.report import render
+    from ..bench.report import baseline_results, render
     from ..bench.run import BenchConfig, regression, run_bench
 
     backends = [b.strip() for b in backend.split(",")] if backend else None
@@ -76,10 +71,12 @@ def bench(
                       trust_checkpoint=trust_checkpoint)
     base = None
     if baseline is not None:
-        try:
-            base = json.loads(baseline.read_text())
-        except (OSError, ValueError) as exc:
-            raise UsageError(f"--baseline {baseline}: not a readable bench report: {exc}") from exc
+        from ..bench.report import load_report
+
+        base = load_report(baseline, "--baseline")
+        if backends and not set(backends) & set(base["backends"]):
+            raise UsageError(f"--baseline {baseline}: no result for {', '.join(backends)} "
+                             f"(it has {', '.join(base['backends'])}); nothing to compare")
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -104,6 +101,17 @@ def bench(
         from ..bench.report import plot as draw
 
         draw(report, plot)
+    from ..bench.report import markdown
+    from ..parity.report import append_step_summary
+
+    warning = append_step_summary(markdown(report))
+    if warning:
+        log(f"[yellow]warning:[/] {escape(warning)}")
+    reg = report.get("regression")
+    if reg is not None and not reg["rows"]:
+        raise UsageError(f"--baseline {baseline}: nothing to compare: it has no result for "
+                         f"{', '.join(reg['not_compared'])} (it has "
+                         f"{baseline_results(base)})")
     failed = []
     if not report["verdict"]["passed"]:
         failed.append(f"p{percentile:g} over the {report['verdict']['budget_ms']:.2f} ms budget")

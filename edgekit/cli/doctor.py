@@ -25,8 +25,8 @@ def profile_runs_here(profile, rts: dict, gpus: list, jetson) -> tuple[bool, str
 @handle_errors
 def doctor(as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False) -> None:
     from rich.console import Console
-    from rich.table import Table
 
+    from .._table import new_table
     from ..hostinfo import cpu_info, gpu_list, jetson_info, runtimes
     from ..profiles import list_profiles, load_profile
 
@@ -48,16 +48,12 @@ def doctor(as_json: Annotated[bool, typer.Option("--json", help="Print JSON on s
                                           for g in gpus) or "none"))
     c.print("[bold]Jetson[/]: " + (f"{jet.get('model')} {jet.get('l4t')} JetPack "
                                    f"{jet.get('jetpack') or '?'}" if jet else "no"))
-    t = Table(title="runtimes", title_justify="left")
-    t.add_column("package")
-    t.add_column("version")
+    t = new_table("runtimes", ("package", "version"), left=("package", "version"))
     for k, v in rts.items():
         t.add_row(k, v or "[dim]not installed[/]")
     c.print(t)
-    t = Table(title="profiles", title_justify="left")
-    t.add_column("profile")
-    t.add_column("runs here")
-    t.add_column("why")
+    t = new_table("profiles", ("profile", "runs here", "why"),
+                  left=("profile", "runs here", "why"))
     for k, v in prof.items():
         t.add_row(k, "[green]yes[/]" if v["runs_here"] else "[red]no[/]", v["why"])
     c.print(t)

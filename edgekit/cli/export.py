@@ -16,7 +16,12 @@ def export(
     profile: Annotated[str, typer.Option("--profile", "-p", help="Profile name or YAML path.")] = "intel-cpu-fp32",
     imgsz: Annotated[int | None, typer.Option(help="Image size (a positive multiple of 32).")] = None,
     out: Annotated[Path, typer.Option(help="Parent directory of the bundle.")] = Path("bundles"),
-    batch: Annotated[int | None, typer.Option(help="Static batch size.")] = None,
+    batch: Annotated[int | None, typer.Option(help="Batch size: the static batch, or with "
+                                              "--dynamic the batch traced and optimised for.")] = None,
+    dynamic: Annotated[bool, typer.Option("--dynamic", help="Dynamic batch: the profile's "
+                                          "range, else 1..8.")] = False,
+    batch_range: Annotated[str | None, typer.Option(help="Dynamic batch range MIN:MAX "
+                                                    "(implies --dynamic).")] = None,
     opset: Annotated[int | None, typer.Option(help="ONNX opset (default per family).")] = None,
     threads: Annotated[int | None, typer.Option(help="Runtime threads recorded in the profile.")] = None,
     seed: Annotated[int, typer.Option(help="Seed for YAML-built (random) weights.")] = 0,
@@ -39,10 +44,48 @@ def export(
         raise UsageError(f"--imgsz {imgsz}: must be a positive multiple of 32 (the model stride)")
     prof = load_profile(profile, {"imgsz": imgsz, "batch.size": batch, "opset": opset,
                                   "runtime.threads": threads, "simplify": simplify})
+    if dynamic or batch_range:
+        from ..profiles import apply_overrides
+
+        prof = apply_overrides(prof, dynamic_batch(prof.batch, batch, batch_range),
+                               source="--dynamic/--batch-range")
     if not parity:
         log("[yellow]warning:[/] --no-parity: the ONNX output check and attention parity are skipped")
     res = run_export(model, prof, out, seed=seed, end2end=end2end, parity=parity, images=images,
                      log=log, trust_checkpoint=trust_checkpoint)
     log(f"[green]bundle written:[/] {res.bundle}")
     if res.parity is not None and not res.parity["passed"]:
-        raise GateFailed("attention parity failed (the bundle is kept; see parity.json in it)")
+        from ..parity.report import gate_summary
+
+        raise GateFailed(f"parity failed: {gate_summary(res.parity)} (the bundle is kept; see "
+                         "parity.json in it)")
+
+
+#: the range --dynamic gives a profile whose own batch is static
+DEFAULT_DYNAMIC_MAX = 8
+
+
+def dynamic_batch(spec, batch: int | None, batch_range: str | None) -> dict[str, object]:
+    """Profile overrides for a dynamic batch: MIN:MAX from --batch-range, else the profile's
+    own range when it has one, else 1..8; the traced batch (``size``, ``opt``) is --batch,
+    else MIN."""
+    from ..errors import UsageError
+
+    if batch_range is not None:
+        lo, sep, hi = batch_range.partition(":")
+        try:
+            bmin, bmax = int(lo), int(hi)
+        except ValueError:
+            bmin = bmax = 0
+        if not sep or bmin < 1 or bmax < bmin:
+            raise UsageError(f"--batch-range {batch_range}: give MIN:MAX with 1 <= MIN <= MAX, "
+                             "e.g. 1:8")
+    elif spec.dynamic:
+        bmin, bmax = spec.min, spec.max
+    else:
+        bmin, bmax = 1, DEFAULT_DYNAMIC_MAX
+    size = batch if batch is not None else bmin
+    if not bmin <= size <= bmax:
+        raise UsageError(f"--batch {size} is outside the dynamic range {bmin}:{bmax}")
+    return {"batch.dynamic": True, "batch.min": bmin, "batch.max": bmax, "batch.size": size,
+            "batch.opt": size}

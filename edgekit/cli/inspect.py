@@ -15,8 +15,8 @@ def inspect(
     as_json: Annotated[bool, typer.Option("--json", help="Print the sites as JSON on stdout.")] = False,
 ) -> None:
     from rich.console import Console
-    from rich.table import Table
 
+    from .._table import WIDE, new_table, wrap_dotted
     from ..export.bundle import load_bundle
 
     b = load_bundle(bundle)
@@ -31,11 +31,22 @@ def inspect(
             f"{m['input']['imgsz']}px, opset {m['opset']}, profile {m['profile']['name']}")
     c.print(f"artifacts: {', '.join(f'{k}={v}' for k, v in m['artifacts'].items())}")
     c.print(f"output: {m['output']['name']} {m['output']['shape']} — {m['output']['decoding']}")
-    t = Table(title="attention sites (graph order)", title_justify="left")
-    for col in ("#", "module", "kind", "class", "graph tensor", "shape", "region ops"):
-        t.add_column(col)
+    compact = c.width < WIDE + 50  # the wide layout needs about 160 columns
+    if compact:  # module over its graph tensor, kind over class: four columns
+        t = new_table("attention sites (graph order)", ("#", "module / graph tensor",
+                                                         "kind / class", "shape", "ops"),
+                      left=("module / graph tensor", "kind / class", "shape"), tight=True)
+    else:
+        t = new_table("attention sites (graph order)",
+                      ("#", "module", "kind", "class", "graph tensor", "shape", "region ops"),
+                      left=("module", "kind", "class", "graph tensor", "shape"))
+    w = max(16, c.width - 50)  # what the other columns leave
     for i, tap in enumerate(m["taps"]):
-        t.add_row(str(i), tap["name"] + (" (input)" if tap.get("port") == "in" else ""),
-                  tap["kind"], tap["cls"], tap["tensor"], "x".join(map(str, tap["shape"])),
-                  str(tap.get("region_nodes", "-")))
+        name = tap["name"] + (" (input)" if tap.get("port") == "in" else "")
+        shape, ops = "x".join(map(str, tap["shape"])), str(tap.get("region_nodes", "-"))
+        if compact:
+            t.add_row(str(i), f"{wrap_dotted(name, w)}\n[dim]{wrap_dotted(tap['tensor'], w)}[/]",
+                      f"{tap['kind']}\n[dim]{tap['cls']}[/]", shape, ops)
+        else:
+            t.add_row(str(i), name, tap["kind"], tap["cls"], tap["tensor"], shape, ops)
     c.print(t)

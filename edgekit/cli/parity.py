@@ -28,9 +28,12 @@ def parity(
                                                              "elements allowed beyond tolerance.")] = None,
     trust_checkpoint: TrustCheckpoint = False,
 ) -> None:
+    from rich.markup import escape
+
     from ..errors import GateFailed, UsageError
     from ..export.bundle import load_bundle
-    from ..parity.report import append_step_summary, render_table, write_json, write_junit
+    from ..parity.report import (append_step_summary, gate_summary, markdown, render_table,
+                                 write_json, write_junit)
     from ..parity.run import run_parity
     from ..profiles import load_profile
     from ..profiles.schema import Profile
@@ -54,9 +57,9 @@ def parity(
         write_json(report, json_out)
     if junit:
         write_junit(report, junit)
-    append_step_summary(report)
+    warning = append_step_summary(markdown(report))
+    if warning:
+        log(f"[yellow]warning:[/] {escape(warning)}")
     if not report["passed"]:
-        firsts = {k: v["first_divergent"] for k, v in report["backends"].items() if not v["passed"]}
-        raise GateFailed("parity failed: " + ", ".join(f"{k} first diverges at {v}"
-                                                       for k, v in firsts.items()))
+        raise GateFailed("parity failed: " + gate_summary(report))
     log("[green]parity passed[/]")

@@ -13,18 +13,17 @@ profiles_app = typer.Typer(no_args_is_help=True)
 @handle_errors
 def list_cmd() -> None:
     from rich.console import Console
-    from rich.table import Table
 
+    from .._table import new_table
     from ..profiles import list_profiles, load_profile
 
-    t = Table()
-    for col in ("name", "runtimes", "precision", "imgsz", "batch", "description"):
-        t.add_column(col)
+    t = new_table(None, ("name", "runtimes", "precision", "imgsz", "batch", "description"),
+                  left=("name", "runtimes", "precision", "description"))
     for name, path in list_profiles().items():
         p = load_profile(path)
         b = p.batch
         batch = f"{b.min}..{b.max}" if b.dynamic else str(b.size)
-        t.add_row(name, ",".join(r.value for r in p.runtimes), p.precision.value, str(p.imgsz),
+        t.add_row(name, ", ".join(r.value for r in p.runtimes), p.precision.value, str(p.imgsz),
                   batch, p.description.split(". ")[0])
     Console().print(t)
 

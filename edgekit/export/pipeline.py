@@ -220,7 +220,7 @@ def export(model_spec: str, profile: Any, out_dir: Path, *, seed: int = 0,
             f"{'' if not lm.head_choice else ' --end2end' if one2one else ' --no-end2end'}\n")
         parity_report = None
         if parity:
-            parity_report = self_parity(tmp, manifest, profile, log)
+            parity_report = self_parity(tmp, manifest, profile, log, out_dir / name)
         manifest = write_manifest(tmp, manifest)
     result = ExportResult(out_dir / name, manifest, parity_report, notes)
     return result
@@ -270,9 +270,13 @@ def _check_onnx_outputs(tmp: Path, manifest: dict[str, Any], ref: dict[str, np.n
     res = compare_output(ref["output0"], np.stack(outs), manifest["output"]["format"],
                          manifest["input"]["imgsz"], tol, 0.25)
     manifest["onnx_check"] = {"backend": backend, **res}
-    if not res["passed"]:
+    if res["status"] == "fail":
         raise GateFailed("the exported ONNX does not reproduce PyTorch's output: "
                          + "; ".join(res["reasons"]))
+    if res["status"] != "pass":
+        # never a pass: the export goes on, and parity's output0 check fails the gate
+        log(f"[yellow]warning:[/] onnx check ({backend}): output0 {'; '.join(res['reasons'])}")
+        return
     d = res["detections"]
     log(f"onnx check ({backend}): output matches PyTorch ({d['matched']} detections matched, "
         f"max box shift {d['max_box_shift_px']:.3f}px)")
@@ -482,13 +486,16 @@ def build_tensorrt(bundle_dir: Path, profile: Any, taps: list[dict[str, Any]], l
     return {"tensorrt": {"settings": asdict(settings), **info, **built}}
 
 
-def self_parity(tmp: Path, manifest: dict[str, Any], profile: Any, log: Log) -> dict[str, Any]:
+def self_parity(tmp: Path, manifest: dict[str, Any], profile: Any, log: Log,
+                final: Path | None = None) -> dict[str, Any]:
     from ..parity.report import render_table
     from ..parity.run import run_parity
     from .bundle import Bundle
 
     backends = [r.value for r in profile.runtimes]
     report = run_parity(Bundle(tmp, manifest), profile, backends)
+    if final is not None:  # the bundle's name, not the temporary directory's
+        report["bundle"] = str(final)
     (tmp / "parity.json").write_text(json.dumps(report, indent=2) + "\n")
     manifest["parity"] = {"passed": report["passed"],
                           "first_divergent": {b: r["first_divergent"]

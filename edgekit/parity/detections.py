@@ -114,6 +114,7 @@ class DetectionMatch:
     max_box_shift_px: float
     max_score_diff: float
     min_iou: float
+    undecided: int = 0  # in the reference, inside the don't-care band, not found either
 
     def to_dict(self) -> dict[str, float]:
         return dict(self.__dict__)
@@ -124,11 +125,12 @@ def match(ref: Detections, out: Detections, *, iou_thr: float = 0.5,
     """Match detections per class by IoU, greedily by reference score.
 
     Detections whose score is within ``margin`` of the threshold may fall on either side
-    on another runtime: such a borderline detection is not counted as missing or extra.
+    on another runtime: such a borderline detection is not counted as missing or extra; an
+    unfound one is ``undecided`` (it neither passes nor fails the comparison).
     """
     used = np.zeros(len(out), dtype=bool)
     shift, sdiff, min_iou = 0.0, 0.0, 1.0
-    matched = missing = 0
+    matched = missing = undecided = 0
     ious = match_iou(ref.boxes, out.boxes)
     for i in np.argsort(-ref.scores, kind="stable"):
         cand = np.where((out.classes == ref.classes[i]) & ~used)[0]
@@ -141,5 +143,8 @@ def match(ref: Detections, out: Detections, *, iou_thr: float = 0.5,
             min_iou = min(min_iou, float(ious[i, j]))
         elif ref.scores[i] >= conf + margin:
             missing += 1
+        else:
+            undecided += 1
     extra = int(((~used) & (out.scores >= conf + margin)).sum())
-    return DetectionMatch(matched, missing, extra, shift, sdiff, min_iou if matched else 0.0)
+    return DetectionMatch(matched, missing, extra, shift, sdiff, min_iou if matched else 0.0,
+                          undecided)

@@ -13,46 +13,106 @@ def _fmt(v: Any, spec: str) -> str:
     return format(v, spec) if isinstance(v, (int, float)) else "-"
 
 
+_STATUS = {"pass": "[green]pass[/]", "fail": "[red]FAIL[/]",
+           "degenerate": "[yellow]degenerate[/]", "not_compared": "[yellow]not compared[/]"}
+_VERDICT = {"pass": "[green]PASS[/]", "fail": "[red]FAIL[/]",
+            "not_compared": "[yellow]NOT COMPARED[/]"}
+
+
+def output_status(out: dict[str, Any]) -> str:
+    """pass, fail or not_compared (reports written before the status field: from passed)."""
+    return out.get("status") or ("pass" if out.get("passed") else "fail")
+
+
+def backend_status(res: dict[str, Any]) -> str:
+    return res.get("status") or ("pass" if res.get("passed") else "fail")
+
+
+def _matched_cell(out: dict[str, Any]) -> str:
+    d = out.get("detections", {})
+    cell = f"{d.get('matched', 0)} matched"
+    if d.get("undecided"):
+        cell += f", {d['undecided']} undecided"
+    return cell
+
+
 def render_table(report: dict[str, Any], console: Any = None) -> None:
     from rich.markup import escape
-    from rich.table import Table
+
+    from .._table import WIDE, new_table, wrap_dotted
 
     if console is None:
         from ..cli._common import err_console
 
         console = err_console()
+    bundle = Path(report.get("bundle", "")).name
     for backend, res in report["backends"].items():
-        verdict = "[green]PASS[/]" if res["passed"] else "[red]FAIL[/]"
-        title = f"{backend} ({report['precision']}) vs PyTorch fp32: {verdict}"
+        title = (f"{bundle}: {backend} ({report['precision']}) vs PyTorch fp32: "
+                 f"{_VERDICT[backend_status(res)]}")
         if res.get("first_divergent"):
             title += f"  first divergent: [bold]{res['first_divergent']}[/]"
-        t = Table(title=title, title_justify="left")
-        for col in ("site", "kind", "cosine", "in cos", "max abs", "rel L2", "beyond tol", "NaN/Inf",
-                    "verdict"):
-            t.add_column(col, justify="left" if col in ("site", "kind") else "right")
+        # compact (narrow console): the kind goes under the site, long names break at dots
+        compact = console.width < WIDE
+        cols = ["site", "kind", "cosine", "in cos", "max abs", "rel L2", "> tol", "NaN/Inf",
+                "verdict"]
+        if compact:
+            cols.remove("kind")
+        t = new_table(title, cols, left=("site", "kind", "verdict"), tight=compact)
+        site_w = max(12, console.width - 60)
+
+        def site(name: str, kind: str) -> list[str]:
+            if not compact:
+                return [name, kind]
+            return [f"{wrap_dotted(name, site_w)}\n[dim]{kind}[/]"]
+
         for layer in res["layers"]:
             m = layer["metrics"]
-            st = {"pass": "[green]pass[/]", "fail": "[red]FAIL[/]",
-                  "degenerate": "[yellow]degenerate[/]"}[layer["status"]]
-            t.add_row(layer["name"], layer["kind"], _fmt(m.get("cosine"), ".6f"),
+            t.add_row(*site(layer["name"], layer["kind"]), _fmt(m.get("cosine"), ".6f"),
                       _fmt(m.get("input_cosine"), ".6f"), _fmt(m.get("max_abs"), ".2e"), _fmt(m.get("rel_l2"), ".2e"),
                       _fmt(m.get("beyond_tol_frac"), ".2%"),
-                      f"{int(m.get('nan', 0))}/{int(m.get('inf', 0))}" if m else "-", st)
+                      f"{int(m.get('nan', 0))}/{int(m.get('inf', 0))}" if m else "-",
+                      _STATUS[layer["status"]])
         out = res["outputs"].get("output0", {})
         d = out.get("detections", {})
-        t.add_row("output0", "detections",
-                  f"{d.get('matched', 0)} matched", "", f"{_fmt(d.get('max_box_shift_px'), '.2f')}px",
-                  f"Δscore {_fmt(d.get('max_score_diff'), '.3f')}",
-                  f"{d.get('missing', 0)} miss/{d.get('extra', 0)} extra", "",
-                  "[green]pass[/]" if out.get("passed") else "[red]FAIL[/]")
+        if compact:  # the detection counts do not fit number columns: a line below
+            # two short lines, so the verdict column does not take the site names' room
+            t.add_row(*site("output0", "detections"), *[""] * 6,
+                      _STATUS[output_status(out)].replace(" ", "\n"))
+        else:
+            t.add_row(*site("output0", "detections"), _matched_cell(out), "",
+                      f"{_fmt(d.get('max_box_shift_px'), '.2f')}px",
+                      f"Δscore {_fmt(d.get('max_score_diff'), '.3f')}",
+                      f"{d.get('missing', 0)} miss/{d.get('extra', 0)} extra", "",
+                      _STATUS[output_status(out)])
         console.print(t)
+        if compact:
+            console.print(f"  output0: {_matched_cell(out)}, {d.get('missing', 0)} missing, "
+                          f"{d.get('extra', 0)} extra, box shift "
+                          f"{_fmt(d.get('max_box_shift_px'), '.2f')}px, Δscore "
+                          f"{_fmt(d.get('max_score_diff'), '.3f')}")
         for layer in res["layers"]:
             if not layer["passed"]:
                 console.print(f"  [red]{layer['name']}[/]: " + escape("; ".join(layer["reasons"][:3])))
+        colour = "yellow" if output_status(out) == "not_compared" else "red"
         for r in out.get("reasons", []):
-            console.print(f"  [red]output0[/]: {escape(r)}")
+            console.print(f"  [{colour}]output0[/]: {escape(r)}")
         if res.get("error"):
             console.print(f"  [red]error[/]: {escape(str(res['error']))}")
+
+
+def gate_summary(report: dict[str, Any]) -> str:
+    """Why a parity report did not pass, per backend, in one line."""
+    parts = []
+    for k, v in report["backends"].items():
+        if v["passed"]:
+            continue
+        if v.get("first_divergent"):
+            parts.append(f"{k} first diverges at {v['first_divergent']}")
+        elif backend_status(v) == "not_compared":
+            parts.append(f"{k}: output0 not compared (nothing to compare is not a pass)")
+        else:
+            parts.append(f"{k} failed")
+    return ", ".join(parts)
 
 
 def write_json(report: dict[str, Any], path: str) -> None:
@@ -70,22 +130,29 @@ def write_json(report: dict[str, Any], path: str) -> None:
 def write_junit(report: dict[str, Any], path: str) -> None:
     suites = ET.Element("testsuites", name="edgekit parity")
     for backend, res in report["backends"].items():
-        cases = [(layer["name"], layer["passed"], "; ".join(layer["reasons"])) for layer in res["layers"]]
+        cases = [(layer["name"], layer["status"], "; ".join(layer["reasons"]))
+                 for layer in res["layers"]]
         out = res["outputs"].get("output0", {})
-        cases.append(("output0", bool(out.get("passed")), "; ".join(out.get("reasons", []))))
+        cases.append(("output0", output_status(out), "; ".join(out.get("reasons", []))))
         suite = ET.SubElement(suites, "testsuite", name=f"parity.{backend}", tests=str(len(cases)),
-                              failures=str(sum(1 for c in cases if not c[1])))
-        for name, ok, why in cases:
+                              failures=str(sum(1 for c in cases if c[1] in ("fail", "not_compared"))))
+        for name, status, why in cases:
             case = ET.SubElement(suite, "testcase", classname=f"parity.{backend}", name=name)
-            if not ok:
-                ET.SubElement(case, "failure", message=why[:500] or "failed").text = why
+            if status in ("fail", "not_compared"):
+                # not compared fails closed: a CI that gates on the JUnit file fails too
+                msg = why[:500] or ("not compared" if status == "not_compared" else "failed")
+                ET.SubElement(case, "failure", message=msg, type=status).text = why
     tmp = Path(path + ".tmp")
     ET.ElementTree(suites).write(tmp, encoding="utf-8", xml_declaration=True)
     os.replace(tmp, path)
 
 
 def markdown(report: dict[str, Any]) -> str:
-    lines = [f"### edgekit parity: {'✅ passed' if report['passed'] else '❌ failed'}", ""]
+    icon = {"pass": "✅ passed", "fail": "❌ failed", "not_compared": "⚠️ not compared (failed)"}
+    st = report.get("status") or ("pass" if report["passed"] else "fail")
+    backends = ", ".join(report["backends"])
+    lines = [f"### edgekit parity: `{Path(report.get('bundle', '')).name}` on {backends} "
+             f"({report.get('precision', '?')}): {icon[st]}", ""]
     lines += ["| backend | site | kind | cosine | max abs | verdict |", "|---|---|---|---|---|---|"]
     for backend, res in report["backends"].items():
         for layer in res["layers"]:
@@ -94,15 +161,23 @@ def markdown(report: dict[str, Any]) -> str:
                          f"{_fmt(m.get('cosine'), '.6f')} | {_fmt(m.get('max_abs'), '.2e')} | "
                          f"{layer['status']} |")
         out = res["outputs"].get("output0", {})
-        lines.append(f"| {backend} | `output0` | detections | | | "
-                     f"{'pass' if out.get('passed') else 'fail'} |")
+        lines.append(f"| {backend} | `output0` | detections | {_matched_cell(out)} | | "
+                     f"{output_status(out).replace('_', ' ')} |")
         if res.get("first_divergent"):
             lines.append(f"\nFirst divergent on {backend}: `{res['first_divergent']}`\n")
     return "\n".join(lines) + "\n"
 
 
-def append_step_summary(report: dict[str, Any]) -> None:
+def append_step_summary(text: str) -> str | None:
+    """Append markdown to ``$GITHUB_STEP_SUMMARY`` when set. An optional report: a failure
+    is returned as a warning for the caller to print, never raised, so it cannot change a
+    gate's verdict or exit code."""
     path = os.environ.get("GITHUB_STEP_SUMMARY")
-    if path:
+    if not path:
+        return None
+    try:
         with open(path, "a", encoding="utf-8") as fh:
-            fh.write(markdown(report))
+            fh.write(text)
+    except OSError as exc:
+        return f"GITHUB_STEP_SUMMARY {path}: not written ({exc.strerror or exc})"
+    return None

@@ -33,6 +33,14 @@ def tolerance_fn(profile: Any, precision: str, overrides: dict[str, float] | Non
     return tol
 
 
+def overall_status(statuses: list[str]) -> str:
+    """fail if any backend failed; else not_compared if any compared nothing; else pass."""
+    for st in ("fail", "not_compared"):
+        if st in statuses:
+            return st
+    return "pass" if statuses else "not_compared"
+
+
 def run_backend(runner: Runner, inputs: np.ndarray, extra: list[str]) -> dict[str, np.ndarray]:
     """Run every reference sample; stack each output along a new sample axis."""
     stacked: dict[str, list[np.ndarray]] = {}
@@ -106,6 +114,7 @@ def run_parity(bundle: Bundle, profile: Any, backends: list[str], *,
     return {
         "schema": SCHEMA,
         "passed": all(r.passed for r in results),
+        "status": overall_status([r.status for r in results]),
         "bundle": str(bundle.path),
         "precision": precision,
         "samples": int(ref["inputs"].shape[0]),

@@ -46,9 +46,11 @@ class BackendResult:
     outputs: dict[str, Any]
     error: str | None = None
     settings: dict[str, Any] = field(default_factory=dict)
+    status: str = "pass"  # pass, fail, or not_compared (output0 compared nothing)
 
     def to_dict(self) -> dict[str, Any]:
         return {"backend": self.backend, "artifact": self.artifact, "passed": self.passed,
+                "status": self.status,
                 "first_divergent": self.first_divergent, "error": self.error,
                 "settings": self.settings,
                 "layers": [layer.to_dict() for layer in self.layers], "outputs": self.outputs}
@@ -135,9 +137,14 @@ def compare_backend(
     outputs = {OUTPUT_TAP: compare_output(ref[OUTPUT_TAP], got.get(OUTPUT_TAP), output_format,
                                           imgsz, tolerance("output"), conf, perms)}
     failed = [layer.name for layer in layers if not layer.passed]
-    first = failed[0] if failed else (None if outputs[OUTPUT_TAP]["passed"] else OUTPUT_TAP)
-    passed = not failed and outputs[OUTPUT_TAP]["passed"]
-    return BackendResult(backend, artifact, passed, first, layers, outputs)
+    out_status = outputs[OUTPUT_TAP]["status"]
+    first = failed[0] if failed else (OUTPUT_TAP if out_status == "fail" else None)
+    # a backend passes only on what was compared: an output0 that compared nothing fails
+    # the gate (status not_compared), without naming a divergent site
+    status = "fail" if failed or out_status == "fail" else (
+        NOT_COMPARED if out_status == NOT_COMPARED else "pass")
+    return BackendResult(backend, artifact, status == "pass", first, layers, outputs,
+                         status=status)
 
 
 def _input_cosine(tap: dict[str, Any], ref: dict[str, np.ndarray], got: dict[str, np.ndarray],
@@ -163,19 +170,28 @@ def _input_cosine(tap: dict[str, Any], ref: dict[str, np.ndarray], got: dict[str
     return worst
 
 
+#: the status of a comparison that compared nothing: neither a pass nor a fail
+NOT_COMPARED = "not_compared"
+
+
 def compare_output(ref: np.ndarray, got: np.ndarray | None, fmt: str, imgsz: int, tol: Any,
                    conf: float, perms: list[np.ndarray] | None = None) -> dict[str, Any]:
-    """Detection-aware comparison of the final output: matched, missing, extra, shifts."""
+    """Detection-aware comparison of the final output: matched, missing, extra, shifts.
+
+    ``status`` is ``pass``, ``fail`` or ``not_compared``: when no reference detection was
+    matched and none was decisively missing (every reference score inside the don't-care
+    band around the threshold, tied top scores, or no detections at all), nothing was
+    compared, and that is not a pass (``passed`` is false)."""
     if got is None:
-        return {"passed": False, "reasons": ["the backend returned no output0"]}
+        return _fail_output(["the backend returned no output0"])
     if got.shape != ref.shape:
-        return {"passed": False, "reasons": [f"shape {got.shape} != reference {ref.shape}"]}
+        return _fail_output([f"shape {got.shape} != reference {ref.shape}"])
     nonfinite = int((~np.isfinite(got)).sum())
     margin = max(tol.atol, 0.02)
     reasons: list[str] = []
     if nonfinite:
         reasons.append(f"{nonfinite} non-finite values")
-    totals = {"matched": 0, "missing": 0, "extra": 0, "max_box_shift_px": 0.0,
+    totals = {"matched": 0, "missing": 0, "extra": 0, "undecided": 0, "max_box_shift_px": 0.0,
               "max_score_diff": 0.0, "min_iou": 1.0}
     confs = []
     ambiguous = 0
@@ -196,13 +212,14 @@ def compare_output(ref: np.ndarray, got: np.ndarray | None, fmt: str, imgsz: int
             c = max(min(c, conf), 1e-6)
             confs.append(c)
             m = match(r_i.above(c), o_i.above(max(c - margin, 0.0)), conf=c, margin=margin)
-            totals["matched"] += m.matched
-            totals["missing"] += m.missing
-            totals["extra"] += m.extra
+            for key in ("matched", "missing", "extra", "undecided"):
+                totals[key] += getattr(m, key)
             totals["max_box_shift_px"] = max(totals["max_box_shift_px"], m.max_box_shift_px)
             totals["max_score_diff"] = max(totals["max_score_diff"], m.max_score_diff)
             if m.matched:
                 totals["min_iou"] = min(totals["min_iou"], m.min_iou)
+    if not totals["matched"]:
+        totals["min_iou"] = 0.0
     box_tol = max(1.0, tol.atol * imgsz)
     if totals["missing"] or totals["extra"]:
         reasons.append(f"{totals['missing']} missing and {totals['extra']} extra detections")
@@ -210,16 +227,46 @@ def compare_output(ref: np.ndarray, got: np.ndarray | None, fmt: str, imgsz: int
         reasons.append(f"box shift {totals['max_box_shift_px']:.2f}px > {box_tol:.2f}px")
     if totals["max_score_diff"] > margin:
         reasons.append(f"score difference {totals['max_score_diff']:.4f} > {margin}")
-    out: dict[str, Any] = {"passed": not reasons, "reasons": reasons, "detections": totals,
-                           "ambiguous_images": ambiguous,
+    out: dict[str, Any] = {"detections": totals, "ambiguous_images": ambiguous,
                            "conf": min(confs) if confs else conf,
                            "box_tolerance_px": box_tol, "score_tolerance": margin}
     if perms is not None:
+        same_set = float(np.mean([(p >= 0).mean() for p in perms]))
         out["query_topk"] = {
-            "same_set_frac": float(np.mean([(p >= 0).mean() for p in perms])),
+            "same_set_frac": same_set,
             "same_order_frac": float(np.mean([(p == np.arange(len(p))).mean() for p in perms])),
         }
+        if 1.0 - same_set > QUERY_UNMATCHED_MAX:
+            # the query evidence wins: detections decoded from other queries can match the
+            # reference's only by position, which says nothing about the decoder
+            reasons.append(f"the decoder selected a different query set ({1 - same_set:.0%} of "
+                           "its queries differ from the reference's); the detections "
+                           "come from other queries and are not evidence of parity")
+    if reasons:
+        status = "fail"
+    elif not totals["matched"]:
+        status = NOT_COMPARED
+        reasons.append(_why_not_compared(totals, ambiguous, len(confs), margin))
+    else:
+        status = "pass"
+    out.update({"passed": status == "pass", "status": status, "reasons": reasons})
     return out
+
+
+def _fail_output(reasons: list[str]) -> dict[str, Any]:
+    return {"passed": False, "status": "fail", "reasons": reasons}
+
+
+def _why_not_compared(totals: dict[str, Any], ambiguous: int, images: int,
+                      margin: float) -> str:
+    if totals["undecided"]:
+        return (f"not compared: none of the {totals['undecided']} reference detections was "
+                f"found, and every one scores within the ±{margin:g} don't-care band of the "
+                "threshold, so none counts as missing")
+    if ambiguous and not images:
+        return (f"not compared: on all {ambiguous} images the top scores tie, so which "
+                "detections are kept is arbitrary")
+    return "not compared: the reference has no detections to compare"
 
 
 def _saturated(d: Any) -> bool:

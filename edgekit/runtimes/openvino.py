@@ -58,8 +58,8 @@ class OpenVinoRunner(Runner):
                 except Exception as exc:
                     raise UsageError(
                         f"{self.model_path}: the graph has a static batch and cannot be reshaped "
-                        f"to batch {batch}; export with a dynamic-batch profile "
-                        "(batch: {dynamic: true, max: N})") from exc
+                        f"to batch {batch}; re-export with a dynamic batch "
+                        f"(`edgekit export MODEL --batch-range 1:{batch}`)") from exc
         if self.extra_outputs:
             try:
                 model.add_outputs(list(self.extra_outputs))
