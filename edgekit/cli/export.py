@@ -28,6 +28,8 @@ def export(
     images: Annotated[str | None, typer.Option(help="Images for reference/calibration "
                                                "(default: ultralytics' sample images).")] = None,
     simplify: Annotated[bool | None, typer.Option("--simplify/--no-simplify")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing bundle of the same "
+                                        "name (refused otherwise).")] = False,
 ) -> None:
     from ..errors import GateFailed, UsageError
     from ..export.pipeline import export as run_export
@@ -40,7 +42,7 @@ def export(
     if not parity:
         log("[yellow]warning:[/] --no-parity: the ONNX output check and attention parity are skipped")
     res = run_export(model, prof, out, seed=seed, end2end=end2end, parity=parity, images=images,
-                     log=log)
+                     force=force, log=log)
     log(f"[green]bundle written:[/] {res.bundle}")
     if res.parity is not None and not res.parity["passed"]:
         raise GateFailed("attention parity failed (the bundle is kept; see parity.json in it)")
