@@ -19,7 +19,8 @@ def render(report: dict[str, Any], console: Any) -> None:
             s = r.get(mode)
             if not s:
                 continue
-            t.add_row(name, mode.replace("_", "-"), str(s["n"]), f"{s['p50']:.2f}",
+            label = f"{name} {r['precision']}" if r.get("precision") else name
+            t.add_row(label, mode.replace("_", "-"), str(s["n"]), f"{s['p50']:.2f}",
                       f"{s['p90']:.2f}", f"{s['p99']:.2f}", f"{s['max']:.2f}", f"{s['mean']:.2f}",
                       f"{s['cv']:.1%}", f"{s['fps']:.1f}")
         st = r.get("end_to_end", {}).get("stages")
