@@ -76,7 +76,7 @@ def artifact_precision(backend: str, target: Target) -> str:
     if backend == "torch":
         return "fp32"
     art = target.artifacts[backend]
-    if target.bundle is not None:
+    if target.bundle is not None and art.is_relative_to(target.bundle.path):
         m = target.bundle.manifest
         rel = art.relative_to(target.bundle.path).as_posix()
         if rel == m["artifacts"].get("onnx"):
@@ -163,13 +163,15 @@ def _make_runner(backend: str, target: Target, cfg: BenchConfig, precision: str)
 def bench_backend(backend: str, target: Target, cfg: BenchConfig, *,
                   progress: Any = None) -> dict[str, Any]:
     m = target.bundle.manifest if target.bundle else None
-    precision = artifact_precision(backend, target)
+    runner = _make_runner(backend, target, cfg, m["profile"]["precision"] if m else "fp32")
     art = target.artifacts.get(backend)
-    runner = _make_runner(backend, target, cfg, precision if precision != "unknown" else "fp32")
     if art is None:  # torch: rebuilt from the bundle's recorded source
         shown = f"pytorch: {m['source']['spec']}" if m else None
-    else:
-        shown = art.relative_to(target.path).as_posix() if target.bundle else str(art)
+    elif target.bundle is not None and art.is_relative_to(target.bundle.path):
+        shown = art.relative_to(target.bundle.path).as_posix()
+    else:  # a bare file, or a candidate beside a bundle (tune)
+        shown = str(art)
+    precision = artifact_precision(backend, target)
     out: dict[str, Any] = {"backend": backend, "artifact": shown, "precision": precision}
     with runner:
         feed = _feed_for(runner, target, cfg.batch)
