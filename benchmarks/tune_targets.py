@@ -42,7 +42,7 @@ def run_one(spec: str, imgsz: int, budget: float, iters: int, threads: int | Non
         return rep
     t0 = time.perf_counter()
     rep = tune(path, prof, bundles, time_limit_s=budget, iters=iters, threads=threads,
-               log=lambda m: print(m, flush=True))
+               force=True, log=lambda m: print(m, flush=True))
     rep["wall_s"] = round(time.perf_counter() - t0, 1)
     rep["model"] = spec
     rep["imgsz"] = imgsz

@@ -16,6 +16,34 @@ CPU_FLAGS = {"avx2": "avx2", "avx512f": "avx512", "avx512_vnni": "avx512_vnni",
              "avx512_bf16": "avx512_bf16", "fma": "fma", "f16c": "f16c"}
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on: its affinity mask (``taskset``, cgroup cpusets),
+    not every CPU of the machine."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def usable_cores() -> int:
+    """Physical cores among the CPUs of the affinity mask (hyper-threads of one core count
+    once, as ONNX Runtime's own default counts them); the CPU count where the topology is
+    not readable."""
+    try:
+        cpus = os.sched_getaffinity(0)
+    except AttributeError:
+        return usable_cpus()
+    cores = set()
+    for cpu in cpus:
+        topo = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology")
+        try:
+            cores.add(((topo / "physical_package_id").read_text().strip(),
+                       (topo / "core_id").read_text().strip()))
+        except OSError:
+            return len(cpus)
+    return max(1, len(cores))
+
+
 def cpu_info() -> dict[str, Any]:
     info: dict[str, Any] = {"arch": platform.machine(), "logical_cores": os.cpu_count()}
     try:
@@ -30,10 +58,8 @@ def cpu_info() -> dict[str, Any]:
             flags = set(line.split(":", 1)[1].split())
     info.setdefault("model", platform.processor() or platform.machine())
     info["flags"] = {name: (flag in flags) for flag, name in CPU_FLAGS.items()}
-    try:
-        info["affinity_cores"] = len(os.sched_getaffinity(0))
-    except AttributeError:
-        pass
+    info["affinity_cores"] = usable_cpus()
+    info["affinity_physical_cores"] = usable_cores()
     gov = Path("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")
     info["governor"] = gov.read_text().strip() if gov.is_file() else None
     return info

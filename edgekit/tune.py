@@ -32,7 +32,7 @@ import numpy as np
 
 from ._lazy import require
 from .errors import UsageError
-from .export.bundle import Bundle, BundleWriter, load_bundle, write_manifest
+from .export.bundle import Bundle, BundleWriter, load_bundle, refuse_existing, write_manifest
 from .parity.metrics import cosine
 
 Log = Any
@@ -275,7 +275,8 @@ class Tuner:
 
 def tune(bundle_path: Path, profile: Any, out: Path, *, time_limit_s: float = 1800,
          iters: int = 50, warmup: int = 5, threads: int | None = None, rounds: int = 5,
-         tol_overrides: dict[str, float] | None = None, log: Log = print) -> dict[str, Any]:
+         tol_overrides: dict[str, float] | None = None, force: bool = False,
+         log: Log = print) -> dict[str, Any]:
     runtimes = [r.value for r in profile.runtimes]
     if profile.precision.value != "int8" or len(runtimes) != 1 or runtimes[0] not in BACKENDS:
         raise UsageError(f"tune searches INT8 float scopes on one of {', '.join(BACKENDS)}: "
@@ -284,6 +285,8 @@ def tune(bundle_path: Path, profile: Any, out: Path, *, time_limit_s: float = 18
     b = load_bundle(bundle_path)
     if profile.imgsz != b.manifest["input"]["imgsz"]:
         profile = profile.model_copy(update={"imgsz": b.manifest["input"]["imgsz"]})
+    if not force:  # before the search, not after it
+        refuse_existing(out / tuned_name(profile, b))
     deadline = time.monotonic() + time_limit_s
     work = out / f".tune-{b.path.name}"
     shutil.rmtree(work, ignore_errors=True)
@@ -377,7 +380,7 @@ def tune(bundle_path: Path, profile: Any, out: Path, *, time_limit_s: float = 18
                   "chosen": chosen.label, "why": why, "passed": chosen.passed,
                   "time_limit_s": time_limit_s,
                   "search_s": round(time_limit_s - (deadline - time.monotonic()), 1)}
-        report["outputs"] = write_result(b, profile, chosen, report, out)
+        report["outputs"] = write_result(b, profile, chosen, report, out, force=force)
         return report
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -397,14 +400,18 @@ def _decoder_blocks(t: Tuner) -> set[str]:
     return {b for b, idx in t.blocks.items() if idx & desc}
 
 
+def tuned_name(profile: Any, b: Bundle) -> str:
+    return f"{profile.name}-tuned-{b.path.name}"
+
+
 def write_result(b: Bundle, profile: Any, chosen: Candidate, report: dict[str, Any],
-                 out: Path) -> dict[str, str]:
+                 out: Path, force: bool = False) -> dict[str, str]:
     import yaml
 
     from .export.pipeline import ORT_INT8
 
     backend = report["backend"]
-    name = f"{profile.name}-tuned-{b.path.name}"
+    name = tuned_name(profile, b)
     data = profile.model_dump(mode="json")
     data["name"] = name
     data["description"] = (f"{profile.description.strip()} Float scope chosen by edgekit tune "
@@ -419,7 +426,7 @@ def write_result(b: Bundle, profile: Any, chosen: Candidate, report: dict[str, A
     tmp.replace(yml)
     dest = out / name
     skip = {"manifest.json", "openvino", "onnxruntime", "tensorrt", "parity.json", "tune.json"}
-    with BundleWriter(dest) as d:
+    with BundleWriter(dest, force=force) as d:
         for p in b.path.iterdir():
             if p.name in skip:
                 continue

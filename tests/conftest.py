@@ -43,6 +43,12 @@ def rtdetr_bundle(bundles_root):
     return build_bundle(bundles_root, TINY_RTDETR, "intel-cpu-fp32")
 
 
+@pytest.fixture(scope="session")
+def ort_int8_bundle(bundles_root):
+    """onnx-int8: the fp32 model.onnx and onnxruntime/model.int8.onnx side by side."""
+    return build_bundle(bundles_root / "ort8", "yolo26n.yaml", "onnx-int8", parity=False)
+
+
 def copy_bundle(src: Path, dst: Path) -> Path:
     shutil.copytree(src, dst)
     return dst

@@ -210,3 +210,202 @@ def test_tegrastats_line_parsing():
     with TegraStats() as t:  # off a Jetson: nothing sampled, nothing recorded
         pass
     assert t.summary() is None
+
+
+def _restricted_to_one_cpu():
+    """A context: this process runs on one CPU of its affinity mask (like `taskset -c N`)."""
+    import contextlib
+    import os
+
+    @contextlib.contextmanager
+    def ctx():
+        mask = os.sched_getaffinity(0)
+        os.sched_setaffinity(0, {min(mask)})
+        try:
+            yield
+        finally:
+            os.sched_setaffinity(0, mask)
+
+    return ctx()
+
+
+def test_ort_threads_follow_the_affinity_mask(yolo_bundle):
+    """Without --threads, ONNX Runtime gets one intra-op thread per physical core of the
+    affinity mask (its own default ignores taskset), and the report says how many."""
+    from edgekit.hostinfo import usable_cores
+    from edgekit.runtimes import RunnerSettings, get_runner
+
+    def threads(settings=None):
+        with get_runner("onnxruntime", yolo_bundle.bundle / "model.onnx",
+                        settings=settings) as ort:
+            n = ort.session.get_session_options().intra_op_num_threads
+            assert n == ort.describe()["intra_op_threads"]
+            return n
+
+    with _restricted_to_one_cpu():
+        assert threads() == 1
+        assert threads(RunnerSettings(threads=2)) == 2  # an explicit request wins
+    # twin: with the whole mask, the count is the mask's cores, not a constant 1
+    n = usable_cores()
+    if n < 2:
+        pytest.skip("one core here: the affinity mask cannot be narrowed")
+    assert threads() == n
+
+
+def _bench_threads(bundle, one_cpu: bool) -> dict:
+    import os
+    import subprocess
+    import sys
+
+    def narrow():
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+
+    r = subprocess.run([sys.executable, "-m", "edgekit", "bench", str(bundle),
+                        "--backend", "onnxruntime,openvino", "--iters", "3", "--warmup", "1",
+                        "--model-only", "--json", "-"], capture_output=True, text=True,
+                       preexec_fn=narrow if one_cpu else None)
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)
+    return {"onnxruntime": rep["backends"]["onnxruntime"]["settings"]["intra_op_threads"],
+            "openvino": rep["backends"]["openvino"]["settings"]["inference_num_threads"],
+            "cpus": rep["conditions"]["cpu"]["affinity_cores"]}
+
+
+def test_bench_records_the_effective_thread_count_under_taskset(yolo_bundle):
+    """As under `taskset -c 0`: both runtimes run, and are recorded, with one thread.
+    (OpenVINO reads the mask itself when it starts; its count is recorded as a number.)"""
+    from edgekit.hostinfo import usable_cores
+
+    assert _bench_threads(yolo_bundle.bundle, one_cpu=True) == \
+        {"onnxruntime": 1, "openvino": 1, "cpus": 1}
+    if usable_cores() < 2:
+        pytest.skip("one core here: the affinity mask cannot be narrowed")
+    full = _bench_threads(yolo_bundle.bundle, one_cpu=False)  # twin: not a constant 1
+    assert full["onnxruntime"] == usable_cores() and full["openvino"] > 1
+
+
+def test_int8_bundle_benches_its_int8_model_and_says_so(ort_int8_bundle, yolo_bundle):
+    """By default bench times the profile's runtimes on their artifacts (an INT8 bundle's
+    fp32 model.onnx is not timed as "onnxruntime"); each row names its file and precision."""
+    args = ("--iters", "3", "--warmup", "1", "--model-only", "--json", "-")
+    r = run_cli("bench", str(ort_int8_bundle.bundle), *args)
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(r.stdout)["backends"]
+    assert list(rows) == ["onnxruntime"]
+    assert rows["onnxruntime"]["artifact"] == "onnxruntime/model.int8.onnx"
+    assert rows["onnxruntime"]["precision"] == "int8"
+    # twin: the same code on an fp32 bundle names the fp32 model.onnx, and times both runtimes
+    rows = json.loads(run_cli("bench", str(yolo_bundle.bundle), *args).stdout)["backends"]
+    assert sorted(rows) == ["onnxruntime", "openvino"]
+    assert (rows["onnxruntime"]["artifact"], rows["onnxruntime"]["precision"]) == \
+        ("model.onnx", "fp32")
+    assert (rows["openvino"]["artifact"], rows["openvino"]["precision"]) == \
+        ("openvino/model.xml", "fp32")
+    # bare files: the precision is read from the graph
+    for rel, prec in (("onnxruntime/model.int8.onnx", "int8"), ("model.onnx", "fp32")):
+        r = run_cli("bench", str(ort_int8_bundle.bundle / rel), *args)
+        row = json.loads(r.stdout)["backends"]["onnxruntime"]
+        assert row["precision"] == prec and row["artifact"].endswith(rel)
+
+
+def _external_data_model(folder, location="m.data"):
+    """A small ONNX whose weight lives in an external data file at ``location``."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    folder.mkdir(parents=True, exist_ok=True)
+    w = numpy_helper.from_array(np.arange(12, dtype=np.float32).reshape(3, 4), "w")
+    g = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"]),
+                           helper.make_node("Relu", ["y"], ["z"])], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3])],
+                          [helper.make_tensor_value_info("z", TensorProto.FLOAT, [1, 4])], [w])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.save(model, str(folder / "m.onnx"), save_as_external_data=True,
+              all_tensors_to_one_file=True, location="m.data", size_threshold=0)
+    if location != "m.data":  # point the weight somewhere else (outside the folder)
+        m = onnx.load(str(folder / "m.onnx"), load_external_data=False)
+        for e in m.graph.initializer[0].external_data:
+            if e.key == "location":
+                e.value = location
+        onnx.save(m, str(folder / "m.onnx"))
+    return folder / "m.onnx"
+
+
+def test_external_data_onnx_loads_from_any_working_directory(tmp_path, monkeypatch):
+    from edgekit.runtimes import get_runner
+
+    path = _external_data_model(tmp_path / "models")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    x = {"x": np.ones((1, 3), np.float32)}
+    for extra in ([], ["y"]):  # by path, and as an in-memory copy with a tap exposed
+        with get_runner("onnxruntime", path, extra_outputs=extra) as r:
+            out = r.infer(x)
+        np.testing.assert_array_equal(out["z"], [[12, 15, 18, 21]])
+    r = run_cli("bench", str(path), "--iters", "3", "--warmup", "1", "--json", "-",
+                cwd=elsewhere)
+    assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("location", ["../evil.data", "sub/../../evil.data"])
+def test_external_data_outside_the_model_directory_is_refused(tmp_path, monkeypatch, location):
+    """The twin: the weight file exists, but outside the model's folder: exit 4, one line."""
+    import shutil
+
+    from edgekit.errors import IntegrityError
+    from edgekit.runtimes import get_runner
+
+    good = _external_data_model(tmp_path / "good")
+    shutil.copy(good.parent / "m.data", tmp_path / "evil.data")
+    path = _external_data_model(tmp_path / "models", location)
+    monkeypatch.chdir(tmp_path / "models")  # where "../evil.data" would resolve
+    for extra in ([], ["y"]):
+        with pytest.raises(IntegrityError, match="escapes"):
+            get_runner("onnxruntime", path, extra_outputs=extra).activate()
+    r = run_cli("bench", str(path), "--iters", "3", cwd=tmp_path / "models")
+    assert r.returncode == 4 and "Traceback" not in r.stderr
+    assert [ln for ln in r.stderr.splitlines() if ln.startswith("edgekit: error:")] and \
+        "escapes" in r.stderr and str(path) in r.stderr
+
+
+def test_rtdetr_decoding_keeps_boxes_beyond_the_image_as_the_predictor_does():
+    """Ultralytics' RT-DETR predictor scales normalised boxes to the original image and does
+    not clip them; bench's decoding gives the same boxes (the YOLO predictor does clip)."""
+    from types import SimpleNamespace
+
+    import torch
+    from ultralytics.models.rtdetr.predict import RTDETRPredictor
+
+    from edgekit.bench.run import postprocess
+    from edgekit.models.preprocess import to_input
+
+    rng = np.random.default_rng(0)
+    n, imgsz = 300, 160
+    raw = np.zeros((1, n, 6), np.float32)
+    raw[0, :, :2] = rng.uniform(0, 1, (n, 2))  # box centres (sigmoid outputs)
+    raw[0, :, 2:4] = rng.uniform(0.02, 0.8, (n, 2))  # wide boxes cross the image border
+    raw[0, :, 4] = np.sort(rng.uniform(0, 1, n))[::-1]  # scores, top-k ordered
+    raw[0, :, 5] = rng.integers(0, 80, n)
+    img = np.zeros((480, 640, 3), np.uint8)
+    _, lb = to_input(img, imgsz, "stretch")
+    manifest = {"input": {"imgsz": imgsz}, "output": {"format": "rtdetr"}}
+    ours = postprocess(raw, manifest, lb, 0.25)[0]
+
+    pred = RTDETRPredictor(overrides={"conf": 0.25, "verbose": False})
+    pred.batch = [["image.jpg"]]
+    pred.model = SimpleNamespace(names={i: str(i) for i in range(80)})
+    theirs = pred.postprocess(torch.from_numpy(raw), None, [img])[0].boxes
+    xyxy = theirs.xyxy.numpy()
+    outside = (xyxy[:, :2] < 0).any(1) | (xyxy[:, 2] > 640) | (xyxy[:, 3] > 480)
+    assert outside.sum() > 20  # the case in question is there
+    assert len(ours) == len(theirs)
+    np.testing.assert_allclose(ours.boxes, xyxy, atol=1e-3)
+    np.testing.assert_allclose(ours.scores, theirs.conf.numpy(), atol=1e-6)
+    np.testing.assert_array_equal(ours.classes, theirs.cls.numpy().astype(int))
+    # twin: the old decoding, which clipped, differs from the predictor on exactly those boxes
+    from edgekit.parity.detections import decode
+
+    old = lb.to_original(decode(raw, "rtdetr", imgsz, conf=0.25)[0].boxes, clip=True)
+    differs = ~np.isclose(old, xyxy, atol=1e-3).all(1)
+    np.testing.assert_array_equal(differs, outside)

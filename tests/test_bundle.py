@@ -5,7 +5,7 @@ import json
 import pytest
 
 from conftest import copy_bundle, run_cli
-from edgekit.errors import IntegrityError
+from edgekit.errors import IntegrityError, UsageError
 from edgekit.export.bundle import BundleWriter, load_bundle, write_manifest
 
 
@@ -33,11 +33,102 @@ def test_writer_replaces_an_old_bundle_only_when_complete(tmp_path):
         (tmp / "v").write_text("1")
         write_manifest(tmp, {})
     with pytest.raises(KeyboardInterrupt):
-        with BundleWriter(final) as tmp:
+        with BundleWriter(final, force=True) as tmp:
             (tmp / "v").write_text("2")
             raise KeyboardInterrupt
     assert (final / "v").read_text() == "1"
     assert [p.name for p in tmp_path.iterdir()] == ["b"]
+    with BundleWriter(final, force=True) as tmp:
+        (tmp / "v").write_text("3")
+        write_manifest(tmp, {})
+    assert (final / "v").read_text() == "3"
+    assert [p.name for p in tmp_path.iterdir()] == ["b"]
+
+
+def test_writer_refuses_an_existing_bundle_without_force(tmp_path):
+    final = tmp_path / "b"
+    with BundleWriter(final) as tmp:
+        (tmp / "v").write_text("1")
+        write_manifest(tmp, {})
+    with pytest.raises(UsageError, match=f"already exists: {final}.*--force"):
+        with BundleWriter(final) as tmp:
+            raise AssertionError("not reached: refused before any work")
+    assert (final / "v").read_text() == "1"
+    assert [p.name for p in tmp_path.iterdir()] == ["b"]
+
+
+def test_writer_refuses_at_commit_a_bundle_that_appeared_meanwhile(tmp_path):
+    final = tmp_path / "b"
+    with pytest.raises(UsageError, match="already exists"):
+        with BundleWriter(final) as tmp:
+            (tmp / "v").write_text("mine")
+            write_manifest(tmp, {})
+            final.mkdir()  # another export committed while this one was building
+            (final / "v").write_text("theirs")
+    assert (final / "v").read_text() == "theirs"
+    assert [p.name for p in tmp_path.iterdir()] == ["b"]  # no .partial- left behind
+
+
+@pytest.mark.parametrize("umask,mode", [(0o022, 0o755), (0o077, 0o700), (0o002, 0o775)])
+def test_bundle_directory_gets_the_users_permissions(tmp_path, umask, mode):
+    """0777 less the umask, as mkdir gives; mkdtemp's fixed 0700 fails the 022 and 002 cases."""
+    import os
+    import stat
+
+    old = os.umask(umask)
+    try:
+        with BundleWriter(tmp_path / "b") as tmp:
+            (tmp / "sub").mkdir()
+            write_manifest(tmp, {})
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "b").stat().st_mode) == mode
+    assert stat.S_IMODE((tmp_path / "b" / "sub").stat().st_mode) == mode
+
+
+def test_exported_bundle_directory_follows_the_umask(yolo_bundle):
+    import os
+    import stat
+
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(yolo_bundle.bundle.stat().st_mode) == 0o777 & ~umask
+
+
+def test_reexport_is_refused_without_force(yolo_bundle, tmp_path):
+    out = tmp_path / "out"
+    existing = copy_bundle(yolo_bundle.bundle, out / yolo_bundle.bundle.name)
+    before = (existing / "manifest.json").read_bytes()
+    r = run_cli("export", "yolo26n.yaml", "--profile", "intel-cpu-fp32", "--imgsz", "160",
+                "--out", str(out))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines() == [
+        f"edgekit: error: bundle already exists: {existing} (pass --force to replace it, or "
+        "--out for another folder)"]
+    assert (existing / "manifest.json").read_bytes() == before
+    assert [p.name for p in out.iterdir()] == [existing.name]
+    # the refusal is about that name only: another image size is a new bundle
+    r = run_cli("export", "yolo26n.yaml", "--profile", "onnx-fp32", "--imgsz", "96",
+                "--no-parity", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in out.iterdir()) == sorted([existing.name,
+                                                            "yolo26n-onnx-fp32-96"])
+
+
+def _files_containing(root, needle: bytes) -> list[str]:
+    return [p.relative_to(root).as_posix() for p in sorted(root.rglob("*"))
+            if p.is_file() and needle in p.read_bytes()]
+
+
+def test_bundle_files_name_the_final_path_not_the_temporary_one(yolo_bundle, tmp_path):
+    b = yolo_bundle.bundle
+    assert _files_containing(b, b".partial-") == []
+    report = json.loads((b / "parity.json").read_text())
+    assert report["bundle"] == str(b.resolve())
+    # twin: the scan finds a temporary path where one is written
+    c = copy_bundle(b, tmp_path / "c")
+    (c / "parity.json").write_text(json.dumps({"bundle": f"/x/.{c.name}.partial-abcd1234"}))
+    assert _files_containing(c, b".partial-") == ["parity.json"]
 
 
 def test_changed_and_truncated_files_are_refused(yolo_bundle, tmp_path):

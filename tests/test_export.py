@@ -95,7 +95,8 @@ def _matmul_inputs_dequantized(model_path, names):
             for n in g.node if n.op_type == "MatMul" and n.name in names}
 
 
-def test_onnxruntime_int8_is_qdq_and_keeps_the_float_scope_float(bundles_root, yolo_bundle):
+def test_onnxruntime_int8_is_qdq_and_keeps_the_float_scope_float(bundles_root, yolo_bundle,
+                                                                 ort_int8_bundle):
     """The same per-site float scope as OpenVINO: the attention MatMuls of a site kept in
     float read float tensors, and those of a quantized site read DequantizeLinear outputs."""
     import onnx
@@ -109,7 +110,7 @@ def test_onnxruntime_int8_is_qdq_and_keeps_the_float_scope_float(bundles_root, y
     matmuls = {n.name for n in deployed.graph.node if n.op_type == "MatMul" and n.name in region}
     assert matmuls
 
-    kept = build_bundle(bundles_root / "ort8", "yolo26n.yaml", "onnx-int8", parity=False)
+    kept = ort_int8_bundle
     m = kept.manifest
     assert m["artifacts"]["onnxruntime"] == ORT_INT8 and m["artifacts"]["onnx"] == "model.onnx"
     assert m["onnxruntime"]["format"] == "QDQ" and m["onnxruntime"]["quantize_linear_ops"] > 0
@@ -160,7 +161,117 @@ def test_full_size_export_passes_parity(bundles_root, model):
 def test_reproduce_script_is_a_valid_shell_script(yolo_bundle):
     sh = yolo_bundle.bundle / "reproduce.sh"
     assert subprocess.run(["sh", "-n", str(sh)]).returncode == 0
-    assert "edgekit export yolo26n.yaml --profile intel-cpu-fp32" in sh.read_text()
+    assert "edgekit export yolo26n.yaml --profile intel-cpu-fp32 --imgsz 160 --seed 0" \
+        in sh.read_text()
+    imgs = yolo_bundle.manifest["images"]["reference"]
+    assert imgs["dir"] is None and imgs["files"] == ["bus.jpg", "zidane.jpg"]
+    assert len(imgs["sha256"]) == 64
+
+
+def test_int8_manifest_records_its_calibration_images(ort_int8_bundle):
+    m = ort_int8_bundle.manifest
+    cal, ref = m["images"]["calibration"], m["images"]["reference"]
+    assert cal["count"] == 32 and cal["sha256"] == ref["sha256"] and cal["dir"] is None
+
+
+def _edgekit_on_path(tmp_path):
+    """reproduce.sh calls `edgekit`: a shim that runs this interpreter's edgekit."""
+    import os
+    import sys
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    shim = bin_dir / "edgekit"
+    shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m edgekit "$@"\n')
+    shim.chmod(0o755)
+    env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
+    return env
+
+
+def test_reproduce_script_recreates_the_bundle_inputs_included(tmp_path):
+    """A bundle exported from the user's images (a folder name that needs quoting) with
+    non-default options; its reproduce.sh, run elsewhere, gives the same reference inputs,
+    profile and image record."""
+    import shutil
+
+    from conftest import run_cli
+    from edgekit.models.preprocess import sample_images
+
+    images = tmp_path / "my images 'q' $HOME"
+    images.mkdir()
+    shutil.copy(sample_images()[1], images / "z.jpg")  # zidane only
+    out = tmp_path / "out"
+    r = run_cli("export", "yolo26n.yaml", "--profile", "onnx-fp32", "--imgsz", "96",
+                "--threads", "2", "--seed", "3", "--no-parity", "--images", str(images),
+                "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    orig = out / "yolo26n-onnx-fp32-96"
+    m = json.loads((orig / "manifest.json").read_text())
+    assert m["images"]["reference"]["dir"] == str(images.resolve())
+    assert m["images"]["reference"]["files"] == ["z.jpg"]
+    assert m["profile"]["calibration"]["images"] == str(images.resolve())
+    sh = orig / "reproduce.sh"
+    text = sh.read_text()
+    assert subprocess.run(["sh", "-n", str(sh)]).returncode == 0
+    for flag in ("--threads 2", "--seed 3", "--no-parity", "--images", "--out"):
+        assert flag in text, flag
+    ref_inputs = np.load(orig / "reference.npz")["inputs"]
+
+    env = _edgekit_on_path(tmp_path)
+    again = subprocess.run(["sh", str(sh)], capture_output=True, text=True, env=env)
+    assert again.returncode == 2 and "already exists" in again.stderr  # no silent replacement
+    again = subprocess.run(["sh", str(sh), "--out", str(tmp_path / "re")], capture_output=True,
+                           text=True, env=env, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    m2 = json.loads((tmp_path / "re" / orig.name / "manifest.json").read_text())
+    assert m2["images"] == m["images"] and m2["profile"] == m["profile"]
+    assert m2["source"]["seed"] == 3
+    np.testing.assert_array_equal(np.load(tmp_path / "re" / orig.name / "reference.npz")["inputs"],
+                                  ref_inputs)
+
+    # twin: the old script, without --images, re-creates the bundle from other inputs
+    import shlex
+
+    argv = shlex.split(text.splitlines()[-1])[:-1]  # exec edgekit export ... (less "$@")
+    i = argv.index("--images")
+    del argv[i:i + 2]
+    (tmp_path / "old.sh").write_text(f'{shlex.join(argv)} "$@"\n')
+    old = subprocess.run(["sh", str(tmp_path / "old.sh"), "--out", str(tmp_path / "old")],
+                         capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert old.returncode == 0, old.stderr
+    m3 = json.loads((tmp_path / "old" / orig.name / "manifest.json").read_text())
+    assert m3["images"] != m["images"]
+    assert np.load(tmp_path / "old" / orig.name / "reference.npz")["inputs"].shape != \
+        ref_inputs.shape
+
+
+def test_reproduce_names_a_shipped_profile_with_flags_else_copies_it(tmp_path):
+    from edgekit.export.pipeline import PROFILE_COPY, _profile_flags, write_reproduce
+    from edgekit.models.source import resolve_source
+    from edgekit.profiles import load_profile
+
+    prof = load_profile("intel-cpu-fp32", {"imgsz": 320, "runtime.threads": 2, "opset": 18,
+                                           "simplify": False, "batch.size": 2})
+    assert _profile_flags(prof) == ["--profile", "intel-cpu-fp32", "--imgsz", "320",
+                                    "--batch", "2", "--opset", "18", "--threads", "2",
+                                    "--no-simplify"]
+    # a field no flag sets (a tolerance), or a profile from a user's file: the bundle keeps
+    # a copy, and reproduce.sh points at it
+    custom = tmp_path / "mine.yaml"
+    custom.write_text("runtimes: [onnxruntime]\ntolerances: {fp32: {default: {min_cosine: 0.9}}}\n")
+    for p in (load_profile(custom), load_profile("onnx-fp32", {"tolerances": {
+            "fp32": {"default": {"min_cosine": 0.9}}}})):
+        assert _profile_flags(p) is None
+        b = tmp_path / p.name
+        b.mkdir()
+        info = {"dir": None, "files": ["bus.jpg"], "sha256": "0" * 64}
+        write_reproduce(b, resolve_source("yolo26n.yaml"), p, seed=0, end2end=True, parity=True,
+                        images=None, out_dir=tmp_path, image_info=info)
+        assert load_profile(b / PROFILE_COPY) == p
+        text = (b / "reproduce.sh").read_text()
+        assert f'--profile "$(dirname "$0")/{PROFILE_COPY}"' in text
+        assert subprocess.run(["sh", "-n", str(b / "reproduce.sh")]).returncode == 0
+
 
 
 def test_export_follows_the_checkpoints_head(tiny_trained, tmp_path):

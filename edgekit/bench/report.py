@@ -64,7 +64,9 @@ def render(report: dict[str, Any], console: Any) -> None:
                   ("backend", "mode", "n", "p50", "p90", "p99", "max", "mean", "CV", "FPS"),
                   left=("backend", "mode"), tight=compact)
     for name, mode, s in results(report):
-        t.add_row(name, "model" if mode == "model_only" else "e2e", str(s["n"]),
+        r = report["backends"][name]
+        label = f"{name} {r['precision']}" if r.get("precision") else name
+        t.add_row(label, "model" if mode == "model_only" else "e2e", str(s["n"]),
                   f"{s['p50']:.2f}", f"{s['p90']:.2f}", f"{s['p99']:.2f}", f"{s['max']:.2f}",
                   f"{s['mean']:.2f}", f"{s['cv']:.1%}", f"{s['fps']:.1f}")
     console.print(t)

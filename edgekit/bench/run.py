@@ -59,6 +59,55 @@ def resolve_target(path: str | Path) -> Target:
     return Target(p, None, {runtime_for_file(p): p})
 
 
+def default_backends(target: Target) -> list[str]:
+    """What bench times when no --backend is given: a bundle's profile runtimes (and those of
+    a profile it was built for on the device), as parity checks; a bare file's runtime."""
+    if target.bundle is None:
+        return list(target.artifacts)
+    m = target.bundle.manifest
+    wanted: list[str] = []
+    for prof in (m["profile"], m.get("device_profile") or {}):
+        wanted += [r for r in prof.get("runtimes", []) if r not in wanted]
+    return [r for r in wanted if r in target.artifacts] or list(target.artifacts)
+
+
+def artifact_precision(backend: str, target: Target) -> str:
+    """The precision of the file a backend runs: a bundle records it per artifact (an INT8
+    bundle keeps the fp32 model.onnx); a bare file's is read from its graph."""
+    if backend == "torch":
+        return "fp32"
+    art = target.artifacts[backend]
+    if target.bundle is not None and art.is_relative_to(target.bundle.path):
+        m = target.bundle.manifest
+        rel = art.relative_to(target.bundle.path).as_posix()
+        if rel == m["artifacts"].get("onnx"):
+            return "fp32"
+        if backend == "tensorrt":
+            return m.get("tensorrt", {}).get("settings", {}).get("precision", "unknown")
+        return m.get(backend, {}).get("precision", m["profile"]["precision"])
+    return _file_precision(art)
+
+
+def _file_precision(path: Path) -> str:
+    """int8 when the graph holds quantize nodes (ONNX QDQ, OpenVINO FakeQuantize), else fp32;
+    a TensorRT engine does not say."""
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".xml":
+            return "int8" if 'type="FakeQuantize"' in path.read_text(errors="replace") else "fp32"
+        if suffix == ".onnx":
+            from .._lazy import available
+
+            if available("onnx"):
+                import onnx
+
+                ops = {n.op_type for n in onnx.load(str(path), load_external_data=False).graph.node}
+                return "int8" if ops & {"QuantizeLinear", "QLinearConv", "QLinearMatMul"} else "fp32"
+    except Exception:
+        pass  # an unreadable file is reported by the runtime that loads it
+    return "unknown"
+
+
 def _feed_for(runner: Any, target: Target, batch: int) -> dict[str, np.ndarray]:
     if target.bundle is not None:
         x = np.load(target.bundle.file("reference.npz"))["inputs"][0][:1]
@@ -82,10 +131,14 @@ def _sample_image(target: Target) -> np.ndarray:
 
 
 def postprocess(output: np.ndarray, manifest: dict[str, Any], lb: Any, conf: float) -> list[Any]:
-    """Decode the runtime output into detections in original-image pixels."""
+    """Decode the runtime output into detections in original-image pixels, as Ultralytics'
+    predictor of the family does: YOLO boxes are clipped to the image, RT-DETR boxes are
+    not (its predictor scales the normalised boxes and leaves them whole)."""
     imgsz = manifest["input"]["imgsz"]
-    dets = decode(output, manifest["output"]["format"], imgsz, conf=conf)
-    return [type(d)(lb.to_original(d.boxes), d.scores, d.classes) for d in dets]
+    fmt = manifest["output"]["format"]
+    dets = decode(output, fmt, imgsz, conf=conf)
+    clip = fmt != "rtdetr"
+    return [type(d)(lb.to_original(d.boxes, clip=clip), d.scores, d.classes) for d in dets]
 
 
 def _make_runner(backend: str, target: Target, cfg: BenchConfig, precision: str) -> Any:
@@ -112,9 +165,16 @@ def _make_runner(backend: str, target: Target, cfg: BenchConfig, precision: str)
 def bench_backend(backend: str, target: Target, cfg: BenchConfig, *,
                   progress: Any = None) -> dict[str, Any]:
     m = target.bundle.manifest if target.bundle else None
-    precision = m["profile"]["precision"] if m else "fp32"
-    runner = _make_runner(backend, target, cfg, precision)
-    out: dict[str, Any] = {"backend": backend}
+    runner = _make_runner(backend, target, cfg, m["profile"]["precision"] if m else "fp32")
+    art = target.artifacts.get(backend)
+    if art is None:  # torch: rebuilt from the bundle's recorded source
+        shown = f"pytorch: {m['source']['spec']}" if m else None
+    elif target.bundle is not None and art.is_relative_to(target.bundle.path):
+        shown = art.relative_to(target.bundle.path).as_posix()
+    else:  # a bare file, or a candidate beside a bundle (tune)
+        shown = str(art)
+    precision = artifact_precision(backend, target)
+    out: dict[str, Any] = {"backend": backend, "artifact": shown, "precision": precision}
     with runner:
         feed = _feed_for(runner, target, cfg.batch)
         t = measure(lambda: runner.infer(feed), warmup=cfg.warmup, iters=cfg.iters,
@@ -245,7 +305,7 @@ def check_batch(manifest: dict[str, Any], batch: int, backends: list[str]) -> No
 def run_bench(target_path: str | Path, cfg: BenchConfig, *, throughput: bool = False,
               progress: Any = None) -> dict[str, Any]:
     target = resolve_target(target_path)
-    backends = cfg.backends or list(target.artifacts)
+    backends = cfg.backends or default_backends(target)
     if target.bundle is not None:
         check_batch(target.bundle.manifest, cfg.batch,
                     ["openvino"] if throughput else backends)

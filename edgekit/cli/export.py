@@ -35,6 +35,8 @@ def export(
                                                "(default: ultralytics' sample images).")] = None,
     simplify: Annotated[bool | None, typer.Option("--simplify/--no-simplify")] = None,
     trust_checkpoint: TrustCheckpoint = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing bundle of the same "
+                                        "name (refused otherwise).")] = False,
 ) -> None:
     from ..errors import GateFailed, UsageError
     from ..export.pipeline import export as run_export
@@ -52,7 +54,7 @@ def export(
     if not parity:
         log("[yellow]warning:[/] --no-parity: the ONNX output check and attention parity are skipped")
     res = run_export(model, prof, out, seed=seed, end2end=end2end, parity=parity, images=images,
-                     log=log, trust_checkpoint=trust_checkpoint)
+                     force=force, log=log, trust_checkpoint=trust_checkpoint)
     log(f"[green]bundle written:[/] {res.bundle}")
     if res.parity is not None and not res.parity["passed"]:
         from ..parity.report import gate_summary

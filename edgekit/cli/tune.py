@@ -25,6 +25,8 @@ def tune(
     max_rel_l2: Annotated[float | None, typer.Option()] = None,
     json_out: Annotated[str | None, typer.Option("--json")] = None,
     trust_checkpoint: TrustCheckpoint = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace existing bundles (the one "
+                                        "exported from a model, and the tuned one).")] = False,
 ) -> None:
     """Find what must stay float for INT8 to keep attention parity (per site, or whole blocks
     upstream of a site whose error is inherited); time the candidates; write a profile."""
@@ -38,10 +40,11 @@ def tune(
     bundle = Path(target)
     if not bundle.is_dir():
         base = load_profile("intel-cpu-fp32", {"imgsz": prof.imgsz, "runtime.threads": threads})
-        bundle = export(target, base, out, seed=seed, parity=True, log=log,
+        bundle = export(target, base, out, seed=seed, parity=True, force=force, log=log,
                         trust_checkpoint=trust_checkpoint).bundle
     rep = run_tune(bundle, prof, out, time_limit_s=time_limit, iters=iters, threads=threads,
-                   tol_overrides={"min_cosine": min_cosine, "max_rel_l2": max_rel_l2}, log=log)
+                   tol_overrides={"min_cosine": min_cosine, "max_rel_l2": max_rel_l2},
+                   force=force, log=log)
     render(rep, err_console())
     if json_out:
         from ..parity.report import write_json

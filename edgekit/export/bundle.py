@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,20 +76,42 @@ def write_manifest(root: Path, manifest: dict[str, Any]) -> dict[str, Any]:
     return manifest
 
 
+def refuse_existing(final: Path) -> None:
+    """A bundle already at ``final`` is replaced only when asked (``--force``)."""
+    if final.exists():
+        raise UsageError(f"bundle already exists: {final} (pass --force to replace it, or "
+                         "--out for another folder)")
+
+
+def _make_tmp_dir(final: Path) -> Path:
+    """A new hidden directory beside ``final``. Unlike ``mkdtemp`` (always 0700), it gets
+    the user's normal permissions: mode 0777 less the umask, as ``mkdir`` gives."""
+    while True:
+        tmp = final.with_name(f".{final.name}.partial-{secrets.token_hex(4)}")
+        try:
+            tmp.mkdir()
+            return tmp
+        except FileExistsError:
+            continue
+
+
 class BundleWriter:
     """Context manager: yields a temporary directory; on success renames it to ``final``.
 
-    An existing bundle at ``final`` is replaced only after the new one is complete.
+    An existing bundle at ``final`` is refused (:class:`UsageError`, before and again at the
+    commit) unless ``force``; then it is replaced only after the new one is complete.
     """
 
-    def __init__(self, final: Path) -> None:
+    def __init__(self, final: Path, *, force: bool = False) -> None:
         self.final = final
+        self.force = force
         self.tmp: Path | None = None
 
     def __enter__(self) -> Path:
+        if not self.force:
+            refuse_existing(self.final)
         self.final.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.final.name}.partial-",
-                                         dir=self.final.parent))
+        self.tmp = _make_tmp_dir(self.final)
         return self.tmp
 
     def __exit__(self, exc_type, exc, tb) -> bool:
@@ -99,6 +121,9 @@ class BundleWriter:
             return False
         old = None
         if self.final.exists():
+            if not self.force:  # another export got there while this one was building
+                shutil.rmtree(self.tmp, ignore_errors=True)
+                refuse_existing(self.final)
             old = self.final.with_name(f".{self.final.name}.old-{os.getpid()}")
             os.replace(self.final, old)
         os.replace(self.tmp, self.final)

@@ -15,9 +15,9 @@ import numpy as np
 from .. import __version__
 from .._lazy import require, version_of
 from ..errors import GateFailed, UsageError
-from ..models.preprocess import RESIZE, image_batch, input_spec, list_images
+from ..models.preprocess import RESIZE, image_batch, image_provenance, input_spec, list_images
 from ..models.source import resolve_source
-from .bundle import BundleWriter, load_bundle, tap_tensors, write_manifest
+from .bundle import BundleWriter, load_bundle, refuse_existing, tap_tensors, write_manifest
 
 Log = Callable[[str], None]
 N_RANDOM_INPUTS = 1
@@ -79,14 +79,19 @@ def reference_inputs(imgsz: int, batch: int, images_dir: str | None, seed: int,
 
 
 def export(model_spec: str, profile: Any, out_dir: Path, *, seed: int = 0,
-           end2end: bool | None = None,
-           parity: bool = True, images: str | None = None, log: Log = print,
-           trust_checkpoint: bool = False) -> ExportResult:
+           end2end: bool | None = None, parity: bool = True, images: str | None = None,
+           force: bool = False, log: Log = print, trust_checkpoint: bool = False) -> ExportResult:
+    """Build a bundle ``out_dir/<model>[-o2m]-<profile>-<imgsz>``. An existing bundle of that
+    name is refused (exit 2) unless ``force``; then it is replaced once the new one is
+    complete. ``end2end`` None exports a YOLO checkpoint's own head (see ``choose_head``)."""
     _check_out(out_dir)
     if Path(model_spec).is_dir():
         return build_on_device(Path(model_spec), profile, log=log)
     src = resolve_source(model_spec, trust=trust_checkpoint)
     check_backends_available(profile)
+    if end2end and not force:  # before any heavy work (else once the head is known)
+        refuse_existing(out_dir / bundle_name(model_spec, profile.name, profile.imgsz))
+    image_info = image_provenance(images)
     onnx = require("onnx", purpose="export")
     from ..models.reference import prepare, reference_outputs
     from ..models.sites import probe_output_names
@@ -115,7 +120,9 @@ def export(model_spec: str, profile: Any, out_dir: Path, *, seed: int = 0,
     example = torch.from_numpy(ref_in[0])
     one2one = lm.head_choice.get("exported", "one2one") == "one2one"
     name = bundle_name(model_spec, profile.name, imgsz, one2one)
-    with BundleWriter(out_dir / name) as tmp:
+    if not force:  # the name is known once the head is: still before the ONNX export
+        refuse_existing(out_dir / name)
+    with BundleWriter(out_dir / name, force=force) as tmp:
         log(f"exporting {src.spec} ({lm.family}, {len(sites) - (1 if q else 0)} attention sites) "
             f"at {imgsz}px, opset {opset} -> {out_dir / name}")
         probe_path = tmp / "probe.onnx"
@@ -188,6 +195,9 @@ def export(model_spec: str, profile: Any, out_dir: Path, *, seed: int = 0,
             "artifacts": {"onnx": "model.onnx"},
             "reference": {"file": "reference.npz", "inputs": ref_labels,
                           "model": "pytorch fp32, export-mode head, forward hooks"},
+            # what fed the reference (and BatchNorm re-estimation of YAML models); dir None =
+            # the sample images shipped with ultralytics
+            "images": {"reference": image_info},
             "notes": notes,
             "timings_s": {"torch_to_onnx": round(t_export, 2)},
         }
@@ -207,23 +217,101 @@ def export(model_spec: str, profile: Any, out_dir: Path, *, seed: int = 0,
                                                      images, log)
             manifest["timings_s"]["onnxruntime_int8"] = round(time.perf_counter() - t1, 2)
         if "tensorrt" in [r.value for r in profile.runtimes]:
-            manifest.update(build_tensorrt(tmp, profile, taps, log, RESIZE[lm.family]))
+            manifest.update(build_tensorrt(tmp, profile, taps, log, RESIZE[lm.family], images))
             manifest["artifacts"]["tensorrt"] = "tensorrt/model.engine"
+        _record_calibration_images(manifest, profile, images, image_info)
         import shutil
 
         first_image = list_images(images)[0]
         shutil.copyfile(first_image, tmp / ("sample" + first_image.suffix.lower()
                                             if first_image.suffix.lower() != ".jpeg" else "sample.jpg"))
-        (tmp / "reproduce.sh").write_text(
-            "#!/bin/sh\n# re-create this bundle\n"
-            f"edgekit export {src.spec} --profile {profile.name} --imgsz {imgsz} --seed {seed}"
-            f"{'' if not lm.head_choice else ' --end2end' if one2one else ' --no-end2end'}\n")
+        write_reproduce(tmp, src, profile, seed=seed,
+                        end2end=one2one if lm.head_choice else None, parity=parity,
+                        images=images, out_dir=out_dir, image_info=image_info)
         parity_report = None
         if parity:
-            parity_report = self_parity(tmp, manifest, profile, log, out_dir / name)
+            parity_report = self_parity(tmp, manifest, profile, log, final=out_dir / name)
         manifest = write_manifest(tmp, manifest)
     result = ExportResult(out_dir / name, manifest, parity_report, notes)
     return result
+
+
+def _record_calibration_images(manifest: dict[str, Any], profile: Any, images: str | None,
+                               image_info: dict[str, Any]) -> None:
+    """The calibration folder in force (the profile's, else --images, else the samples:
+    None) in the recorded profile's ``calibration.images``; for INT8, which images
+    calibrated it in ``images.calibration``."""
+    folder = profile.calibration.images or images
+    manifest["profile"]["calibration"]["images"] = (str(Path(folder).resolve())
+                                                    if folder is not None else None)
+    if profile.precision.value == "int8":
+        info = image_info if folder == images else image_provenance(folder)
+        manifest["images"]["calibration"] = {**info, "count": profile.calibration.count}
+
+
+def _profile_flags(profile: Any) -> list[str] | None:
+    """``--profile NAME`` plus the flags that turn the shipped profile NAME into ``profile``
+    exactly; None when no such flags exist (a profile from a file, or edited fields)."""
+    from ..profiles import list_profiles, load_profile, shipped_dirs
+
+    known = list_profiles().get(profile.name)
+    if known is None or known.parent not in shipped_dirs():
+        return None
+    base = load_profile(known)
+    flags = ["--profile", profile.name, "--imgsz", str(profile.imgsz)]
+    over: dict[str, Any] = {"imgsz": profile.imgsz}
+    if profile.batch.size != base.batch.size:
+        flags += ["--batch", str(profile.batch.size)]
+        over["batch.size"] = profile.batch.size
+    if profile.opset != base.opset and profile.opset is not None:
+        flags += ["--opset", str(profile.opset)]
+        over["opset"] = profile.opset
+    if profile.runtime.threads != base.runtime.threads and profile.runtime.threads is not None:
+        flags += ["--threads", str(profile.runtime.threads)]
+        over["runtime.threads"] = profile.runtime.threads
+    if profile.simplify != base.simplify:
+        flags.append("--simplify" if profile.simplify else "--no-simplify")
+        over["simplify"] = profile.simplify
+    return flags if load_profile(known, over) == profile else None
+
+
+PROFILE_COPY = "profile.yaml"
+
+
+def write_reproduce(tmp: Path, src: Any, profile: Any, *, seed: int, end2end: bool | None,
+                    parity: bool,
+                    images: str | None, out_dir: Path, image_info: dict[str, Any]) -> None:
+    """``reproduce.sh``: the export command with every option that shaped the bundle, shell
+    quoted. A profile that no shipped name plus flags gives is copied into the bundle."""
+    import shlex
+
+    model = src.spec if src.path is None else str(src.path)  # a shipped YAML name, else a file
+    flags = _profile_flags(profile)
+    profile_arg = ""
+    if flags is None:
+        import yaml
+
+        (tmp / PROFILE_COPY).write_text(yaml.safe_dump(profile.model_dump(mode="json"),
+                                                       sort_keys=False))
+        profile_arg = f' --profile "$(dirname "$0")/{PROFILE_COPY}"'
+        flags = []
+    flags += ["--seed", str(seed)]
+    if end2end is not None:  # the YOLO head exported (None: not a YOLO model)
+        flags.append("--end2end" if end2end else "--no-end2end")
+    if not parity:
+        flags.append("--no-parity")
+    if images is not None:
+        flags += ["--images", str(Path(images).resolve())]
+    flags += ["--out", str(out_dir.resolve())]
+    inputs = ("the sample images shipped with ultralytics" if image_info["dir"] is None
+              else json.dumps(image_info["dir"]))  # escaped: a comment stays one line
+    (tmp / "reproduce.sh").write_text(
+        "#!/bin/sh\n"
+        "# Re-create this bundle. Arguments are passed on: --out DIR to build it elsewhere,\n"
+        "# --force to replace it in place.\n"
+        f"# Inputs: {inputs} ({len(image_info['files'])} image(s), list sha256 "
+        f"{image_info['sha256'][:16]}..., see manifest.json 'images').\n"
+        f"exec edgekit export {shlex.quote(model)}{profile_arg} {shlex.join(flags)} \"$@\"\n")
 
 
 def _query_axis(shape: tuple[int, ...], nq: int) -> int | None:
@@ -434,7 +522,8 @@ def quantize_ir(model: Any, deployed: Any, taps: list[dict[str, Any]], cal: Any,
 
 
 def prepare_tensorrt(bundle_dir: Path, profile: Any, taps: list[dict[str, Any]], log: Log,
-                     mode: str = "letterbox") -> tuple[Any, dict[str, Any]]:
+                     mode: str = "letterbox",
+                     images: str | None = None) -> tuple[Any, dict[str, Any]]:
     """Everything of a TensorRT build that needs no TensorRT: the fp32 pins (hotspot nodes
     of the profile's float scope, by name), the explicit-quantization Q/DQ ONNX for INT8
     (symmetric int8, the float scope left out of it) and the equivalent trtexec script."""
@@ -453,7 +542,7 @@ def prepare_tensorrt(bundle_dir: Path, profile: Any, taps: list[dict[str, Any]],
         require("onnxruntime", extra="onnxruntime",
                 purpose="the Q/DQ ONNX of a TensorRT INT8 build (explicit quantization)")
         nodes, _, _ = calibration_scope(deployed, taps, cal)
-        calib = calibration_batch(profile, mode)
+        calib = calibration_batch(profile, mode, images)
         info["qdq"] = quantize_static_qdq(bundle_dir / "model.onnx", bundle_dir / trtx.QDQ_ONNX,
                                           calib, exclude_nodes=nodes, tensorrt=True)
         log(f"tensorrt int8: Q/DQ ONNX (symmetric int8) on {len(calib)} images, "
@@ -467,15 +556,15 @@ def prepare_tensorrt(bundle_dir: Path, profile: Any, taps: list[dict[str, Any]],
 
 
 def build_tensorrt(bundle_dir: Path, profile: Any, taps: list[dict[str, Any]], log: Log,
-                   mode: str = "letterbox") -> dict[str, Any]:
+                   mode: str = "letterbox", images: str | None = None) -> dict[str, Any]:
     from dataclasses import asdict
 
     from . import tensorrt as trtx
 
-    settings, info = prepare_tensorrt(bundle_dir, profile, taps, log, mode)
+    settings, info = prepare_tensorrt(bundle_dir, profile, taps, log, mode, images)
     calib = None
     if settings.precision == "int8" and settings.int8_mode == "calibrator":
-        calib = calibration_batch(profile, mode)
+        calib = calibration_batch(profile, mode, images)
     built = trtx.build_engine(bundle_dir / info["source_onnx"],
                               bundle_dir / "tensorrt" / "model.engine", settings,
                               calibration=calib,
@@ -494,8 +583,8 @@ def self_parity(tmp: Path, manifest: dict[str, Any], profile: Any, log: Log,
 
     backends = [r.value for r in profile.runtimes]
     report = run_parity(Bundle(tmp, manifest), profile, backends)
-    if final is not None:  # the bundle's name, not the temporary directory's
-        report["bundle"] = str(final)
+    # the bundle is checked while it is assembled; the report names where it will live
+    report["bundle"] = str((final or tmp).resolve())
     (tmp / "parity.json").write_text(json.dumps(report, indent=2) + "\n")
     manifest["parity"] = {"passed": report["passed"],
                           "first_divergent": {b: r["first_divergent"]
@@ -516,7 +605,7 @@ def build_on_device(bundle_dir: Path, profile: Any, *, log: Log = print) -> Expo
     check_backends_available(profile)
     if profile.imgsz != bundle.manifest["input"]["imgsz"]:
         profile = profile.model_copy(update={"imgsz": bundle.manifest["input"]["imgsz"]})
-    with BundleWriter(bundle_dir) as tmp:
+    with BundleWriter(bundle_dir, force=True) as tmp:  # the engine is added in place
         for p in bundle_dir.iterdir():
             if p.name != "manifest.json":
                 (shutil.copytree if p.is_dir() else shutil.copy2)(p, tmp / p.name)

@@ -26,13 +26,16 @@ class Letterbox:
     pad_top: int
     ratio_y: float | None = None  # set for a stretch resize
 
-    def to_original(self, xyxy: np.ndarray) -> np.ndarray:
+    def to_original(self, xyxy: np.ndarray, clip: bool = True) -> np.ndarray:
+        """Boxes back in original-image pixels; ``clip`` bounds them by the image (as
+        Ultralytics' YOLO predictor does; its RT-DETR predictor does not)."""
         out = xyxy.astype(np.float32).copy()
         ry = self.ratio_y or self.ratio
         out[..., [0, 2]] = (out[..., [0, 2]] - self.pad_left) / self.ratio
         out[..., [1, 3]] = (out[..., [1, 3]] - self.pad_top) / ry
-        out[..., [0, 2]] = out[..., [0, 2]].clip(0, self.orig_hw[1])
-        out[..., [1, 3]] = out[..., [1, 3]].clip(0, self.orig_hw[0])
+        if clip:
+            out[..., [0, 2]] = out[..., [0, 2]].clip(0, self.orig_hw[1])
+            out[..., [1, 3]] = out[..., [1, 3]].clip(0, self.orig_hw[0])
         return out
 
 
@@ -153,6 +156,21 @@ def list_images(directory: str | Path | None) -> list[Path]:
     if not imgs:
         raise UsageError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {d}")
     return imgs
+
+
+def image_provenance(directory: str | Path | None) -> dict[str, object]:
+    """Which images fed an export: the folder (absolute; None = Ultralytics' samples), the
+    file names, and one sha256 over every (name, content sha256) pair in order."""
+    import hashlib
+
+    from .source import sha256_file
+
+    paths = list_images(directory)
+    h = hashlib.sha256()
+    for p in paths:
+        h.update(f"{p.name}\0{sha256_file(p)}\n".encode())
+    return {"dir": str(Path(directory).resolve()) if directory is not None else None,
+            "files": [p.name for p in paths], "sha256": h.hexdigest()}
 
 
 def image_batch(paths: list[Path], size: int, count: int | None = None,

@@ -31,10 +31,9 @@ def prepare(src: ModelSource, *, imgsz: int, seed: int, end2end: bool | None, dy
 
     # a fixed thread count keeps float reductions (BatchNorm re-estimation, references) in the
     # same order run to run; Ultralytics' device selection changes it as a side effect
-    import os
+    from ..hostinfo import usable_cpus
 
-    torch.set_num_threads(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                          else (os.cpu_count() or 1))
+    torch.set_num_threads(usable_cpus())
     lm = load_model(src, seed=seed, end2end=end2end)
     decorrelated = False
     if src.kind == "yaml":
@@ -48,6 +47,22 @@ def prepare(src: ModelSource, *, imgsz: int, seed: int, end2end: bool | None, dy
     sites = order_by_execution(model, find_sites(model) + ([q] if q else []),
                                torch.from_numpy(example))
     return Prepared(lm, model, sites, make_probe(model, sites), list(lm.notes), decorrelated)
+
+
+def recorded_images(manifest: dict[str, Any], src: ModelSource) -> str | None:
+    """The image folder a bundle was exported with, for rebuilding a YAML model the same way
+    (its BatchNorm statistics are re-estimated on those images); None = the samples."""
+    folder = (manifest.get("images") or {}).get("reference", {}).get("dir")
+    if src.kind != "yaml" or folder is None:
+        return None
+    from pathlib import Path
+
+    from ..errors import UsageError
+
+    if not Path(folder).is_dir():
+        raise UsageError(f"the bundle was exported with --images {folder}, which is not here; "
+                         "a YAML model is rebuilt with BatchNorm statistics from those images")
+    return folder
 
 
 def reference_outputs(prep: Prepared, inputs: np.ndarray) -> dict[str, np.ndarray]:

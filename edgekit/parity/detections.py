@@ -79,7 +79,7 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
 
 def decode(output: np.ndarray, fmt: str, imgsz: int, *, conf: float = 0.25, iou: float = 0.7,
            max_det: int = 300, agnostic: bool = False) -> list[Detections]:
-    """One Detections per image, boxes in input pixels, scores >= conf."""
+    """One Detections per image, boxes in input pixels (not clipped), scores > conf."""
     out = np.asarray(output, dtype=np.float32)
     dets: list[Detections] = []
     for x in out:
@@ -92,14 +92,14 @@ def decode(output: np.ndarray, fmt: str, imgsz: int, *, conf: float = 0.25, iou:
             cls_scores = p[:, 4:]
             cls = cls_scores.argmax(1)
             scores = cls_scores[np.arange(len(p)), cls]
-            k = scores >= conf
+            k = scores > conf
             boxes, scores, cls = xywh2xyxy(p[k, :4]), scores[k], cls[k]
             offset = 0 if agnostic else cls.astype(np.float32)[:, None] * 7680.0
             keep = nms(boxes + offset, scores, iou)[:max_det]
             boxes, scores, cls = boxes[keep], scores[keep], cls[keep]
         else:
             raise ValueError(f"unknown output format {fmt}")
-        k = scores >= conf
+        k = scores > conf  # strictly above, as Ultralytics' predictors keep them
         order = np.argsort(-scores[k], kind="stable")
         dets.append(Detections(boxes[k][order].astype(np.float32), scores[k][order].astype(np.float32),
                                cls[k][order].astype(np.int64)))

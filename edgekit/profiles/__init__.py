@@ -8,7 +8,14 @@ from typing import Any
 
 from ..errors import ConfigError, UsageError
 
-__all__ = ["apply_overrides", "list_profiles", "load_profile", "profile_dirs"]
+__all__ = ["apply_overrides", "list_profiles", "load_profile", "profile_dirs", "shipped_dirs"]
+
+
+def shipped_dirs() -> list[Path]:
+    """The profiles that ship with edgekit: inside the wheel (edgekit/profiles/shipped) or,
+    in a checkout, export_profiles/."""
+    here = Path(__file__).resolve().parent
+    return [d for d in (here / "shipped", here.parent.parent / "export_profiles") if d.is_dir()]
 
 
 def profile_dirs() -> list[Path]:
@@ -17,10 +24,7 @@ def profile_dirs() -> list[Path]:
     env = os.environ.get("EDGEKIT_PROFILES")
     if env:
         dirs += [Path(p) for p in env.split(os.pathsep) if p]
-    here = Path(__file__).resolve().parent
-    # shipped inside the wheel (edgekit/profiles/shipped) or, in a checkout, export_profiles/
-    dirs += [here / "shipped", here.parent.parent / "export_profiles"]
-    return [d for d in dirs if d.is_dir()]
+    return [d for d in dirs if d.is_dir()] + shipped_dirs()
 
 
 def list_profiles() -> dict[str, Path]:

@@ -1,5 +1,10 @@
 """ONNX Runtime runner. Extra outputs are exposed by adding them as graph outputs of an
-in-memory copy of the model; the file on disk keeps its original outputs."""
+in-memory copy of the model; the file on disk keeps its original outputs.
+
+External data (a ``.data`` file beside the ``.onnx``) is resolved in the model's own
+directory, whatever the working directory: a model without extra outputs is loaded by path,
+an in-memory copy is given that directory. ONNX Runtime refuses locations that leave it
+(``..``, absolute paths); that refusal is an integrity error."""
 
 from __future__ import annotations
 
@@ -9,7 +14,8 @@ from typing import Any
 import numpy as np
 
 from .._lazy import require, version_of
-from ..errors import UsageError
+from ..errors import IntegrityError, UsageError
+from ..hostinfo import usable_cores
 from .base import Runner, RunnerSettings
 
 _LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC",
@@ -25,11 +31,18 @@ class OrtRunner(Runner):
         self.model_path = Path(model_path)
         self.session: Any = None
 
-    def _model_bytes(self) -> bytes:
+    def threads(self) -> int:
+        """Intra-op threads in force: as asked, else one per physical core of this process's
+        affinity mask (ONNX Runtime's own default counts the machine's physical cores and
+        ignores ``taskset``: under ``taskset -c 0`` it ran several threads on one CPU)."""
+        return self.settings.threads or usable_cores()
+
+    def _model(self) -> str | bytes:
         if not self.extra_outputs:
-            return self.model_path.read_bytes()
+            return str(self.model_path)
         onnx = require("onnx", extra="onnxruntime", purpose="exposing tap tensors in ONNX Runtime")
-        model = onnx.load(str(self.model_path))
+        # external data stays on disk; the session reads it from the model's directory
+        model = onnx.load(str(self.model_path), load_external_data=False)
         have = {o.name for o in model.graph.output}
         for name in self.extra_outputs:
             if name not in have:
@@ -41,14 +54,19 @@ class OrtRunner(Runner):
         opts = ort.SessionOptions()
         opts.graph_optimization_level = getattr(ort.GraphOptimizationLevel,
                                                 _LEVELS[self.settings.ort_graph_optimization])
-        if self.settings.threads:
-            opts.intra_op_num_threads = self.settings.threads
-            opts.inter_op_num_threads = 1
+        opts.intra_op_num_threads = self.threads()
+        opts.inter_op_num_threads = 1
         opts.log_severity_level = 3
+        opts.add_session_config_entry("session.model_external_initializers_file_folder_path",
+                                      str(self.model_path.resolve().parent))
         try:
-            self.session = ort.InferenceSession(self._model_bytes(), opts,
+            self.session = ort.InferenceSession(self._model(), opts,
                                                 providers=["CPUExecutionProvider"])
         except Exception as exc:
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            if "External data path validation failed" in first:
+                raise IntegrityError(f"{self.model_path}: external data refused by ONNX "
+                                     f"Runtime: {first.split('Error: ', 1)[-1][:300]}") from exc
             raise UsageError(f"{self.model_path}: ONNX Runtime cannot load it: "
                              f"{str(exc).splitlines()[0][:300]}") from exc
         self.input_names = [i.name for i in self.session.get_inputs()]
@@ -72,6 +90,7 @@ class OrtRunner(Runner):
         return {"onnxruntime": version_of("onnxruntime")}
 
     def describe(self) -> dict[str, Any]:
-        return {"intra_op_threads": self.settings.threads or "default",
+        return {"intra_op_threads": self.threads(),
+                "threads_from": "requested" if self.settings.threads else "affinity mask",
                 "graph_optimization": self.settings.ort_graph_optimization,
                 "provider": "CPUExecutionProvider"}

@@ -99,12 +99,17 @@ class OpenVinoRunner(Runner):
     def describe(self) -> dict[str, Any]:
         out: dict[str, Any] = {"device": self.settings.device, "hint": self.settings.openvino_hint}
         if self.compiled is not None:
+            # the compiled model reports the thread count in force: without a request, the
+            # CPU plugin's own choice within this process's affinity mask (e.g. 1 under
+            # `taskset -c 0`), recorded as a number
             for key in ("NUM_STREAMS", "INFERENCE_NUM_THREADS", "OPTIMAL_NUMBER_OF_INFER_REQUESTS",
                         "INFERENCE_PRECISION_HINT"):
                 try:
-                    out[key.lower()] = str(self.compiled.get_property(key))
+                    value = str(self.compiled.get_property(key))
                 except Exception:
-                    pass
+                    continue
+                out[key.lower()] = int(value) if value.lstrip("-").isdigit() else value
+            out["threads_from"] = "requested" if self.settings.threads else "openvino (affinity mask)"
         return out
 
     def run_async(self, feed: dict[str, np.ndarray], total: int,

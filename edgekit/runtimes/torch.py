@@ -24,7 +24,7 @@ class TorchRunner(Runner):
 
     def _activate(self) -> None:
         torch = require("torch", purpose="the torch backend")
-        from ..models.reference import prepare
+        from ..models.reference import prepare, recorded_images
         from ..models.source import resolve_source
 
         m = self.manifest
@@ -36,7 +36,8 @@ class TorchRunner(Runner):
                            dtype=np.float32)
         prep = prepare(src, imgsz=m["input"]["imgsz"], seed=m["source"].get("seed") or 0,
                        end2end=m["output"]["format"] != "yolo_raw",
-                       dynamic=bool(m["input"].get("dynamic_batch")), images=None, example=example)
+                       dynamic=bool(m["input"].get("dynamic_batch")),
+                       images=recorded_images(m, src), example=example)
         self.device = "cuda" if self.settings.device == "cuda" and torch.cuda.is_available() else "cpu"
         self.model = prep.model.to(self.device)
         self._torch = torch
