@@ -89,7 +89,8 @@ def export(model_spec: str, profile: Any, out_dir: Path, *, seed: int = 0,
         return build_on_device(Path(model_spec), profile, log=log)
     src = resolve_source(model_spec, trust=trust_checkpoint)
     check_backends_available(profile)
-    if end2end and not force:  # before any heavy work (else once the head is known)
+    if not force and (end2end or (end2end is None and src.kind == "yaml")):
+        # before any heavy work when the name is known (else as soon as the head is)
         refuse_existing(out_dir / bundle_name(model_spec, profile.name, profile.imgsz))
     image_info = image_provenance(images)
     onnx = require("onnx", purpose="export")
@@ -105,6 +106,10 @@ def export(model_spec: str, profile: Any, out_dir: Path, *, seed: int = 0,
     prep = prepare(src, imgsz=imgsz, seed=seed, end2end=end2end, dynamic=profile.batch.dynamic,
                    images=images, example=grey)
     lm, sites, probe = prep.loaded, prep.sites, prep.probe
+    one2one = lm.head_choice.get("exported", "one2one") == "one2one"
+    name = bundle_name(model_spec, profile.name, imgsz, one2one)
+    if not force:
+        refuse_existing(out_dir / name)
     mode = RESIZE[lm.family]
     ref_in, ref_labels = reference_inputs(imgsz, batch, images, seed, mode)
     notes = list(prep.notes)
@@ -118,10 +123,6 @@ def export(model_spec: str, profile: Any, out_dir: Path, *, seed: int = 0,
     import torch
 
     example = torch.from_numpy(ref_in[0])
-    one2one = lm.head_choice.get("exported", "one2one") == "one2one"
-    name = bundle_name(model_spec, profile.name, imgsz, one2one)
-    if not force:  # the name is known once the head is: still before the ONNX export
-        refuse_existing(out_dir / name)
     with BundleWriter(out_dir / name, force=force) as tmp:
         log(f"exporting {src.spec} ({lm.family}, {len(sites) - (1 if q else 0)} attention sites) "
             f"at {imgsz}px, opset {opset} -> {out_dir / name}")
