@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 
-from ._common import handle_errors, log
+from ._common import check_imgsz, handle_errors, log
 
 
 @handle_errors
@@ -14,7 +14,8 @@ def export(
                                          "(yolo26n.yaml, rtdetr-l.yaml), a YAML path, or a "
                                          "bundle directory (build a TensorRT engine on the device).")],
     profile: Annotated[str, typer.Option("--profile", "-p", help="Profile name or YAML path.")] = "intel-cpu-fp32",
-    imgsz: Annotated[int | None, typer.Option(help="Image size (a positive multiple of 32).")] = None,
+    imgsz: Annotated[int | None, typer.Option(help="Image size: a positive multiple of 32, at "
+                                              "most 4096 (default: the profile's).")] = None,
     out: Annotated[Path, typer.Option(help="Parent directory of the bundle.")] = Path("bundles"),
     batch: Annotated[int | None, typer.Option(help="Static batch size.")] = None,
     opset: Annotated[int | None, typer.Option(help="ONNX opset (default per family).")] = None,
@@ -29,12 +30,11 @@ def export(
                                                "(default: ultralytics' sample images).")] = None,
     simplify: Annotated[bool | None, typer.Option("--simplify/--no-simplify")] = None,
 ) -> None:
-    from ..errors import GateFailed, UsageError
+    from ..errors import GateFailed
     from ..export.pipeline import export as run_export
     from ..profiles import load_profile
 
-    if imgsz is not None and (imgsz <= 0 or imgsz % 32):
-        raise UsageError(f"--imgsz {imgsz}: must be a positive multiple of 32 (the model stride)")
+    check_imgsz(imgsz)
     prof = load_profile(profile, {"imgsz": imgsz, "batch.size": batch, "opset": opset,
                                   "runtime.threads": threads, "simplify": simplify})
     if not parity:

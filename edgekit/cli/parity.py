@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 
-from ._common import handle_errors, log
+from ._common import handle_errors, log, write_json_report, writing
 
 
 @handle_errors
@@ -29,17 +29,22 @@ def parity(
 ) -> None:
     from ..errors import GateFailed, UsageError
     from ..export.bundle import load_bundle
-    from ..parity.report import append_step_summary, render_table, write_json, write_junit
+    from .._paths import check_writable_file
+    from ..parity.report import append_step_summary, render_table, write_junit
     from ..parity.run import run_parity
     from ..profiles import load_profile
     from ..profiles.schema import Profile
+    from ..runtimes import check_installed
 
+    check_writable_file(json_out, "--json")
+    check_writable_file(junit, "--junit")
     b = load_bundle(bundle)
     prof = load_profile(profile) if profile else Profile.model_validate(b.manifest["profile"])
     backends = [x.strip() for x in backend.split(",")] if backend else [r.value for r in prof.runtimes]
     for x in backends:
         if x not in ("onnxruntime", "openvino", "tensorrt"):
             raise UsageError(f"--backend {x}: choose from onnxruntime, openvino, tensorrt")
+        check_installed(x)
     ref = None
     if reference:
         from ..parity.reference import recompute_reference
@@ -50,9 +55,10 @@ def parity(
         "max_violation_frac": max_violation_frac})
     render_table(report)
     if json_out:
-        write_json(report, json_out)
+        write_json_report(report, json_out)
     if junit:
-        write_junit(report, junit)
+        with writing("--junit", junit):
+            write_junit(report, junit)
     append_step_summary(report)
     if not report["passed"]:
         firsts = {k: v["first_divergent"] for k, v in report["backends"].items() if not v["passed"]}
