@@ -36,15 +36,20 @@ def parity(
     from ..profiles.schema import Profile
     from ..runtimes import check_installed
 
+    def usable(names: list[str]) -> list[str]:
+        for x in names:
+            if x not in ("onnxruntime", "openvino", "tensorrt"):
+                raise UsageError(f"--backend {x}: choose from onnxruntime, openvino, tensorrt")
+            check_installed(x)
+        return names
+
     check_writable_file(json_out, "--json")
     check_writable_file(junit, "--junit")
+    # named backends are checked before the bundle's files are hashed; the profile's after
+    backends = usable([x.strip() for x in backend.split(",")]) if backend else None
     b = load_bundle(bundle)
     prof = load_profile(profile) if profile else Profile.model_validate(b.manifest["profile"])
-    backends = [x.strip() for x in backend.split(",")] if backend else [r.value for r in prof.runtimes]
-    for x in backends:
-        if x not in ("onnxruntime", "openvino", "tensorrt"):
-            raise UsageError(f"--backend {x}: choose from onnxruntime, openvino, tensorrt")
-        check_installed(x)
+    backends = backends or usable([r.value for r in prof.runtimes])
     ref = None
     if reference:
         from ..parity.reference import recompute_reference

@@ -32,10 +32,9 @@ def tune(
     from ..errors import GateFailed
     from ..export.pipeline import export
     from ..profiles import load_profile
+    from .._paths import check_writable_dir, check_writable_file
     from ..tune import render
     from ..tune import tune as run_tune
-
-    from .._paths import check_writable_dir, check_writable_file
 
     check_imgsz(imgsz)
     check_writable_file(json_out, "--json")
