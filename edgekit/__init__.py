@@ -8,6 +8,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from .errors import (
+    BackendError,
     ConfigError,
     EdgekitError,
     GateFailed,
@@ -17,6 +18,7 @@ from .errors import (
 )
 
 __all__ = [
+    "BackendError",
     "ConfigError",
     "EdgekitError",
     "GateFailed",

@@ -4,8 +4,10 @@ Exit codes (documented in the README):
     0  ok
     1  a gate failed (parity or latency)
     2  usage or configuration error
-    3  a backend (runtime or export toolchain) is not available
+    3  a backend (runtime or export toolchain) is not available, or cannot handle this model
     4  integrity error (a bundle file is changed, truncated or incompatible)
+   70  an unexpected internal error (a bug; the CLI maps any other exception to it)
+  130  interrupted
 """
 
 from __future__ import annotations
@@ -33,7 +35,15 @@ class ConfigError(UsageError):
     """A profile (or another config file) is invalid."""
 
 
-class MissingBackendError(EdgekitError):
+class BackendError(EdgekitError):
+    """A runtime or toolchain is installed but fails on this model here: TensorRT cannot
+    parse, build or run it, the graph simplifier changed the outputs. As with a missing
+    backend, that backend cannot serve this model (exit 3); the message says what to try."""
+
+    exit_code = EXIT_BACKEND
+
+
+class MissingBackendError(BackendError):
     """A runtime or toolchain is not installed (or cannot run here)."""
 
     exit_code = EXIT_BACKEND

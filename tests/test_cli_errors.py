@@ -99,3 +99,307 @@ def test_truncated_onnx_is_refused(tmp_path, yolo_bundle):
         check_onnx_file(f)
     f.write_bytes(src)
     check_onnx_file(f)  # twin: the intact file passes
+
+
+def _unwritable_dir(tmp_path):
+    """A directory this process cannot create files in: read-only for an ordinary user;
+    root ignores modes, but not sysfs."""
+    import os
+    from pathlib import Path
+
+    if os.geteuid() == 0:
+        return Path("/sys/kernel")
+    d = tmp_path / "ro"
+    d.mkdir()
+    d.chmod(0o555)
+    return d
+
+
+def _before_heavy_work(r):
+    # the model is never built: export logs these only after loading it
+    assert "weights are RANDOM" not in r.stderr and "exporting" not in r.stderr
+
+
+@pytest.mark.parametrize("layout", ["text-as-jpg", "folder-as-jpg", "file-not-dir"])
+def test_images_that_are_not_images(tmp_path, layout):
+    d = tmp_path / "imgs"
+    d.mkdir()
+    if layout == "text-as-jpg":
+        (d / "a.jpg").write_text("not an image\n")
+        arg, needle = d, "a.jpg"
+    elif layout == "folder-as-jpg":
+        (d / "b.jpg").mkdir()
+        arg, needle = d, "b.jpg"
+    else:
+        (d / "c.jpg").write_text("x")
+        arg, needle = d / "c.jpg", "not a file"
+    r = run_cli("export", "yolo26n.yaml", "--imgsz", "160", "--images", str(arg),
+                "--out", str(tmp_path / "o"))
+    _one_line_error(r, 2, needle)
+    _before_heavy_work(r)
+
+
+def test_images_check_accepts_real_images_and_names_the_bad_one(tmp_path):
+    """Twin: the same check passes real images, and fails once a bad file joins them."""
+    import shutil
+
+    from edgekit.errors import UsageError
+    from edgekit.models.preprocess import check_images, sample_images
+
+    d = tmp_path / "imgs"
+    d.mkdir()
+    for p in sample_images():
+        shutil.copy(p, d / p.name)
+    check_images(d)
+    (d / "zz.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 20)  # a PNG header, no image
+    with pytest.raises(UsageError, match="zz.png"):
+        check_images(d)
+
+
+@pytest.mark.parametrize("cmd", ["export", "tune"])
+@pytest.mark.parametrize("size", ["100000", "4128"])
+def test_image_size_is_bounded(tmp_path, cmd, size):
+    r = run_cli(cmd, "yolo26n.yaml", f"--imgsz={size}", "--out", str(tmp_path / "o"))
+    _one_line_error(r, 2, "at most 4096")
+
+
+def test_image_size_bound_is_inclusive_and_help_says_it():
+    from edgekit.errors import ConfigError
+    from edgekit.profiles import load_profile
+
+    assert load_profile("onnx-fp32", {"imgsz": 4096}).imgsz == 4096
+    with pytest.raises(ConfigError, match="at most 4096"):
+        load_profile("onnx-fp32", {"imgsz": 4128})
+    for cmd in ("export", "tune"):
+        assert "4096" in run_cli(cmd, "--help").stdout
+
+
+def test_read_only_out_is_refused_before_work(tmp_path):
+    ro = _unwritable_dir(tmp_path)
+    r = run_cli("export", "yolo26n.yaml", "--imgsz", "160", "--out", str(ro / "bundles"))
+    _one_line_error(r, 2, "--out", "cannot write")
+    _before_heavy_work(r)
+
+
+@pytest.mark.parametrize("opt", ["--json", "--junit"])
+def test_unwritable_parity_report_is_refused_before_work(tmp_path, yolo_bundle, opt):
+    ro = _unwritable_dir(tmp_path)
+    r = run_cli("parity", str(yolo_bundle.bundle), opt, str(ro / "r.out"))
+    _one_line_error(r, 2, opt, "cannot write")
+    assert "parity passed" not in r.stderr and "PASS" not in r.stderr  # nothing ran
+    r = run_cli("parity", str(yolo_bundle.bundle), opt, str(tmp_path / "no" / "r.out"))
+    _one_line_error(r, 2, opt, "does not exist")
+
+
+@pytest.mark.parametrize("opt", ["--json", "--plot"])
+def test_unwritable_bench_output_is_refused_before_work(tmp_path, yolo_bundle, opt):
+    ro = _unwritable_dir(tmp_path)
+    r = run_cli("bench", str(yolo_bundle.bundle), "--iters", "3", opt, str(ro / "r.out"))
+    _one_line_error(r, 2, opt, "cannot write")
+    assert "latency" not in r.stderr  # no table: nothing was timed
+
+
+def test_unwritable_tune_output_is_refused_before_work(tmp_path, yolo_bundle):
+    ro = _unwritable_dir(tmp_path)
+    r = run_cli("tune", str(yolo_bundle.bundle), "--json", str(ro / "t.json"))
+    _one_line_error(r, 2, "--json", "cannot write")
+    r = run_cli("tune", str(yolo_bundle.bundle), "--out", str(ro / "t"))
+    _one_line_error(r, 2, "--out", "cannot write")
+
+
+def test_writable_outputs_pass_the_check(tmp_path):
+    """Twin: the checks accept what can be written, and create nothing."""
+    from edgekit._paths import check_writable_dir, check_writable_file
+
+    check_writable_dir(tmp_path / "new" / "deeper", "--out")
+    check_writable_file(tmp_path / "r.json", "--json")
+    check_writable_file("-", "--json")
+    assert list(tmp_path.iterdir()) == []
+
+
+# a disk that fills up while the bundle is written: numpy.savez (reference.npz) fails
+# the way the OS reports it, inside the real CLI
+_FULL_DISK = """
+import errno, os, sys
+import numpy
+def savez(file, *a, **k):
+    raise OSError(errno.{code}, os.strerror(errno.{code}), str(file))
+numpy.savez = savez
+sys.argv = ["edgekit", *sys.argv[1:]]
+from edgekit.cli import main
+main()
+"""
+
+
+def _export_with_failing_write(tmp_path, code):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-c", _FULL_DISK.format(code=code), "export",
+                           "yolo26n.yaml", "--imgsz", "160", "--no-parity",
+                           "--out", str(tmp_path / "o")],
+                          capture_output=True, text=True, timeout=300,
+                          env={**__import__("os").environ, "COLUMNS": "200"})
+
+
+def test_full_disk_during_export(tmp_path):
+    r = _export_with_failing_write(tmp_path, "ENOSPC")
+    _one_line_error(r, 2, "no space left", str(tmp_path / "o"), "roughly", "MB")
+    assert list((tmp_path / "o").iterdir()) == []  # nothing left behind, not even a partial
+
+
+def test_other_write_errors_stay_unexpected(tmp_path):
+    """Twin: only a full disk becomes a usage error; another I/O failure is still a bug."""
+    r = _export_with_failing_write(tmp_path, "EIO")
+    _one_line_error(r, 70, "OSError")
+    assert list((tmp_path / "o").iterdir()) == []
+
+
+def test_disk_full_is_recognised_through_wrapping_libraries():
+    import errno
+    import os
+
+    from edgekit._paths import is_disk_full
+
+    assert is_disk_full(OSError(errno.ENOSPC, "x"))
+    assert is_disk_full(RuntimeError(f"write failed: {os.strerror(errno.ENOSPC)}"))
+    try:
+        try:
+            raise OSError(errno.EDQUOT, "quota")
+        except OSError as inner:
+            raise RuntimeError("save_model failed") from inner
+    except RuntimeError as outer:
+        assert is_disk_full(outer)
+    assert not is_disk_full(OSError(errno.EIO, "x")) and not is_disk_full(ValueError("x"))
+
+
+def _without_tensorrt():
+    try:
+        import tensorrt  # noqa: F401
+
+        pytest.skip("TensorRT is installed here")
+    except ImportError:
+        pass
+
+
+def test_missing_tensorrt_is_exit_3_for_parity_and_bench(yolo_bundle):
+    _without_tensorrt()
+    lines = []
+    for cmd in ("parity", "bench"):
+        r = run_cli(cmd, str(yolo_bundle.bundle), "--backend", "tensorrt")
+        _one_line_error(r, 3, "TensorRT is not installed", "pip install 'edgekit[tensorrt]'")
+        lines.append(r.stderr.strip())
+    assert lines[0] == lines[1]
+
+
+def test_missing_artifact_is_exit_3_for_parity_and_bench(yolo_bundle, tmp_path):
+    """A bundle without the backend's model: the same code and message from both."""
+    import json
+
+    from conftest import copy_bundle, rehash
+
+    b = copy_bundle(yolo_bundle.bundle, tmp_path / "b")
+    m = json.loads((b / "manifest.json").read_text())
+    del m["artifacts"]["openvino"]
+    (b / "manifest.json").write_text(json.dumps(m))
+    rehash(b)
+    lines = []
+    for cmd in ("parity", "bench"):
+        r = run_cli(cmd, str(b), "--backend", "openvino", "--iters", "3") if cmd == "bench" \
+            else run_cli(cmd, str(b), "--backend", "openvino")
+        _one_line_error(r, 3, "has no openvino artifact", "onnxruntime")
+        lines.append(r.stderr.strip())
+    assert lines[0] == lines[1]
+    r = run_cli("bench", str(b), "--backend", "onnxruntime", "--iters", "3", "--warmup", "1",
+                "--model-only")
+    assert r.returncode == 0, r.stderr  # twin: the backend the bundle has still runs
+
+
+def test_help_lists_every_exit_code_and_verbose():
+    out = run_cli("--help").stdout
+    for code in ("0 ok", "1 gate", "2 usage", "3 backend", "4 integrity", "70 internal",
+                 "130 interrupted"):
+        assert code in out, code
+    assert "--verbose" in out
+
+
+# TensorRT's failures, against a stand-in module (TensorRT cannot run here): each maps to a
+# documented code instead of a bare RuntimeError (exit 70). This checks the mapping only.
+def _fake_trt(*, parses=True, builds=True):
+    from unittest import mock
+
+    trt = mock.MagicMock(name="tensorrt")
+    parser = trt.OnnxParser.return_value
+    parser.parse_from_file.return_value = parses
+    parser.num_errors = 0 if parses else 1
+    parser.get_error.return_value = "unsupported operator"
+    builder = trt.Builder.return_value
+    builder.build_serialized_network.return_value = b"plan" if builds else None
+    builder.create_network.return_value.num_layers = 0
+    return trt
+
+
+@pytest.mark.parametrize("fault,code,needle", [
+    ({"parses": False}, 3, "could not parse"),
+    ({"builds": False}, 3, "failed to build the engine"),
+    ({}, 0, ""),  # twin: with nothing wrong the stand-in builds an engine
+])
+def test_tensorrt_build_failures_have_exit_codes(tmp_path, monkeypatch, fault, code, needle):
+    from edgekit.errors import EdgekitError
+    from edgekit.export import tensorrt as trtx
+    from edgekit.profiles import load_profile
+
+    monkeypatch.setattr(trtx, "_require_trt", lambda: _fake_trt(**fault))
+    monkeypatch.setattr(trtx, "gpu_info", lambda: {})
+    s = trtx.settings_from_profile(load_profile("nvidia-gpu-fp16", {"imgsz": 160}))
+    s = type(s)(**{**s.__dict__, "timing_cache": False, "fp32_layer_types": ()})
+    engine = tmp_path / "model.engine"
+    if code == 0:
+        trtx.build_engine(tmp_path / "m.onnx", engine, s)
+        assert engine.read_bytes() == b"plan"
+        return
+    with pytest.raises(EdgekitError, match=needle) as e:
+        trtx.build_engine(tmp_path / "m.onnx", engine, s)
+    assert e.value.exit_code == code and not engine.exists()
+
+
+def test_tensorrt_tap_missing_and_calibrator_without_images(tmp_path, monkeypatch):
+    from edgekit.errors import BackendError, ConfigError
+    from edgekit.export import tensorrt as trtx
+    from edgekit.profiles import load_profile
+
+    monkeypatch.setattr(trtx, "_require_trt", lambda: _fake_trt())
+    s = trtx.settings_from_profile(load_profile("nvidia-gpu-fp16", {"imgsz": 160}))
+    with pytest.raises(BackendError, match="tap::x"):
+        trtx.build_engine(tmp_path / "m.onnx", tmp_path / "e",
+                          type(s)(**{**s.__dict__, "mark_outputs": ("tap::x",)}))
+    s8 = trtx.settings_from_profile(load_profile("jetson-orin-int8", {"imgsz": 160,
+                                                                      "runtime.trt_int8": "calibrator"}))
+    with pytest.raises(ConfigError, match="calibration"):
+        trtx.build_engine(tmp_path / "m.onnx", tmp_path / "e", s8, calibration=None)
+
+
+@pytest.mark.parametrize("engine_ok", [False, True])
+def test_engine_that_does_not_deserialize_is_an_integrity_error(tmp_path, monkeypatch, engine_ok):
+    from unittest import mock
+
+    from edgekit.errors import IntegrityError
+    from edgekit.runtimes import tensorrt as rt
+
+    trt = _fake_trt()
+    engine = trt.Runtime.return_value.deserialize_cuda_engine
+    engine.return_value = mock.MagicMock(num_io_tensors=0) if engine_ok else None
+    monkeypatch.setattr(rt, "require", lambda *a, **k: trt)
+    cudart = mock.MagicMock()
+    cudart.cudaStreamCreate.return_value = (0, 1)
+    monkeypatch.setattr(rt, "_cudart", lambda: cudart)
+    f = tmp_path / "model.engine"
+    f.write_bytes(b"\0" * 64)
+    runner = rt.TensorRTRunner(f)
+    if engine_ok:  # twin: an engine that loads activates
+        runner.activate()
+        assert runner.active
+        return
+    with pytest.raises(IntegrityError, match="cannot deserialize") as e:
+        runner.activate()
+    assert e.value.exit_code == 4

@@ -16,7 +16,7 @@ from ..export.bundle import Bundle, load_bundle
 from ..hostinfo import cpu_info, gpu_list, jetson_info, runtimes
 from ..models.preprocess import read_image, to_input
 from ..parity.detections import decode
-from ..runtimes import RunnerSettings, get_runner, runtime_for_file
+from ..runtimes import RunnerSettings, get_runner, no_artifact, runtime_for_file
 from .stats import CV_WARN, summarize
 from .timer import measure
 
@@ -153,8 +153,7 @@ def _make_runner(backend: str, target: Target, cfg: BenchConfig, precision: str)
         return TorchRunner(target.bundle.manifest, settings=settings,
                            trust_checkpoint=cfg.trust_checkpoint)
     if backend not in target.artifacts:
-        raise UsageError(f"{target.path} has no {backend} artifact "
-                         f"(has: {', '.join(target.artifacts) or 'none'})")
+        raise no_artifact(target.path, backend, list(target.artifacts))
     if backend == "tensorrt" and target.bundle is not None:
         from ..export.tensorrt import check_engine_compat, gpu_info
 

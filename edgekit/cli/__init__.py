@@ -21,7 +21,9 @@ app = typer.Typer(
     name="edgekit",
     help="Export, prove and time Ultralytics attention detectors (RT-DETR, YOLO26) on "
     "ONNX Runtime, OpenVINO and TensorRT.\n\nExit codes: 0 ok, 1 gate failed (parity or "
-    "latency), 2 usage or config error, 3 backend unavailable, 4 integrity error.",
+    "latency), 2 usage or config error, 3 backend unavailable, 4 integrity error, "
+    "70 internal error (a bug), 130 interrupted.\n\nstdout carries data only (--json -); "
+    "what torch, Ultralytics, OpenVINO, NNCF and OpenCV print is hidden unless --verbose.",
     no_args_is_help=True,
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
@@ -40,10 +42,13 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
+    verbose: bool = typer.Option(False, "--verbose", help="Show what third-party libraries "
+                                 "print (warnings, progress bars), on stderr."),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                  help="Print the version and exit."),
 ) -> None:
     state.debug = debug
+    state.verbose = verbose
 
 
 app.command(help="Export a model to a verified, self-describing bundle for a target profile.")(export)

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
-import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Annotated, Any, TypeVar
 
 import typer
 
 from ..errors import EdgekitError
+from ._streams import data_out, messages_out, third_party_output
 
 EXIT_INTERNAL = 70  # an unexpected error: a bug in edgekit
+EXIT_INTERRUPTED = 130
 
 
 #: ``--trust-checkpoint``, shared by every command that may open a checkpoint
@@ -24,17 +26,37 @@ TrustCheckpoint = Annotated[bool, typer.Option(
 
 class _State:
     debug = False
+    verbose = False
 
 
 state = _State()
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def err_console():
+def _console(file):
     from rich.console import Console
 
     # in a pipe or a CI log: $COLUMNS, else 80; tables are laid out to stay readable there
-    return Console(stderr=True, highlight=False)
+    return Console(file=file, highlight=False)
+
+
+def err_console():
+    """edgekit's messages: the real stderr, whatever third-party code did with fd 2."""
+    return _console(messages_out())
+
+
+def out_console():
+    """Tables a command prints as its result: the real stdout."""
+    from rich.console import Console
+
+    return Console(file=data_out())
+
+
+def echo_data(text: str) -> None:
+    """Data (JSON, YAML) on the real stdout."""
+    import typer
+
+    typer.echo(text, file=data_out())
 
 
 def fail(message: str, code: int) -> typer.Exit:
@@ -49,24 +71,57 @@ def handle_errors(fn: F) -> F:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except typer.Exit:
-            raise
-        except EdgekitError as exc:
-            if state.debug:
-                traceback.print_exc()
-            raise fail(str(exc), exc.exit_code) from None
-        except KeyboardInterrupt:
-            raise fail("interrupted; nothing was left under the final name", 130) from None
-        except Exception as exc:  # a bug, or an unexpected library failure
-            if state.debug:
-                traceback.print_exc()
-            msg = str(exc).splitlines()[0][:300] if str(exc) else ""
-            raise fail(f"unexpected {type(exc).__name__}: {msg} (run with --debug for a "
-                       "traceback)", EXIT_INTERNAL) from None
+        with third_party_output(state.verbose):
+            try:
+                return fn(*args, **kwargs)
+            except typer.Exit:
+                raise
+            except EdgekitError as exc:
+                if state.debug:
+                    traceback.print_exc(file=messages_out())
+                raise fail(str(exc), exc.exit_code) from None
+            except KeyboardInterrupt:
+                raise fail("interrupted; nothing was left under the final name",
+                           EXIT_INTERRUPTED) from None
+            except Exception as exc:  # a bug, or an unexpected library failure
+                if state.debug:
+                    traceback.print_exc(file=messages_out())
+                msg = str(exc).splitlines()[0][:300] if str(exc) else ""
+                raise fail(f"unexpected {type(exc).__name__}: {msg} (run with --debug for a "
+                           "traceback)", EXIT_INTERNAL) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+@contextlib.contextmanager
+def writing(what: str, path: str) -> Iterator[None]:
+    """A report that cannot be written after all (removed, full disk) is a usage error."""
+    from ..errors import UsageError
+
+    try:
+        yield
+    except OSError as exc:
+        raise UsageError(f"{what} {path}: cannot write it ({exc.strerror or exc})") from exc
+
+
+def write_json_report(report: dict[str, Any], path: str) -> None:
+    """--json: '-' is the real stdout, which carries nothing else; a file is replaced whole."""
+    from ..parity.report import write_json
+
+    with writing("--json", path):
+        write_json(report, path, stdout=data_out())
+
+
+def check_imgsz(imgsz: int | None) -> None:
+    """--imgsz, checked before anything is loaded (the profile schema applies the same rule)."""
+    if imgsz is None:
+        return
+    from ..errors import UsageError
+    from ..profiles.schema import imgsz_error
+
+    why = imgsz_error(imgsz)
+    if why:
+        raise UsageError(f"--imgsz {imgsz}: {why}")
 
 
 def log(message: str) -> None:
@@ -74,4 +129,4 @@ def log(message: str) -> None:
 
 
 def stdout_is_data() -> bool:
-    return not sys.stdout.isatty()
+    return not data_out().isatty()

@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 
-from ._common import TrustCheckpoint, err_console, handle_errors, log
+from ._common import TrustCheckpoint, err_console, handle_errors, log, write_json_report, writing
 
 
 @handle_errors
@@ -57,13 +57,19 @@ def bench(
         raise UsageError("give --budget-ms or --fps, not both")
     if fps is not None:
         budget_ms = 1000.0 / fps
+    from .._paths import check_writable_file
+
+    check_writable_file(json_out, "--json")
+    check_writable_file(plot, "--plot")
     from ..bench.report import baseline_results, render
     from ..bench.run import BenchConfig, regression, run_bench
+    from ..runtimes import check_installed
 
     backends = [b.strip() for b in backend.split(",")] if backend else None
     for b in backends or []:
         if b not in ("onnxruntime", "openvino", "tensorrt", "torch"):
             raise UsageError(f"--backend {b}: choose from onnxruntime, openvino, tensorrt, torch")
+        check_installed(b)
     cfg = BenchConfig(backends=backends, warmup=warmup,
                       iters=None if duration else (iters or 100), duration_s=duration,
                       batch=batch, threads=threads, hint=hint, budget_ms=budget_ms,
@@ -80,7 +86,8 @@ def bench(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  console=console, transient=True, disable=not console.is_terminal) as bar:
+                  console=console, transient=True, disable=not console.is_terminal,
+                  redirect_stdout=False, redirect_stderr=False) as bar:
         tasks: dict[str, int] = {}
 
         def progress(backend_name: str, mode: str, i: int) -> None:
@@ -94,13 +101,12 @@ def bench(
         report["regression"] = regression(report, base, max_regression)
     render(report, console)
     if json_out:
-        from ..parity.report import write_json
-
-        write_json(report, json_out)
+        write_json_report(report, json_out)
     if plot:
         from ..bench.report import plot as draw
 
-        draw(report, plot)
+        with writing("--plot", plot):
+            draw(report, plot)
     from ..bench.report import markdown
     from ..parity.report import append_step_summary
 

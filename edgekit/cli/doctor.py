@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 
-from ._common import handle_errors
+from ._common import echo_data, handle_errors, out_console
 
 
 def profile_runs_here(profile, rts: dict, gpus: list, jetson) -> tuple[bool, str]:
@@ -24,8 +24,6 @@ def profile_runs_here(profile, rts: dict, gpus: list, jetson) -> tuple[bool, str
 
 @handle_errors
 def doctor(as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False) -> None:
-    from rich.console import Console
-
     from .._table import new_table
     from ..hostinfo import cpu_info, gpu_list, jetson_info, runtimes
     from ..profiles import list_profiles, load_profile
@@ -36,10 +34,10 @@ def doctor(as_json: Annotated[bool, typer.Option("--json", help="Print JSON on s
         ok, why = profile_runs_here(load_profile(path), rts, gpus, jet)
         prof[name] = {"runs_here": ok, "why": why}
     if as_json:
-        typer.echo(json.dumps({"cpu": cpu, "gpus": gpus, "jetson": jet, "runtimes": rts,
+        echo_data(json.dumps({"cpu": cpu, "gpus": gpus, "jetson": jet, "runtimes": rts,
                                "profiles": prof}, indent=2))
         return
-    c = Console()
+    c = out_console()
     flags = ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in cpu["flags"].items()
                       if k in ("avx2", "avx512", "avx512_vnni", "avx_vnni", "amx"))
     c.print(f"[bold]CPU[/]: {cpu['model']} ({cpu['arch']}, {cpu['logical_cores']} logical cores, "

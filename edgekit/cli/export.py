@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 
-from ._common import TrustCheckpoint, handle_errors, log
+from ._common import TrustCheckpoint, check_imgsz, handle_errors, log
 
 
 @handle_errors
@@ -14,7 +14,8 @@ def export(
                                          "(yolo26n.yaml, rtdetr-l.yaml), a YAML path, or a "
                                          "bundle directory (build a TensorRT engine on the device).")],
     profile: Annotated[str, typer.Option("--profile", "-p", help="Profile name or YAML path.")] = "intel-cpu-fp32",
-    imgsz: Annotated[int | None, typer.Option(help="Image size (a positive multiple of 32).")] = None,
+    imgsz: Annotated[int | None, typer.Option(help="Image size: a positive multiple of 32, at "
+                                              "most 4096 (default: the profile's).")] = None,
     out: Annotated[Path, typer.Option(help="Parent directory of the bundle.")] = Path("bundles"),
     batch: Annotated[int | None, typer.Option(help="Batch size: the static batch, or with "
                                               "--dynamic the batch traced and optimised for.")] = None,
@@ -38,12 +39,11 @@ def export(
     force: Annotated[bool, typer.Option("--force", help="Replace an existing bundle of the same "
                                         "name (refused otherwise).")] = False,
 ) -> None:
-    from ..errors import GateFailed, UsageError
+    from ..errors import GateFailed
     from ..export.pipeline import export as run_export
     from ..profiles import load_profile
 
-    if imgsz is not None and (imgsz <= 0 or imgsz % 32):
-        raise UsageError(f"--imgsz {imgsz}: must be a positive multiple of 32 (the model stride)")
+    check_imgsz(imgsz)
     prof = load_profile(profile, {"imgsz": imgsz, "batch.size": batch, "opset": opset,
                                   "runtime.threads": threads, "simplify": simplify})
     if dynamic or batch_range:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from ._common import handle_errors
+from ._common import echo_data, handle_errors, out_console
 
 
 @handle_errors
@@ -14,17 +14,15 @@ def inspect(
     bundle: Annotated[Path, typer.Argument(help="Bundle directory.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the sites as JSON on stdout.")] = False,
 ) -> None:
-    from rich.console import Console
-
     from .._table import WIDE, new_table, wrap_dotted
     from ..export.bundle import load_bundle
 
     b = load_bundle(bundle)
     m = b.manifest
     if as_json:
-        typer.echo(json.dumps(m["taps"], indent=2))
+        echo_data(json.dumps(m["taps"], indent=2))
         return
-    c = Console()
+    c = out_console()
     src = m["source"]
     c.print(f"[bold]{b.path}[/]  {src['spec']} ({src['family']}"
             f"{', random weights seed ' + str(src['seed']) if src.get('random_weights') else ''}), "

@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 
-from ._common import TrustCheckpoint, handle_errors, log
+from ._common import TrustCheckpoint, handle_errors, log, write_json_report, writing
 
 
 @handle_errors
@@ -32,18 +32,28 @@ def parity(
 
     from ..errors import GateFailed, UsageError
     from ..export.bundle import load_bundle
+    from .._paths import check_writable_file
     from ..parity.report import (append_step_summary, gate_summary, markdown, render_table,
-                                 write_json, write_junit)
+                                 write_junit)
     from ..parity.run import run_parity
     from ..profiles import load_profile
     from ..profiles.schema import Profile
+    from ..runtimes import check_installed
 
+    def usable(names: list[str]) -> list[str]:
+        for x in names:
+            if x not in ("onnxruntime", "openvino", "tensorrt"):
+                raise UsageError(f"--backend {x}: choose from onnxruntime, openvino, tensorrt")
+            check_installed(x)
+        return names
+
+    check_writable_file(json_out, "--json")
+    check_writable_file(junit, "--junit")
+    # named backends are checked before the bundle's files are hashed; the profile's after
+    backends = usable([x.strip() for x in backend.split(",")]) if backend else None
     b = load_bundle(bundle)
     prof = load_profile(profile) if profile else Profile.model_validate(b.manifest["profile"])
-    backends = [x.strip() for x in backend.split(",")] if backend else [r.value for r in prof.runtimes]
-    for x in backends:
-        if x not in ("onnxruntime", "openvino", "tensorrt"):
-            raise UsageError(f"--backend {x}: choose from onnxruntime, openvino, tensorrt")
+    backends = backends or usable([r.value for r in prof.runtimes])
     ref = None
     if reference:
         from ..parity.reference import recompute_reference
@@ -54,9 +64,10 @@ def parity(
         "max_violation_frac": max_violation_frac})
     render_table(report)
     if json_out:
-        write_json(report, json_out)
+        write_json_report(report, json_out)
     if junit:
-        write_junit(report, junit)
+        with writing("--junit", junit):
+            write_junit(report, junit)
     warning = append_step_summary(markdown(report))
     if warning:
         log(f"[yellow]warning:[/] {escape(warning)}")

@@ -4,7 +4,7 @@ from typing import Annotated
 
 import typer
 
-from ._common import handle_errors
+from ._common import echo_data, handle_errors, out_console
 
 profiles_app = typer.Typer(no_args_is_help=True)
 
@@ -12,8 +12,6 @@ profiles_app = typer.Typer(no_args_is_help=True)
 @profiles_app.command("list", help="List the shipped profiles (and $EDGEKIT_PROFILES).")
 @handle_errors
 def list_cmd() -> None:
-    from rich.console import Console
-
     from .._table import new_table
     from ..profiles import list_profiles, load_profile
 
@@ -25,7 +23,7 @@ def list_cmd() -> None:
         batch = f"{b.min}..{b.max}" if b.dynamic else str(b.size)
         t.add_row(name, ", ".join(r.value for r in p.runtimes), p.precision.value, str(p.imgsz),
                   batch, p.description.split(". ")[0])
-    Console().print(t)
+    out_console().print(t)
 
 
 @profiles_app.command("show", help="Show a resolved profile (name or path) as YAML.")
@@ -36,4 +34,4 @@ def show_cmd(name: Annotated[str, typer.Argument(help="Profile name or YAML path
     from ..profiles import load_profile
 
     p = load_profile(name)
-    typer.echo(yaml.safe_dump(p.model_dump(mode="json"), sort_keys=False))
+    echo_data(yaml.safe_dump(p.model_dump(mode="json"), sort_keys=False))

@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 
-from ._common import TrustCheckpoint, err_console, handle_errors, log
+from ._common import TrustCheckpoint, check_imgsz, err_console, handle_errors, log, write_json_report
 
 
 @handle_errors
@@ -15,7 +15,8 @@ def tune(
     profile: Annotated[str, typer.Option(
         "--profile", "-p", help="An INT8 profile: intel-cpu-int8 (OpenVINO) or onnx-int8 "
                                 "(ONNX Runtime).")] = "intel-cpu-int8",
-    imgsz: Annotated[int | None, typer.Option(help="Image size when TARGET is a model.")] = None,
+    imgsz: Annotated[int | None, typer.Option(help="Image size when TARGET is a model: a "
+                                              "positive multiple of 32, at most 4096.")] = None,
     out: Annotated[Path, typer.Option(help="Where the tuned profile and bundle go.")] = Path("bundles"),
     time_limit: Annotated[float, typer.Option(help="Search budget in seconds.")] = 1800,
     iters: Annotated[int, typer.Option(min=5, help="Timed iterations per candidate.")] = 50,
@@ -23,7 +24,8 @@ def tune(
     seed: Annotated[int, typer.Option(help="Seed for YAML-built models.")] = 0,
     min_cosine: Annotated[float | None, typer.Option()] = None,
     max_rel_l2: Annotated[float | None, typer.Option()] = None,
-    json_out: Annotated[str | None, typer.Option("--json")] = None,
+    json_out: Annotated[str | None, typer.Option("--json", help="Write the JSON report here "
+                                                 "('-' for stdout).")] = None,
     trust_checkpoint: TrustCheckpoint = False,
     force: Annotated[bool, typer.Option("--force", help="Replace existing bundles (the one "
                                         "exported from a model, and the tuned one).")] = False,
@@ -33,9 +35,13 @@ def tune(
     from ..errors import GateFailed
     from ..export.pipeline import export
     from ..profiles import load_profile
+    from .._paths import check_writable_dir, check_writable_file
     from ..tune import render
     from ..tune import tune as run_tune
 
+    check_imgsz(imgsz)
+    check_writable_file(json_out, "--json")
+    check_writable_dir(out, "--out")
     prof = load_profile(profile, {"imgsz": imgsz, "runtime.threads": threads})
     bundle = Path(target)
     if not bundle.is_dir():
@@ -47,9 +53,7 @@ def tune(
                    force=force, log=log)
     render(rep, err_console())
     if json_out:
-        from ..parity.report import write_json
-
-        write_json(rep, json_out)
+        write_json_report(rep, json_out)
     if not rep["passed"]:
         raise GateFailed("no INT8 float scope kept every attention site within tolerance "
                          f"(best kept: {rep['chosen']}; see tune.json in the bundle)")

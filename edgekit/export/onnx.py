@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .._lazy import require
-from ..errors import UsageError
+from ..errors import BackendError, UsageError
 
 log = logging.getLogger("edgekit")
 
@@ -61,7 +61,8 @@ def simplify(model: Any) -> Any:
     before = [o.name for o in model.graph.output]
     after = [o.name for o in slim.graph.output]
     if before != after:
-        raise RuntimeError(f"simplification changed the graph outputs: {before} -> {after}")
+        raise BackendError(f"onnxslim changed the graph outputs ({before} -> {after}); "
+                           "export with --no-simplify")
     return slim
 
 
@@ -91,7 +92,8 @@ def strip_taps(model: Any, tap_names: list[str]) -> tuple[Any, dict[str, str]]:
             tensor = node.input[0]
             node = producers.get(tensor)
         if node is None and tensor not in {i.name for i in g.input}:
-            raise RuntimeError(f"tap {name} has no producer in the graph")
+            raise BackendError(f"the ONNX exporter dropped the attention tap {name} (no node "
+                               "produces it); try another --opset")
         tap_map[name] = tensor
     for node in drop:
         g.node.remove(node)

@@ -14,8 +14,10 @@ import numpy as np
 
 from .. import __version__
 from .._lazy import require, version_of
+from .._paths import check_writable_dir, disk_full_is_usage_error, tree_bytes
 from ..errors import GateFailed, UsageError
-from ..models.preprocess import RESIZE, image_batch, image_provenance, input_spec, list_images
+from ..models.preprocess import (RESIZE, check_images, image_batch, image_provenance, input_spec,
+                                 list_images)
 from ..models.source import resolve_source
 from .bundle import BundleWriter, load_bundle, refuse_existing, tap_tensors, write_manifest
 
@@ -58,8 +60,19 @@ def check_backends_available(profile: Any) -> None:
 
 
 def _check_out(out: Path) -> None:
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out} is an existing file; it must be a directory")
+    check_writable_dir(out, "--out")
+
+
+def bundle_bytes(model: Any, profile: Any, ref_inputs: np.ndarray) -> float:
+    """Roughly what a bundle takes on disk: an fp32 copy of the weights per model file
+    (the probe, model.onnx, and each runtime's own), and the reference (its inputs, with
+    the outputs and taps about twice as much again)."""
+    weights = 4 * sum(p.numel() for p in model.parameters())
+    runtimes = [r.value for r in profile.runtimes]
+    files = 2 + ("openvino" in runtimes) + ("tensorrt" in runtimes)
+    if profile.precision.value == "int8":
+        files += ("onnxruntime" in runtimes) + ("tensorrt" in runtimes)
+    return files * weights + 3 * ref_inputs.nbytes + 2**20
 
 
 def reference_inputs(imgsz: int, batch: int, images_dir: str | None, seed: int,
@@ -84,11 +97,14 @@ def export(model_spec: str, profile: Any, out_dir: Path, *, seed: int = 0,
     """Build a bundle ``out_dir/<model>[-o2m]-<profile>-<imgsz>``. An existing bundle of that
     name is refused (exit 2) unless ``force``; then it is replaced once the new one is
     complete. ``end2end`` None exports a YOLO checkpoint's own head (see ``choose_head``)."""
-    _check_out(out_dir)
     if Path(model_spec).is_dir():
         return build_on_device(Path(model_spec), profile, log=log)
+    _check_out(out_dir)
     src = resolve_source(model_spec, trust=trust_checkpoint)
     check_backends_available(profile)
+    check_images(images)
+    if profile.precision.value == "int8" and profile.calibration.images:
+        check_images(profile.calibration.images)
     if not force and (end2end or (end2end is None and src.kind == "yaml")):
         # before any heavy work when the name is known (else as soon as the head is)
         refuse_existing(out_dir / bundle_name(model_spec, profile.name, profile.imgsz))
@@ -123,7 +139,9 @@ def export(model_spec: str, profile: Any, out_dir: Path, *, seed: int = 0,
     import torch
 
     example = torch.from_numpy(ref_in[0])
-    with BundleWriter(out_dir / name, force=force) as tmp:
+    need = bundle_bytes(lm.model, profile, ref_in)
+    with disk_full_is_usage_error(out_dir, lambda: need), \
+            BundleWriter(out_dir / name, force=force) as tmp:
         log(f"exporting {src.spec} ({lm.family}, {len(sites) - (1 if q else 0)} attention sites) "
             f"at {imgsz}px, opset {opset} -> {out_dir / name}")
         probe_path = tmp / "probe.onnx"
@@ -604,9 +622,13 @@ def build_on_device(bundle_dir: Path, profile: Any, *, log: Log = print) -> Expo
                          f"{', '.join(r.value for r in profile.runtimes)}")
     bundle = load_bundle(bundle_dir)
     check_backends_available(profile)
+    check_writable_dir(bundle_dir.parent, "the bundle's folder")
     if profile.imgsz != bundle.manifest["input"]["imgsz"]:
         profile = profile.model_copy(update={"imgsz": bundle.manifest["input"]["imgsz"]})
-    with BundleWriter(bundle_dir, force=True) as tmp:  # the engine is added in place
+    # a copy of the bundle, and an engine about the size of its ONNX
+    need = tree_bytes(bundle_dir) + (bundle_dir / "model.onnx").stat().st_size
+    with disk_full_is_usage_error(bundle_dir.parent, lambda: need), \
+            BundleWriter(bundle_dir, force=True) as tmp:  # the engine is added in place
         for p in bundle_dir.iterdir():
             if p.name != "manifest.json":
                 (shutil.copytree if p.is_dir() else shutil.copy2)(p, tmp / p.name)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .._lazy import require
-from ..errors import IntegrityError, MissingBackendError
+from ..errors import BackendError, ConfigError, IntegrityError, MissingBackendError
 
 INPUT = "images"
 
@@ -233,7 +233,7 @@ def build_engine(onnx_path: Path, engine_path: Path, settings: TrtBuildSettings,
     parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(str(onnx_path)):
         errs = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
-        raise RuntimeError(f"TensorRT could not parse {onnx_path}: {errs}")
+        raise BackendError(f"TensorRT could not parse {onnx_path}: {errs}")
     if settings.mark_outputs:
         by_name = {}
         for li in range(network.num_layers):
@@ -243,7 +243,8 @@ def build_engine(onnx_path: Path, engine_path: Path, settings: TrtBuildSettings,
                 by_name[t.name] = t
         for name in settings.mark_outputs:
             if name not in by_name:
-                raise RuntimeError(f"tap tensor {name} not found in the TensorRT network")
+                raise BackendError(f"TensorRT's network has no tensor {name} (an attention "
+                                   "tap) to mark as an output for parity")
             network.mark_output(by_name[name])
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, settings.workspace_bytes)
@@ -255,7 +256,8 @@ def build_engine(onnx_path: Path, engine_path: Path, settings: TrtBuildSettings,
         config.set_flag(trt.BuilderFlag.INT8)  # with Q/DQ in the ONNX: explicit quantization
         if implicit_int8:
             if calibration is None:
-                raise RuntimeError("INT8 engines with a calibrator need calibration images")
+                raise ConfigError("runtime.trt_int8: calibrator needs calibration images "
+                                  "(calibration.images)")
             config.int8_calibrator = make_calibrator(trt, calibration,
                                                      engine_path.with_suffix(".calib"))
     pinned: dict[str, Any] = {"layers": 0, "unmatched_nodes": []}
@@ -277,7 +279,8 @@ def build_engine(onnx_path: Path, engine_path: Path, settings: TrtBuildSettings,
         config.set_timing_cache(cache, ignore_mismatch=False)
     plan = builder.build_serialized_network(network, config)
     if plan is None:
-        raise RuntimeError("TensorRT failed to build the engine (see the log above)")
+        raise BackendError("TensorRT failed to build the engine (rerun with --verbose to see "
+                           "TensorRT's log)")
     engine_path.parent.mkdir(parents=True, exist_ok=True)
     engine_path.write_bytes(bytes(plan))  # raw plan: no header
     if cache is not None and timing_cache_path is not None:

@@ -57,16 +57,23 @@ def _cv2():
 
 def read_image(path: str | Path) -> np.ndarray:
     """Decode an image file to HWC uint8 BGR (OpenCV's convention, as Ultralytics uses)."""
+    from ..errors import UsageError
+
+    bad = UsageError(f"{path}: not an image that can be decoded (a folder, an empty or "
+                     "corrupt file, or another format under an image name)")
     cv2 = _cv2()
     if cv2 is not None:
-        img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        img = cv2.imread(str(path), cv2.IMREAD_COLOR) if Path(path).is_file() else None
         if img is None:
-            raise ValueError(f"cannot decode image {path}")
+            raise bad
         return img
     from PIL import Image
 
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"))[..., ::-1].copy()
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("RGB"))[..., ::-1].copy()
+    except (OSError, ValueError) as exc:  # PIL's UnidentifiedImageError is an OSError
+        raise bad from exc
 
 
 def _resize(img: np.ndarray, wh: tuple[int, int]) -> np.ndarray:
@@ -150,6 +157,8 @@ def list_images(directory: str | Path | None) -> list[Path]:
             raise UsageError("no --images given and the ultralytics sample images are not installed")
         return imgs
     d = Path(directory)
+    if d.is_file():
+        raise UsageError(f"{d}: give a directory of images, not a file")
     if not d.is_dir():
         raise UsageError(f"image directory not found: {d}")
     imgs = sorted(p for p in d.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
@@ -171,6 +180,12 @@ def image_provenance(directory: str | Path | None) -> dict[str, object]:
         h.update(f"{p.name}\0{sha256_file(p)}\n".encode())
     return {"dir": str(Path(directory).resolve()) if directory is not None else None,
             "files": [p.name for p in paths], "sha256": h.hexdigest()}
+
+
+def check_images(directory: str | Path | None) -> None:
+    """Decode every image a directory offers, so a bad file is named before any work."""
+    for p in list_images(directory):
+        read_image(p)
 
 
 def image_batch(paths: list[Path], size: int, count: int | None = None,

@@ -115,12 +115,15 @@ def gate_summary(report: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def write_json(report: dict[str, Any], path: str) -> None:
+def write_json(report: dict[str, Any], path: str, stdout: Any = None) -> None:
+    """Write the report to ``path`` (atomically), or to ``stdout`` (default sys.stdout) for '-'."""
     text = json.dumps(report, indent=2) + "\n"
     if path == "-":
         import sys
 
-        sys.stdout.write(text)
+        out = stdout or sys.stdout
+        out.write(text)
+        out.flush()
         return
     tmp = Path(path + ".tmp")
     tmp.write_text(text)

@@ -8,9 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import MissingBackendError
 from ..export.bundle import Bundle, tap_tensors
-from ..runtimes import Runner, RunnerSettings, get_runner
+from ..runtimes import RUNTIMES, Runner, RunnerSettings, get_runner, no_artifact
 from .verdict import OUTPUT_TAP, BackendResult, compare_backend
 
 REFERENCE_FILE = "reference.npz"
@@ -59,6 +58,10 @@ def run_backend(runner: Runner, inputs: np.ndarray, extra: list[str]) -> dict[st
 
 
 def _artifact_for(bundle: Bundle, backend: str, tmp: Path, taps: list[str]) -> Path:
+    art = bundle.artifact(backend)
+    if art is None:
+        raise no_artifact(bundle.path, backend,
+                          [rt for rt in RUNTIMES if bundle.artifact(rt) is not None])
     if backend == "tensorrt":
         # the deployed engine keeps its outputs; parity uses an engine with the taps marked
         from ..export import tensorrt as trtx
@@ -74,10 +77,6 @@ def _artifact_for(bundle: Bundle, backend: str, tmp: Path, taps: list[str]) -> P
                           if settings.precision == "int8" and settings.int8_mode == "calibrator"
                           else None)
         return engine
-    art = bundle.artifact(backend)
-    if art is None:
-        raise MissingBackendError(f"the bundle has no {backend} artifact; export it with a "
-                                  f"profile that targets {backend}.")
     return art
 
 

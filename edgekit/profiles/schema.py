@@ -113,6 +113,18 @@ class Budget(_Strict):
     percentile: float = Field(99.0, gt=0, le=100)
 
 
+#: the largest input size: 4096 px already needs GBs per batch item in every runtime
+MAX_IMGSZ = 4096
+IMGSZ_RULE = f"a positive multiple of 32 (the model stride), at most {MAX_IMGSZ}"
+
+
+def imgsz_error(v: int) -> str | None:
+    """Why ``v`` is not a usable input size, or None."""
+    if v <= 0 or v % 32 or v > MAX_IMGSZ:
+        return f"must be {IMGSZ_RULE}, got {v}"
+    return None
+
+
 class Profile(_Strict):
     name: str
     description: str = ""
@@ -131,8 +143,9 @@ class Profile(_Strict):
     @field_validator("imgsz")
     @classmethod
     def _multiple_of_32(cls, v: int) -> int:
-        if v % 32:
-            raise ValueError(f"must be a positive multiple of 32 (stride), got {v}")
+        why = imgsz_error(v)
+        if why:
+            raise ValueError(why)
         return v
 
     @field_validator("runtimes")

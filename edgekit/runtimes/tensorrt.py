@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from .._lazy import require
-from ..errors import MissingBackendError, UsageError
+from ..errors import BackendError, IntegrityError, MissingBackendError, UsageError
 from ..export.tensorrt import _cudart
 from .base import Runner, RunnerSettings
 
@@ -37,8 +37,8 @@ class TensorRTRunner(Runner):
         self.runtime = trt.Runtime(logger)
         self.engine = self.runtime.deserialize_cuda_engine(self.model_path.read_bytes())
         if self.engine is None:
-            raise UsageError(f"{self.model_path}: TensorRT cannot deserialize it (corrupt, or "
-                             "built by another TensorRT version or for another GPU)")
+            raise IntegrityError(f"{self.model_path}: TensorRT cannot deserialize it (corrupt, "
+                                 "or built by another TensorRT version or for another GPU)")
         self.context = self.engine.create_execution_context()
         names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
         mode = trt.TensorIOMode.INPUT
@@ -77,7 +77,8 @@ class TensorRTRunner(Runner):
             outs[name] = np.empty(shape, dtype=dtype)
             self.context.set_tensor_address(name, self._buffer(name, outs[name].nbytes))
         if not self.context.execute_async_v3(self.stream):
-            raise RuntimeError("TensorRT execution failed")
+            raise BackendError(f"{self.model_path}: TensorRT execution failed (rerun with "
+                               "--verbose to see TensorRT's log)")
         for name, arr in outs.items():
             cudart.cudaMemcpyAsync(arr.ctypes.data, self._buffers[name][0], arr.nbytes, d2h,
                                    self.stream)
