@@ -108,23 +108,3 @@ def test_int8_preparation_writes_a_symmetric_qdq_onnx_with_the_float_scope_left_
     assert f"--onnx={trtx.QDQ_ONNX}" in script and "Sigmoid:fp32" in script
     assert any("Sigmoid" in n for n in settings.fp32_layers)
     assert info["qdq"]["activations"] == "int8 symmetric"
-
-
-@pytest.mark.tensorrt
-def test_real_engine_build_and_parity(yolo_bundle, tmp_path):
-    pytest.importorskip("tensorrt")
-    import shutil
-
-    from edgekit.export.bundle import load_bundle
-    from edgekit.export.pipeline import build_on_device
-    from edgekit.parity.run import run_parity
-
-    b = tmp_path / "b"
-    shutil.copytree(yolo_bundle.bundle, b)
-    prof = load_profile("nvidia-gpu-fp16", {"imgsz": yolo_bundle.manifest["input"]["imgsz"],
-                                             "batch.dynamic": False, "batch.max": 1})
-    res = build_on_device(b, prof, log=lambda m: None)
-    assert (b / "tensorrt" / "model.engine").is_file()
-    assert "compute_capability" in res.manifest["tensorrt"]
-    rep = run_parity(load_bundle(b), prof, ["tensorrt"])
-    assert rep["backends"]["tensorrt"]["layers"]

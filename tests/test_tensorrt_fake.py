@@ -197,3 +197,175 @@ def test_pins_match_exact_names_and_skip_int_and_shape_layers(trt10, tmp_path):
     # the twin: the fake refuses what the old code did
     assert trtx.layer_matches("/x/Sigmoid_1", {"/x/Sigmoid"}) is None
     assert trtx.layer_matches("images_QuantizeLinear", {"images"}) is None
+
+
+# --- INT8 calibration ------------------------------------------------------------------------
+
+def _dynamic_onnx(src, dst):
+    m = onnx.load(str(src))
+    m.graph.input[0].type.tensor_type.shape.dim[0].dim_param = "batch"
+    onnx.save(m, str(dst))
+
+
+def _settings(**kw):
+    base = dict(precision="int8", workspace_bytes=1 << 28, imgsz=160, batch_min=1, batch_opt=1,
+                batch_max=1, dynamic=False, optimization_level=3, timing_cache=False,
+                int8_mode="calibrator")
+    return trtx.TrtBuildSettings(**{**base, **kw})
+
+
+def test_calibrator_feeds_whole_opt_batches_and_frees_its_memory(trt10, yolo_bundle, tmp_path):
+    """Bugs: the calibrator handed one image while TensorRT reads an OPT batch (read past the
+    buffer); its device buffer and stream were never freed."""
+    _dynamic_onnx(yolo_bundle.bundle / "model.onnx", tmp_path / "d.onnx")
+    images = np.random.default_rng(0).random((3, 3, 160, 160), dtype=np.float32)
+    s = _settings(batch_opt=2, batch_max=4, dynamic=True)
+    trtx.build_engine(tmp_path / "d.onnx", tmp_path / "d.engine", s, calibration=images,
+                      calib_cache=tmp_path / "d.calib")
+    assert trt10.builds[-1]["calibration"] and "(2 batches)" in (tmp_path / "d.calib").read_text()
+    assert trt10.cudart.live_allocations == 0 and not trt10.cudart.streams
+
+
+def test_an_empty_calibration_cache_means_calibrate(trt10, yolo_bundle, tmp_path):
+    """Bug: an empty cache file was handed to TensorRT as a cache."""
+    (tmp_path / "e.calib").write_bytes(b"")
+    images = np.random.default_rng(0).random((2, 3, 160, 160), dtype=np.float32)
+    trtx.build_engine(yolo_bundle.bundle / "model.onnx", tmp_path / "e.engine", _settings(),
+                      calibration=images, calib_cache=tmp_path / "e.calib")
+    assert (tmp_path / "e.calib").read_bytes().startswith(b"TRT-")
+
+
+# --- timing cache ----------------------------------------------------------------------------
+
+def test_timing_cache_is_per_version_and_gpu_reused_and_a_foreign_one_refused(
+        trt10, yolo_bundle, tmp_path):
+    """Bugs: a cache from another machine was loaded blindly under one name; the refusal was
+    ignored and get_timing_cache() (None) crashed after the engine was written."""
+    msgs: list[str] = []
+    b, _, res = _device_build(yolo_bundle, tmp_path, "jetson-orin-fp16", log=msgs.append)
+    name = res.manifest["tensorrt"]["timing_cache"]
+    assert name == "tensorrt/timing-trt10.3.0-sm87.cache"
+    assert (b / name).read_bytes() == b"FAKETC|10.3.0|8.7|1"
+    from edgekit.export.pipeline import build_on_device
+
+    build_on_device(b, load_profile("jetson-orin-fp16", {"imgsz": 160}), log=msgs.append)
+    assert (b / name).read_bytes().endswith(b"|2")  # reused: its entries grew
+    (b / name).write_bytes(b"FAKETC|10.0.1|8.6|40")  # carried in from another machine
+    from conftest import rehash
+
+    rehash(b)
+    build_on_device(b, load_profile("jetson-orin-fp16", {"imgsz": 160}), log=msgs.append)
+    assert (b / name).read_bytes() == b"FAKETC|10.3.0|8.7|1"
+    assert any("refused" in m for m in msgs)
+
+
+# --- the runner ------------------------------------------------------------------------------
+
+@pytest.fixture
+def fp16_engine(trt10, yolo_bundle, tmp_path):
+    b, _, _ = _device_build(yolo_bundle, tmp_path, "jetson-orin-fp16")
+    return b / trtx.ENGINE
+
+
+def _run(engine, x=None):
+    from edgekit.runtimes import get_runner
+
+    x = np.zeros((1, 3, 160, 160), np.float32) if x is None else x
+    with get_runner("tensorrt", engine) as r:
+        return r.infer({"images": x})
+
+
+def test_runner_runs_and_frees_everything(trt10, fp16_engine):
+    out = _run(fp16_engine)
+    assert out["output0"].dtype == np.float32 and out["output0"].shape[0] == 1
+    assert trt10.cudart.live_allocations == 0 and not trt10.cudart.streams
+
+
+@pytest.mark.parametrize("fault, error, match", [
+    ("cudaMalloc", MissingBackendError, "cudaMalloc failed: cudaErrorMemoryAllocation"),
+    ("cudaMemcpyAsync", MissingBackendError, "cudaMemcpyAsync"),
+    ("cudaStreamSynchronize", MissingBackendError, "cudaStreamSynchronize"),
+    ("context", MissingBackendError, "execution context"),
+    ("batch", UsageError, "outside the engine's optimization profile"),
+    ("corrupt", IntegrityError, "cannot deserialize"),
+])
+def test_runner_turns_every_failure_into_one_clear_error(trt10, fp16_engine, fault, error,
+                                                         match):
+    """Bug: no CUDA or TensorRT result was checked: failures came back as garbage."""
+    x = None
+    if fault == "context":
+        trt10.fail_context = True
+    elif fault == "batch":
+        x = np.zeros((2, 3, 160, 160), np.float32)
+    elif fault == "corrupt":
+        fp16_engine.write_bytes(fp16_engine.read_bytes()[:100])
+    else:
+        trt10.cudart.fail(fault)
+    with pytest.raises(error, match=match):
+        _run(fp16_engine, x)
+
+
+def test_bench_runs_a_bare_engine(trt10, fp16_engine):
+    """Bug: `edgekit bench model.engine` failed: the runner had no input_shape()."""
+    from edgekit.bench.run import BenchConfig, bench_backend, resolve_target
+
+    res = bench_backend("tensorrt", resolve_target(fp16_engine),
+                        BenchConfig(warmup=1, iters=2, e2e=False))
+    assert res["model_only"]["n"] == 2
+
+
+# --- parity on the deployed engine -------------------------------------------------------------
+
+def test_parity_takes_output0_from_the_deployed_engine(trt10, yolo_bundle, tmp_path):
+    """Bug: parity only ran a rebuild with taps marked; the deployed engine was never run."""
+    from edgekit.export.bundle import load_bundle
+    from edgekit.parity.run import run_parity
+
+    b, prof, _ = _device_build(yolo_bundle, tmp_path, "jetson-orin-fp16")
+    rep = run_parity(load_bundle(b), prof, ["tensorrt"])
+    trt = rep["backends"]["tensorrt"]
+    assert rep["passed"], trt
+    assert "model.engine (the deployed engine)" in trt["settings"]["engines"]["output0"]
+    # a deployed engine that overflows (fp16) where the rebuild does not
+    ft.tamper_plan(b / trtx.ENGINE, scale_output=float("nan"))
+    from conftest import rehash
+
+    rehash(b)
+    bad = run_parity(load_bundle(b), prof, ["tensorrt"])
+    assert not bad["passed"], bad["backends"]["tensorrt"]["outputs"]
+    assert all(la["passed"] for la in bad["backends"]["tensorrt"]["layers"]), \
+        "the taps come from the rebuild, untouched"
+    assert bad["backends"]["tensorrt"]["first_divergent"] == "output0"
+
+
+def test_parity_rebuild_reuses_the_deployed_calibration(trt10, yolo_bundle, tmp_path):
+    """Bug: the parity engine was calibrated afresh on reference.npz: other INT8 scales."""
+    from edgekit.export.bundle import load_bundle
+    from edgekit.parity.run import run_parity
+
+    b, prof, res = _device_build(yolo_bundle, tmp_path, "jetson-orin-int8",
+                                 {"runtime.trt_int8": "calibrator"})
+    deployed = trt10.builds[-1]["calibration"]
+    cache = (b / trtx.CALIB_CACHE).read_bytes()
+    run_parity(load_bundle(b), prof, ["tensorrt"])
+    assert trt10.builds[-1]["calibration"] == deployed
+    assert (b / trtx.CALIB_CACHE).read_bytes() == cache
+    assert f"--calib={trtx.CALIB_CACHE}" in (b / "tensorrt" / "trtexec.sh").read_text()
+    (b / trtx.CALIB_CACHE).unlink()
+    from conftest import rehash
+
+    rehash(b)
+    with pytest.raises(IntegrityError, match="calibration cache"):
+        run_parity(load_bundle(b), prof, ["tensorrt"])
+
+
+def test_manifest_jetpack_is_jetpack_not_l4t(trt10, monkeypatch):
+    """Bug: the bundle's jetpack field held the L4T release string."""
+    import edgekit.hostinfo as hi
+
+    monkeypatch.setattr(hi, "jetson_info", lambda: {"l4t": "R36 (release), REVISION: 4.3",
+                                                    "jetpack": "6.2.1+b38"})
+    info = trtx.gpu_info()
+    assert info["jetpack"] == "6.2.1+b38" and info["l4t"].startswith("R36")
+    assert info["tensorrt_major"] == 10 and info["cuda_major"] == 12
+    assert info["compute_capability"] == "8.7"
