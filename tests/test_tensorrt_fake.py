@@ -369,3 +369,37 @@ def test_manifest_jetpack_is_jetpack_not_l4t(trt10, monkeypatch):
     assert info["jetpack"] == "6.2.1+b38" and info["l4t"].startswith("R36")
     assert info["tensorrt_major"] == 10 and info["cuda_major"] == 12
     assert info["compute_capability"] == "8.7"
+
+
+def test_trt11_parity_runs_the_strongly_typed_engines(trt11, yolo_bundle, tmp_path):
+    """TensorRT 11 end to end: the fp16 ONNX keeps every tap by name, the runner takes the
+    engine's dtypes, parity judges output0 on the deployed engine."""
+    from edgekit.export.bundle import load_bundle
+    from edgekit.parity.run import run_parity
+
+    b, prof, _ = _device_build(yolo_bundle, tmp_path, "nvidia-gpu-fp16")
+    rep = run_parity(load_bundle(b), prof, ["tensorrt"])
+    trt = rep["backends"]["tensorrt"]
+    assert trt["layers"] and trt["outputs"]["output0"]["passed"], trt["outputs"]
+    assert all(h["strongly_typed"] for h in trt11.builds)
+    assert trt11.cudart.live_allocations == 0
+
+
+def test_rtdetr_fp16_on_trt10_pins_and_on_trt11_casts(monkeypatch, rtdetr_bundle, tmp_path):
+    """RT-DETR's hotspots (GridSample, LayerNorm, softmax, TopK) on both majors: the parse,
+    pins and build hold, and the fp16 ONNX keeps GridSample in fp32."""
+    from edgekit.export.bundle import load_bundle
+    from edgekit.parity.run import run_parity
+
+    fake10 = ft.install(monkeypatch, 10)
+    b, prof, _ = _device_build(rtdetr_bundle, tmp_path / "10", "jetson-orin-fp16")
+    kinds = {p["layer"].rsplit("/", 1)[-1].split("_")[0] for p in fake10.builds[-1]["pins"]}
+    assert {"GridSample", "LayerNormalization", "Softmax"} <= kinds
+    fake11 = ft.install(monkeypatch, 11)
+    b, prof, _ = _device_build(rtdetr_bundle, tmp_path / "11", "jetson-orin-fp16")
+    mixed = onnx.load(str(b / trtx.FP16_ONNX))
+    grid = [n for n in mixed.graph.node if n.op_type == "GridSample"]
+    producer = {o: n.op_type for n in mixed.graph.node for o in n.output}
+    assert grid and all(producer.get(n.input[0]) == "Cast" for n in grid)
+    rep = run_parity(load_bundle(b), prof, ["tensorrt"])
+    assert rep["backends"]["tensorrt"]["layers"] and fake11.builds[-1]["strongly_typed"]
