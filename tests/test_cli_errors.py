@@ -325,81 +325,54 @@ def test_help_lists_every_exit_code_and_verbose():
 
 # TensorRT's failures, against a stand-in module (TensorRT cannot run here): each maps to a
 # documented code instead of a bare RuntimeError (exit 70). This checks the mapping only.
-def _fake_trt(*, parses=True, builds=True):
-    from unittest import mock
-
-    trt = mock.MagicMock(name="tensorrt")
-    parser = trt.OnnxParser.return_value
-    parser.parse_from_file.return_value = parses
-    parser.num_errors = 0 if parses else 1
-    parser.get_error.return_value = "unsupported operator"
-    builder = trt.Builder.return_value
-    builder.build_serialized_network.return_value = b"plan" if builds else None
-    builder.create_network.return_value.num_layers = 0
-    return trt
-
-
 @pytest.mark.parametrize("fault,code,needle", [
-    ({"parses": False}, 3, "could not parse"),
-    ({"builds": False}, 3, "failed to build the engine"),
-    ({}, 0, ""),  # twin: with nothing wrong the stand-in builds an engine
+    ("parse", 3, "could not parse"),
+    ("build", 3, "failed to build the engine"),
+    ("tap", 3, "tap::x"),
+    (None, 0, ""),  # twin: with nothing wrong the stand-in builds an engine
 ])
-def test_tensorrt_build_failures_have_exit_codes(tmp_path, monkeypatch, fault, code, needle):
+def test_tensorrt_build_failures_have_exit_codes(tmp_path, monkeypatch, yolo_bundle, fault,
+                                                 code, needle):
+    """On the stand-in TensorRT (edgekit.testing): a model TensorRT cannot parse or build, or
+    a tap it lacks, is a backend failure (exit 3), and no engine is left behind."""
     from edgekit.errors import EdgekitError
     from edgekit.export import tensorrt as trtx
-    from edgekit.profiles import load_profile
+    from edgekit.testing import fake_tensorrt as ft
 
-    monkeypatch.setattr(trtx, "_require_trt", lambda: _fake_trt(**fault))
-    monkeypatch.setattr(trtx, "gpu_info", lambda: {})
-    s = trtx.settings_from_profile(load_profile("nvidia-gpu-fp16", {"imgsz": 160}))
-    s = type(s)(**{**s.__dict__, "timing_cache": False, "fp32_layer_types": ()})
+    fake = ft.install(monkeypatch, 10)
+    onnx_path = yolo_bundle.bundle / "model.onnx"
+    s = trtx.TrtBuildSettings(precision="fp16", workspace_bytes=1 << 28, imgsz=160, batch_min=1,
+                              batch_opt=1, batch_max=1, dynamic=False, optimization_level=3,
+                              timing_cache=False)
+    if fault == "parse":
+        onnx_path = tmp_path / "broken.onnx"
+        onnx_path.write_bytes(b"not an onnx file")
+    elif fault == "build":
+        def refuse(*_a, **_k):
+            raise ft.BuildError("out of tactics")
+
+        monkeypatch.setattr(fake, "build", refuse)
+    elif fault == "tap":
+        s = type(s)(**{**s.__dict__, "mark_outputs": ("tap::x",)})
     engine = tmp_path / "model.engine"
     if code == 0:
-        trtx.build_engine(tmp_path / "m.onnx", engine, s)
-        assert engine.read_bytes() == b"plan"
+        trtx.build_engine(onnx_path, engine, s)
+        assert engine.stat().st_size > 0
         return
     with pytest.raises(EdgekitError, match=needle) as e:
-        trtx.build_engine(tmp_path / "m.onnx", engine, s)
+        trtx.build_engine(onnx_path, engine, s)
     assert e.value.exit_code == code and not engine.exists()
 
 
-def test_tensorrt_tap_missing_and_calibrator_without_images(tmp_path, monkeypatch):
-    from edgekit.errors import BackendError, ConfigError
+def test_tensorrt_calibrator_without_images_is_a_usage_error(tmp_path, monkeypatch, yolo_bundle):
+    from edgekit.errors import UsageError
     from edgekit.export import tensorrt as trtx
-    from edgekit.profiles import load_profile
+    from edgekit.testing import fake_tensorrt as ft
 
-    monkeypatch.setattr(trtx, "_require_trt", lambda: _fake_trt())
-    s = trtx.settings_from_profile(load_profile("nvidia-gpu-fp16", {"imgsz": 160}))
-    with pytest.raises(BackendError, match="tap::x"):
-        trtx.build_engine(tmp_path / "m.onnx", tmp_path / "e",
-                          type(s)(**{**s.__dict__, "mark_outputs": ("tap::x",)}))
-    s8 = trtx.settings_from_profile(load_profile("jetson-orin-int8", {"imgsz": 160,
-                                                                      "runtime.trt_int8": "calibrator"}))
-    with pytest.raises(ConfigError, match="calibration"):
-        trtx.build_engine(tmp_path / "m.onnx", tmp_path / "e", s8, calibration=None)
-
-
-@pytest.mark.parametrize("engine_ok", [False, True])
-def test_engine_that_does_not_deserialize_is_an_integrity_error(tmp_path, monkeypatch, engine_ok):
-    from unittest import mock
-
-    from edgekit.errors import IntegrityError
-    from edgekit.runtimes import tensorrt as rt
-
-    trt = _fake_trt()
-    engine = trt.Runtime.return_value.deserialize_cuda_engine
-    engine.return_value = mock.MagicMock(num_io_tensors=0) if engine_ok else None
-    monkeypatch.setattr(rt, "require", lambda *a, **k: trt)
-    cudart = mock.MagicMock()
-    cudart.cudaStreamCreate.return_value = (0, 1)
-    monkeypatch.setattr(rt, "_cudart", lambda: cudart)
-    f = tmp_path / "model.engine"
-    f.write_bytes(b"\0" * 64)
-    runner = rt.TensorRTRunner(f)
-    if engine_ok:  # twin: an engine that loads activates
-        runner.activate()
-        assert runner.active
-        return
-    with pytest.raises(IntegrityError, match="cannot deserialize") as e:
-        runner.activate()
-    assert e.value.exit_code == 4
+    ft.install(monkeypatch, 10)
+    s = trtx.TrtBuildSettings(precision="int8", workspace_bytes=1 << 28, imgsz=160, batch_min=1,
+                              batch_opt=1, batch_max=1, dynamic=False, optimization_level=3,
+                              timing_cache=False, int8_mode="calibrator")
+    with pytest.raises(UsageError, match="calibration"):
+        trtx.build_engine(yolo_bundle.bundle / "model.onnx", tmp_path / "e", s,
+                          calibration=None, calib_cache=tmp_path / "e.calib")

@@ -66,75 +66,11 @@ def test_trtexec_pins_named_layers_and_builds_int8_from_the_qdq_onnx():
     assert "--layerOutputTypes=/model.23/Sigmoid:fp32,/m/attn/Softmax:fp32" in args
 
 
-class _FakeTensor:
-    def __init__(self, dtype):
-        self.dtype = dtype
-
-
-class _FakeLayer:
-    def __init__(self, name, type_, dtype="f32"):
-        self.name, self.type = name, type_
-        self.num_outputs = 1
-        self.precision = None
-        self.out_types = {}
-        self._out = _FakeTensor(dtype)
-
-    def get_output(self, i):
-        return self._out
-
-    def set_output_type(self, i, t):
-        self.out_types[i] = t
-
-
-class _FakeNetwork:
-    def __init__(self, layers):
-        self.layers = layers
-        self.num_layers = len(layers)
-
-    def get_layer(self, i):
-        return self.layers[i]
-
-
-class _FakeTrt:
-    """The few TensorRT names keep_layers_fp32 touches, with no library behind them."""
-
-    float32, float16, int32 = "f32", "f16", "i32"
-
-    class LayerType:
-        SOFTMAX, NORMALIZATION, GRID_SAMPLE, TOPK = "softmax", "norm", "grid", "topk"
-        CONVOLUTION, ACTIVATION, ELEMENTWISE, SHAPE = "conv", "act", "elt", "shape"
-
-
-def test_keep_layers_fp32_pins_hotspot_types_and_named_nodes_only():
-    layers = [
-        _FakeLayer("/model.0/conv/Conv", "conv"),
-        _FakeLayer("/model.10/m/m.0/attn/Softmax", "softmax"),
-        _FakeLayer("/model.28/decoder/layers.0/norm1/LayerNormalization", "norm"),
-        _FakeLayer("/model.23/Sigmoid", "act"),           # the score sigmoid, pinned by name
-        _FakeLayer("/model.23/Sigmoid_1", "elt"),         # a second layer of the same node
-        _FakeLayer("/model.2/act/Sigmoid", "act"),        # a SiLU: left alone
-        _FakeLayer("/model.23/TopK", "topk", dtype="i32"),  # index output keeps its type
-    ]
-    s = trtx.settings_from_profile(load_profile("nvidia-gpu-fp16"),
-                                   fp32_layers=["/model.23/Sigmoid", "/model.99/Gone"])
-    res = trtx.keep_layers_fp32(_FakeTrt, _FakeNetwork(layers), s)
-    pinned = [la.name for la in layers if la.precision == "f32"]
-    assert pinned == ["/model.10/m/m.0/attn/Softmax",
-                      "/model.28/decoder/layers.0/norm1/LayerNormalization",
-                      "/model.23/Sigmoid", "/model.23/Sigmoid_1", "/model.23/TopK"]
-    assert res == {"layers": 5, "unmatched_nodes": ["/model.99/Gone"]}
-    assert layers[1].out_types == {0: "f32"} and layers[-1].out_types == {}
-    # the twin: with no hotspots in the profile, nothing is pinned
-    bare = trtx.settings_from_profile(load_profile("nvidia-gpu-fp16",
-                                                   {"calibration.float_scope": []}))
-    fresh = [_FakeLayer(la.name, la.type) for la in layers]
-    assert trtx.keep_layers_fp32(_FakeTrt, _FakeNetwork(fresh), bare)["layers"] == 0
-
-
 def test_layer_name_matching():
     nodes = {"/a/Softmax", "/b/Sigmoid"}
     assert trtx.layer_matches("/a/Softmax", nodes) == "/a/Softmax"
-    assert trtx.layer_matches("/b/Sigmoid_3", nodes) == "/b/Sigmoid"
+    # exact names only, as trtexec matches: /b/Sigmoid_3 is another ONNX node
+    assert trtx.layer_matches("/b/Sigmoid_3", nodes) is None
     assert trtx.layer_matches("/b/Sigmoid2", nodes) is None
     assert trtx.layer_matches("/c/Softmax", nodes) is None
 
@@ -172,23 +108,3 @@ def test_int8_preparation_writes_a_symmetric_qdq_onnx_with_the_float_scope_left_
     assert f"--onnx={trtx.QDQ_ONNX}" in script and "Sigmoid:fp32" in script
     assert any("Sigmoid" in n for n in settings.fp32_layers)
     assert info["qdq"]["activations"] == "int8 symmetric"
-
-
-@pytest.mark.tensorrt
-def test_real_engine_build_and_parity(yolo_bundle, tmp_path):
-    pytest.importorskip("tensorrt")
-    import shutil
-
-    from edgekit.export.bundle import load_bundle
-    from edgekit.export.pipeline import build_on_device
-    from edgekit.parity.run import run_parity
-
-    b = tmp_path / "b"
-    shutil.copytree(yolo_bundle.bundle, b)
-    prof = load_profile("nvidia-gpu-fp16", {"imgsz": yolo_bundle.manifest["input"]["imgsz"],
-                                             "batch.dynamic": False, "batch.max": 1})
-    res = build_on_device(b, prof, log=lambda m: None)
-    assert (b / "tensorrt" / "model.engine").is_file()
-    assert "compute_capability" in res.manifest["tensorrt"]
-    rep = run_parity(load_bundle(b), prof, ["tensorrt"])
-    assert rep["backends"]["tensorrt"]["layers"]

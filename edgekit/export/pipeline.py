@@ -541,57 +541,19 @@ def quantize_ir(model: Any, deployed: Any, taps: list[dict[str, Any]], cal: Any,
 
 
 def prepare_tensorrt(bundle_dir: Path, profile: Any, taps: list[dict[str, Any]], log: Log,
-                     mode: str = "letterbox",
+                     mode: str = "letterbox", major: int | None = None,
                      images: str | None = None) -> tuple[Any, dict[str, Any]]:
-    """Everything of a TensorRT build that needs no TensorRT: the fp32 pins (hotspot nodes
-    of the profile's float scope, by name), the explicit-quantization Q/DQ ONNX for INT8
-    (symmetric int8, the float scope left out of it) and the equivalent trtexec script."""
-    from . import tensorrt as trtx
+    """See :func:`edgekit.export.tensorrt.bundle.prepare_tensorrt`."""
+    from .tensorrt.bundle import prepare_tensorrt as prepare
 
-    onnx = require("onnx", purpose="TensorRT build preparation")
-    deployed = onnx.load(str(bundle_dir / "model.onnx"))
-    cal = profile.calibration
-    pins, _, _ = float_scope(deployed, taps, trtx.hotspot_items(profile))
-    settings = trtx.settings_from_profile(profile, fp32_layers=pins)
-    info: dict[str, Any] = {"source_onnx": trtx.source_onnx(settings)}
-    (bundle_dir / "tensorrt").mkdir(exist_ok=True)
-    if settings.precision == "int8" and settings.int8_mode == "qdq":
-        from .ort_quant import quantize_static_qdq
-
-        require("onnxruntime", extra="onnxruntime",
-                purpose="the Q/DQ ONNX of a TensorRT INT8 build (explicit quantization)")
-        nodes, _, _ = calibration_scope(deployed, taps, cal)
-        calib = calibration_batch(profile, mode, images)
-        info["qdq"] = quantize_static_qdq(bundle_dir / "model.onnx", bundle_dir / trtx.QDQ_ONNX,
-                                          calib, exclude_nodes=nodes, tensorrt=True)
-        log(f"tensorrt int8: Q/DQ ONNX (symmetric int8) on {len(calib)} images, "
-            f"{len(nodes)} nodes left in float "
-            f"({', '.join(describe_scope(cal.float_scope, cal.float_sites, cal.float_blocks))})")
-    cmd = trtx.trtexec_command(settings)
-    (bundle_dir / "tensorrt" / "trtexec.sh").write_text(
-        "#!/bin/sh\n# equivalent trtexec build (run from the bundle directory)\n" + cmd + "\n")
-    info["trtexec"] = cmd
-    return settings, info
+    return prepare(bundle_dir, profile, taps, log, mode, major, images)
 
 
 def build_tensorrt(bundle_dir: Path, profile: Any, taps: list[dict[str, Any]], log: Log,
                    mode: str = "letterbox", images: str | None = None) -> dict[str, Any]:
-    from dataclasses import asdict
+    from .tensorrt.bundle import build_tensorrt as build
 
-    from . import tensorrt as trtx
-
-    settings, info = prepare_tensorrt(bundle_dir, profile, taps, log, mode, images)
-    calib = None
-    if settings.precision == "int8" and settings.int8_mode == "calibrator":
-        calib = calibration_batch(profile, mode, images)
-    built = trtx.build_engine(bundle_dir / info["source_onnx"],
-                              bundle_dir / "tensorrt" / "model.engine", settings,
-                              calibration=calib,
-                              timing_cache_path=bundle_dir / "tensorrt" / "timing.cache")
-    log(f"tensorrt: engine built ({settings.precision}"
-        f"{', ' + settings.int8_mode if settings.precision == 'int8' else ''}) on "
-        f"{built.get('gpu', '?')}; {built.get('fp32_pinned_layers', 0)} layers pinned to fp32")
-    return {"tensorrt": {"settings": asdict(settings), **info, **built}}
+    return build(bundle_dir, profile, taps, log, mode, images)
 
 
 def self_parity(tmp: Path, manifest: dict[str, Any], profile: Any, log: Log,
@@ -623,8 +585,9 @@ def build_on_device(bundle_dir: Path, profile: Any, *, log: Log = print) -> Expo
     bundle = load_bundle(bundle_dir)
     check_backends_available(profile)
     check_writable_dir(bundle_dir.parent, "the bundle's folder")
-    if profile.imgsz != bundle.manifest["input"]["imgsz"]:
-        profile = profile.model_copy(update={"imgsz": bundle.manifest["input"]["imgsz"]})
+    from .tensorrt.bundle import reconcile_profile
+
+    profile = reconcile_profile(profile, bundle.manifest, log)
     # a copy of the bundle, and an engine about the size of its ONNX
     need = tree_bytes(bundle_dir) + (bundle_dir / "model.onnx").stat().st_size
     with disk_full_is_usage_error(bundle_dir.parent, lambda: need), \

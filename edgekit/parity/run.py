@@ -57,27 +57,61 @@ def run_backend(runner: Runner, inputs: np.ndarray, extra: list[str]) -> dict[st
     return out
 
 
-def _artifact_for(bundle: Bundle, backend: str, tmp: Path, taps: list[str]) -> Path:
+def _tensorrt_tap_engine(bundle: Bundle, tmp: Path, taps: list[str]) -> Path:
+    """An engine with the taps marked, built with the deployed engine's precision: the same
+    ONNX (so the same Q/DQ scales, or the same fp16 islands) and, for a calibrated INT8
+    engine, the deployed engine's calibration cache, read and never rewritten."""
+    import shutil
+
+    from ..errors import IntegrityError
+    from ..export import tensorrt as trtx
+
+    built = bundle.manifest.get("tensorrt")
+    if not built or bundle.artifact("tensorrt") is None:
+        raise no_artifact(bundle.path, "tensorrt",
+                          [rt for rt in RUNTIMES if bundle.artifact(rt) is not None])
+    trtx.check_engine_compat(built, trtx.gpu_info())
+    onnx_path = bundle.file(built.get("source_onnx") or bundle.manifest["artifacts"]["onnx"])
+    settings = trtx.settings_from_dict(built["settings"], mark_outputs=tuple(taps),
+                                       timing_cache=False)
+    cache = None
+    if settings.precision == "int8" and settings.int8_mode == "calibrator":
+        deployed_cache = bundle.file(built.get("calibration_cache") or trtx.CALIB_CACHE)
+        if not deployed_cache.is_file() or deployed_cache.stat().st_size == 0:
+            raise IntegrityError(f"{deployed_cache}: the calibration cache of the deployed "
+                                 "engine is missing; parity cannot rebuild its INT8 scales")
+        cache = tmp / "parity.calib"
+        shutil.copyfile(deployed_cache, cache)
+    engine = tmp / "parity.engine"
+    trtx.build_engine(onnx_path, engine, settings, calib_cache=cache, calib_readonly=True)
+    return engine
+
+
+def _artifact_for(bundle: Bundle, backend: str) -> Path:
     art = bundle.artifact(backend)
     if art is None:
         raise no_artifact(bundle.path, backend,
                           [rt for rt in RUNTIMES if bundle.artifact(rt) is not None])
-    if backend == "tensorrt":
-        # the deployed engine keeps its outputs; parity uses an engine with the taps marked
-        from ..export import tensorrt as trtx
-
-        built = bundle.manifest["tensorrt"]
-        onnx_path = bundle.file(built.get("source_onnx") or bundle.manifest["artifacts"]["onnx"])
-        settings = trtx.TrtBuildSettings(**{
-            **{k: tuple(v) if isinstance(v, list) else v for k, v in built["settings"].items()},
-            "mark_outputs": tuple(taps), "timing_cache": False})
-        engine = tmp / "parity.engine"
-        trtx.build_engine(onnx_path, engine, settings,
-                          calibration=load_reference(bundle)["inputs"][:, 0]
-                          if settings.precision == "int8" and settings.int8_mode == "calibrator"
-                          else None)
-        return engine
     return art
+
+
+def _run_tensorrt(bundle: Bundle, profile: Any, tmp: Path, tensors: list[str],
+                  inputs: np.ndarray) -> tuple[dict[str, np.ndarray], Runner, dict[str, str]]:
+    """output0 from the deployed engine itself; the taps from a rebuild with them marked."""
+    settings = RunnerSettings.from_profile(profile)
+    deployed = _artifact_for(bundle, "tensorrt")
+    tap_engine = _tensorrt_tap_engine(bundle, tmp, tensors)
+    runner = get_runner("tensorrt", tap_engine, extra_outputs=tensors, settings=settings)
+    got = run_backend(runner, inputs, tensors)
+    got[OUTPUT_TAP] = run_backend(get_runner("tensorrt", deployed, settings=settings),
+                                  inputs, [])[OUTPUT_TAP]
+    rel = str(deployed.relative_to(bundle.path))
+    engines = {"output0": f"{rel} (the deployed engine)",
+               "taps": "a rebuild with the taps marked, from "
+                       f"{bundle.manifest['tensorrt'].get('source_onnx', 'model.onnx')}"
+                       + (" and the deployed calibration cache"
+                          if bundle.manifest["tensorrt"].get("calibration_cache") else "")}
+    return got, runner, engines
 
 
 def run_parity(bundle: Bundle, profile: Any, backends: list[str], *,
@@ -94,21 +128,29 @@ def run_parity(bundle: Bundle, profile: Any, backends: list[str], *,
     results: list[BackendResult] = []
     with tempfile.TemporaryDirectory(prefix="edgekit-parity-") as tmpd:
         for backend in backends:
+            engines = None
             if runner_factory is not None:
                 runner = runner_factory(backend, tensors)
                 artifact = backend
+                got = run_backend(runner, ref["inputs"], tensors)
+            elif backend == "tensorrt":
+                got, runner, engines = _run_tensorrt(bundle, profile, Path(tmpd), tensors,
+                                                     ref["inputs"])
+                artifact = str(bundle.artifact("tensorrt").relative_to(bundle.path))
             else:
-                art = _artifact_for(bundle, backend, Path(tmpd), tensors)
+                art = _artifact_for(bundle, backend)
                 artifact = (str(art.relative_to(bundle.path)) if art.is_relative_to(bundle.path)
                             else str(art))
                 # the runtime runs in its deployed precision
                 runner = get_runner(backend, art, extra_outputs=tensors,
                                     settings=RunnerSettings.from_profile(profile))
-            got = run_backend(runner, ref["inputs"], tensors)
+                got = run_backend(runner, ref["inputs"], tensors)
             res = compare_backend(backend, artifact, taps=taps, ref=ref, got=got,
                                   tolerance=tolerance_fn(profile, precision, tol_overrides),
                                   output_format=out_fmt, imgsz=imgsz)
             res.settings = runner.describe()
+            if engines:
+                res.settings["engines"] = engines
             results.append(res)
     return {
         "schema": SCHEMA,

@@ -1,7 +1,8 @@
-"""TensorRT runner (TensorRT 10 tensor API: set_tensor_address + execute_async_v3).
+"""TensorRT runner (tensor API of 10 and 11: set_tensor_address + execute_async_v3).
 
-Needs ``tensorrt`` and ``cuda-python``. Written against the documented API; it runs only
-where TensorRT exists (tests marked ``tensorrt``).
+Needs ``tensorrt`` and ``cuda-python``. Input and output dtypes come from the engine (a
+strongly typed engine may take or give fp16); every TensorRT and CUDA result is checked.
+CI drives it through the stand-in :mod:`edgekit.testing.fake_tensorrt`.
 """
 
 from __future__ import annotations
@@ -11,9 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .._lazy import require
-from ..errors import BackendError, IntegrityError, MissingBackendError, UsageError
-from ..export.tensorrt import _cudart
+from ..errors import BackendError, IntegrityError, UsageError
 from .base import Runner, RunnerSettings
 
 
@@ -25,14 +24,16 @@ class TensorRTRunner(Runner):
         super().__init__(extra_outputs, settings)
         self.model_path = Path(model_path)
         self._trt: Any = None
-        self._cudart: Any = None
+        self.device: Any = None
+        self.engine = self.context = self.runtime = None
 
     def _activate(self) -> None:
-        trt = require("tensorrt", extra="tensorrt", purpose="the tensorrt backend")
-        cudart = _cudart()
-        if cudart is None:
-            raise MissingBackendError("the tensorrt backend needs cuda-python.", extra="tensorrt")
-        self._trt, self._cudart = trt, cudart
+        from ..export.tensorrt import Device, require_trt
+        from ..export.tensorrt.cuda import require_cudart
+
+        trt = require_trt()
+        cudart = require_cudart("the tensorrt backend")
+        self._trt = trt
         logger = trt.Logger(trt.Logger.WARNING)
         self.runtime = trt.Runtime(logger)
         self.engine = self.runtime.deserialize_cuda_engine(self.model_path.read_bytes())
@@ -40,6 +41,9 @@ class TensorRTRunner(Runner):
             raise IntegrityError(f"{self.model_path}: TensorRT cannot deserialize it (corrupt, "
                                  "or built by another TensorRT version or for another GPU)")
         self.context = self.engine.create_execution_context()
+        if self.context is None:
+            raise BackendError(f"{self.model_path}: TensorRT could not create an "
+                                      "execution context (out of GPU memory?)")
         names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
         mode = trt.TensorIOMode.INPUT
         self.input_names = [n for n in names if self.engine.get_tensor_mode(n) == mode]
@@ -48,52 +52,54 @@ class TensorRTRunner(Runner):
         if missing:
             raise UsageError(f"{self.model_path}: engine has no output {missing[0]}; parity needs "
                              "an engine built with the taps marked")
-        _, self.stream = cudart.cudaStreamCreate()
-        self._buffers: dict[str, tuple[int, int]] = {}
+        self.dtypes = {n: np.dtype(trt.nptype(self.engine.get_tensor_dtype(n))) for n in names}
+        self.device = Device(cudart)
 
-    def _buffer(self, name: str, nbytes: int) -> int:
-        ptr, size = self._buffers.get(name, (0, 0))
-        if size < nbytes:
-            if ptr:
-                self._cudart.cudaFree(ptr)
-            _, ptr = self._cudart.cudaMalloc(nbytes)
-            self._buffers[name] = (ptr, nbytes)
-        return ptr
+    def input_shape(self) -> list[Any]:
+        """The first input's shape: dynamic dims other than the batch take the profile's OPT."""
+        name = self.input_names[0]
+        shape = list(self.engine.get_tensor_shape(name))
+        opt = list(self.engine.get_tensor_profile_shape(name, 0)[1]) if -1 in shape else shape
+        return [d if d >= 0 or i == 0 else opt[i] for i, d in enumerate(shape)]
 
     def infer(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        trt, cudart = self._trt, self._cudart
-        h2d = cudart.cudaMemcpyKind.cudaMemcpyHostToDevice
-        d2h = cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost
+        dev, ctx = self.device, self.context
         for name in self.input_names:
-            x = np.ascontiguousarray(feed[name], dtype=np.float32)
-            self.context.set_input_shape(name, x.shape)
-            ptr = self._buffer(name, x.nbytes)
-            cudart.cudaMemcpyAsync(ptr, x.ctypes.data, x.nbytes, h2d, self.stream)
-            self.context.set_tensor_address(name, ptr)
+            if name not in feed:
+                raise UsageError(f"no input '{name}' given to the TensorRT engine")
+            x = np.ascontiguousarray(feed[name], dtype=self.dtypes[name])
+            if not ctx.set_input_shape(name, tuple(x.shape)):
+                raise UsageError(f"input {name} of shape {tuple(x.shape)} is outside the "
+                                 "engine's optimization profile")
+            ptr = dev.buffer(name, x.nbytes)
+            dev.to_device(ptr, x)
+            if not ctx.set_tensor_address(name, ptr):
+                raise BackendError(f"TensorRT refused the address of input {name}")
         outs: dict[str, np.ndarray] = {}
         for name in self.output_names:
-            shape = tuple(self.context.get_tensor_shape(name))
-            dtype = trt.nptype(self.engine.get_tensor_dtype(name))
-            outs[name] = np.empty(shape, dtype=dtype)
-            self.context.set_tensor_address(name, self._buffer(name, outs[name].nbytes))
-        if not self.context.execute_async_v3(self.stream):
+            shape = tuple(ctx.get_tensor_shape(name))
+            if any(d < 0 for d in shape):
+                raise BackendError(f"TensorRT could not resolve the shape of {name}")
+            outs[name] = np.empty(shape, dtype=self.dtypes[name])
+            if not ctx.set_tensor_address(name, dev.buffer(name, outs[name].nbytes)):
+                raise BackendError(f"TensorRT refused the address of output {name}")
+        if not ctx.execute_async_v3(dev.stream):
             raise BackendError(f"{self.model_path}: TensorRT execution failed (rerun with "
                                "--verbose to see TensorRT's log)")
         for name, arr in outs.items():
-            cudart.cudaMemcpyAsync(arr.ctypes.data, self._buffers[name][0], arr.nbytes, d2h,
-                                   self.stream)
-        cudart.cudaStreamSynchronize(self.stream)
+            dev.to_host(arr, dev.buffer(name, arr.nbytes))
+        dev.sync()
         return outs
 
     def synchronize(self) -> None:
-        if self._cudart is not None:
-            self._cudart.cudaStreamSynchronize(self.stream)
+        if self.device is not None:
+            self.device.sync()
 
     def _deactivate(self) -> None:
-        for ptr, _ in self._buffers.values():
-            self._cudart.cudaFree(ptr)
-        self._buffers = {}
-        self.context = self.engine = self.runtime = None
+        self.context = self.engine = self.runtime = None  # before the memory they use
+        if self.device is not None:
+            self.device.close()
+        self.device = None
 
     def versions(self) -> dict[str, Any]:
         from ..export.tensorrt import gpu_info

@@ -1,0 +1,1 @@
+"""Test helpers shipped with edgekit: stand-ins for runtimes CI cannot install."""
