@@ -28,8 +28,19 @@ KNOWN: dict[str, tuple[str, str]] = {
 }
 
 
+#: environment set (unless the user set it) before a library's first import. NNCF sends
+#: telemetry by default through openvino-telemetry; edgekit sends nothing, and on a machine
+#: without network the sender was seen to hang the process at exit. NNCF_CI is NNCF's own
+#: switch that turns it off.
+QUIET_ENV: dict[str, dict[str, str]] = {"nncf": {"NNCF_CI": "1"}}
+
+
 def require(name: str, *, extra: str | None = None, purpose: str | None = None) -> ModuleType:
     """Import ``name`` or raise MissingBackendError naming the extra that provides it."""
+    import os
+
+    for key, value in QUIET_ENV.get(name.split(".")[0], {}).items():
+        os.environ.setdefault(key, value)
     try:
         return importlib.import_module(name)
     except ImportError as exc:

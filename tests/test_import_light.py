@@ -1,7 +1,10 @@
 """`import edgekit` and `edgekit --help` stay light: no torch, ultralytics or runtime."""
 
+import os
 import subprocess
 import sys
+
+import pytest
 
 HEAVY = ["torch", "ultralytics", "onnx", "onnxruntime", "openvino", "nncf", "tensorrt",
          "onnxslim", "cv2", "matplotlib"]
@@ -39,3 +42,19 @@ def test_cli_help_is_light_and_works():
 def test_the_heavy_check_can_fail():
     # twin: the same probe sees a heavy module when one is imported
     assert "numpy" in _loaded_after("import numpy")
+
+
+def test_nncf_telemetry_is_off_when_edgekit_imports_it():
+    """edgekit sends nothing: NNCF's telemetry sender (which can hang the process at exit on a
+    machine without network) is switched off by NNCF's own variable before its import. The
+    twin imports NNCF directly, without edgekit, and gets the real sender."""
+    pytest.importorskip("nncf")
+    code = ("from nncf.telemetry import wrapper; "
+            "print(type(wrapper.telemetry).__name__)")
+    env = {k: v for k, v in os.environ.items() if k not in ("NNCF_CI", "NNCF_DEV")}
+    via = subprocess.run([sys.executable, "-c", "from edgekit._lazy import require; "
+                          "require('nncf'); " + code], capture_output=True, text=True, env=env)
+    direct = subprocess.run([sys.executable, "-c", "import nncf; " + code],
+                            capture_output=True, text=True, env=env)
+    assert via.stdout.strip().splitlines()[-1] != "NNCFTelemetry", via.stderr
+    assert direct.stdout.strip().splitlines()[-1] == "NNCFTelemetry", direct.stderr

@@ -199,3 +199,5 @@ def test_fp16_ir_parity_runs_on_openvino(bundles_root, tmp_path):
     assert [la["name"] for la in layers] == ["model.10.m.0.attn", "model.22.m.0.1.attn"]
     assert all(la["metrics"]["cosine"] > 0.99 for la in layers)
     assert all("input_cosine" in la["metrics"] for la in layers)
+    # on any CPU (with BF16 too, where OpenVINO's default would be bf16) the math is f32
+    assert rep["backends"]["openvino"]["settings"]["inference_precision_hint"] == "f32"

@@ -34,8 +34,10 @@ class OpenVinoRunner(Runner):
             cfg[props.inference_num_threads] = self.settings.threads
         if self.settings.openvino_streams:
             cfg[props.num_streams] = self.settings.openvino_streams
-        # parity compares against fp32: keep CPU execution precision at fp32 unless asked
-        if self.settings.precision == "fp32" or self.settings.extra.get("exact_fp32"):
+        # parity compares against fp32: keep CPU execution precision at fp32 unless asked. An
+        # fp16 IR on a CPU is a storage format (OpenVINO decompresses it); without this pin a
+        # CPU with BF16 would run either IR in bf16, which the profile never asked for
+        if self.settings.precision in ("fp32", "fp16") or self.settings.extra.get("exact_fp32"):
             cfg[props.hint.inference_precision] = ov.Type.f32
         return cfg
 
@@ -67,6 +69,7 @@ class OpenVinoRunner(Runner):
                 raise UsageError(f"{self.model_path}: cannot expose tap tensors "
                                  f"{self.extra_outputs[:3]}...: {exc}") from exc
         self.compiled = core.compile_model(model, self.settings.device, self.config())
+        self._compiled_props = self._read_props()
         self.request = self.compiled.create_infer_request()
         self.input_names = [i.get_any_name() for i in self.compiled.inputs]
         self._out_ports = list(self.compiled.outputs)
@@ -96,19 +99,27 @@ class OpenVinoRunner(Runner):
     def versions(self) -> dict[str, Any]:
         return {"openvino": version_of("openvino")}
 
+    def _read_props(self) -> dict[str, Any]:
+        """What the compiled model reports in force, kept after it is released: the thread
+        count (without a request, the CPU plugin's own choice within this process's affinity
+        mask, e.g. 1 under `taskset -c 0`) and the inference precision, as numbers/names."""
+        out: dict[str, Any] = {}
+        for key in ("NUM_STREAMS", "INFERENCE_NUM_THREADS", "OPTIMAL_NUMBER_OF_INFER_REQUESTS",
+                    "INFERENCE_PRECISION_HINT"):
+            try:
+                raw = self.compiled.get_property(key)
+            except Exception:
+                continue
+            value = raw.to_string() if hasattr(raw, "to_string") else str(raw)  # ov.Type: "f32"
+            out[key.lower()] = int(value) if value.lstrip("-").isdigit() else value
+        return out
+
     def describe(self) -> dict[str, Any]:
         out: dict[str, Any] = {"device": self.settings.device, "hint": self.settings.openvino_hint}
-        if self.compiled is not None:
-            # the compiled model reports the thread count in force: without a request, the
-            # CPU plugin's own choice within this process's affinity mask (e.g. 1 under
-            # `taskset -c 0`), recorded as a number
-            for key in ("NUM_STREAMS", "INFERENCE_NUM_THREADS", "OPTIMAL_NUMBER_OF_INFER_REQUESTS",
-                        "INFERENCE_PRECISION_HINT"):
-                try:
-                    value = str(self.compiled.get_property(key))
-                except Exception:
-                    continue
-                out[key.lower()] = int(value) if value.lstrip("-").isdigit() else value
+        props = self._read_props() if self.compiled is not None else getattr(
+            self, "_compiled_props", {})
+        if props:
+            out.update(props)
             out["threads_from"] = "requested" if self.settings.threads else "openvino (affinity mask)"
         return out
 
