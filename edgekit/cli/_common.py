@@ -64,6 +64,19 @@ def handle_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def write_reports(report: dict[str, Any], json_out: str | None, junit: str | None, *,
+                  junit_writer: Callable[[dict[str, Any], str], None],
+                  summary: Callable[[dict[str, Any]], None]) -> None:
+    """The report files a gating command writes: --json, --junit, the GitHub step summary."""
+    from ..parity.report import write_json
+
+    if json_out:
+        write_json(report, json_out)
+    if junit:
+        junit_writer(report, junit)
+    summary(report)
+
+
 def log(message: str) -> None:
     err_console().print(message, soft_wrap=True)
 

@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 
-from ._common import handle_errors, log
+from ._common import handle_errors, log, write_reports
 
 
 @handle_errors
@@ -29,7 +29,7 @@ def parity(
 ) -> None:
     from ..errors import GateFailed, UsageError
     from ..export.bundle import load_bundle
-    from ..parity.report import append_step_summary, render_table, write_json, write_junit
+    from ..parity.report import append_step_summary, render_table, write_junit
     from ..parity.run import run_parity
     from ..profiles import load_profile
     from ..profiles.schema import Profile
@@ -49,11 +49,7 @@ def parity(
         "min_cosine": min_cosine, "max_rel_l2": max_rel_l2, "atol": atol, "rtol": rtol,
         "max_violation_frac": max_violation_frac})
     render_table(report)
-    if json_out:
-        write_json(report, json_out)
-    if junit:
-        write_junit(report, junit)
-    append_step_summary(report)
+    write_reports(report, json_out, junit, junit_writer=write_junit, summary=append_step_summary)
     if not report["passed"]:
         firsts = {k: v["first_divergent"] for k, v in report["backends"].items() if not v["passed"]}
         raise GateFailed("parity failed: " + ", ".join(f"{k} first diverges at {v}"

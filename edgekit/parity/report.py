@@ -79,8 +79,13 @@ def write_junit(report: dict[str, Any], path: str) -> None:
             case = ET.SubElement(suite, "testcase", classname=f"parity.{backend}", name=name)
             if not ok:
                 ET.SubElement(case, "failure", message=why[:500] or "failed").text = why
+    write_xml(suites, path)
+
+
+def write_xml(root: ET.Element, path: str) -> None:
+    """Write an XML tree atomically (a JUnit report is never seen half-written)."""
     tmp = Path(path + ".tmp")
-    ET.ElementTree(suites).write(tmp, encoding="utf-8", xml_declaration=True)
+    ET.ElementTree(root).write(tmp, encoding="utf-8", xml_declaration=True)
     os.replace(tmp, path)
 
 
@@ -101,8 +106,9 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def append_step_summary(report: dict[str, Any]) -> None:
+def append_step_summary(report: dict[str, Any], text: str | None = None) -> None:
+    """Append ``text`` (default: this parity report's markdown) to $GITHUB_STEP_SUMMARY."""
     path = os.environ.get("GITHUB_STEP_SUMMARY")
     if path:
         with open(path, "a", encoding="utf-8") as fh:
-            fh.write(markdown(report))
+            fh.write(markdown(report) if text is None else text)
