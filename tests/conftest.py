@@ -63,3 +63,33 @@ def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None, timeou
     e.setdefault("COLUMNS", "200")
     return subprocess.run([sys.executable, "-m", "edgekit", *args], capture_output=True,
                           text=True, env=e, cwd=cwd, timeout=timeout)
+
+
+# --- trained checkpoints (edgekit.zoo): trained once per machine, cached under
+# $EDGEKIT_ZOO_DIR (default ~/.cache/edgekit/zoo), then reused by every session
+
+@pytest.fixture(scope="session")
+def synth_data() -> Path:
+    """data.yaml of the synthetic dataset the test recipes train and validate on."""
+    from edgekit.zoo.train import TEST_DATA, dataset
+
+    return dataset(TEST_DATA)
+
+
+@pytest.fixture(scope="session")
+def trained_yolo():
+    from edgekit.zoo.train import checkpoint
+
+    return checkpoint("yolo26n-test")
+
+
+@pytest.fixture(scope="session")
+def trained_rtdetr():
+    from edgekit.zoo.train import checkpoint
+
+    return checkpoint("rtdetr-tiny-test")
+
+
+@pytest.fixture(scope="session")
+def trained_yolo_bundle(bundles_root, trained_yolo):
+    return build_bundle(bundles_root, str(trained_yolo.path), "intel-cpu-fp32")

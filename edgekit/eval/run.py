@@ -152,7 +152,7 @@ def run_eval(bundle: str | Path, data: str | Path, cfg: EvalConfig, *,
                         f"{', '.join(list(model_names.values())[:5])}...) differ from the "
                         f"dataset's ({len(ds.names)}); class i of the model is scored as "
                         "class i of the dataset")
-    reference = None
+    reference, why = None, None
     if mode in ("auto", "torch"):
         why = _torch_unavailable(m)
         if why is None:
@@ -164,12 +164,13 @@ def run_eval(bundle: str | Path, data: str | Path, cfg: EvalConfig, *,
             warnings.append(f"no PyTorch reference: {why}")
     if reference is None and mode in ("auto", "recorded"):
         reference, why = recorded_reference(m, ds, cfg.conf)
-        if why and (mode == "recorded" or cfg.max_drop is not None):
+        if why:
             warnings.append(why)
     if cfg.max_drop is not None and reference is None:
-        raise UsageError("--max-drop needs a reference mAP: install the export extra (PyTorch "
-                         "rebuilds the bundle's source model), or use a bundle exported with "
-                         "--data on this dataset")
+        raise UsageError("--max-drop needs a reference mAP, and "
+                         + (why or "--reference none was given") + "; install the export extra "
+                         "(PyTorch rebuilds the bundle's source model), or use a bundle exported "
+                         "with --data on this dataset")
     results: dict[str, Any] = {}
     bcfg = BenchConfig(threads=cfg.threads)
     precision = m["profile"]["precision"]

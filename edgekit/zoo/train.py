@@ -70,9 +70,9 @@ BENCH_DATA = SynthSpec(n_train=400, n_val=100, seed=1)
 
 #: the small recipes the test suite trains once per machine, and the benchmark ones
 RECIPES: dict[str, Recipe] = {
-    "yolo26n-test": Recipe("yolo26n-test", "yolo26n.yaml", TEST_DATA, imgsz=160, epochs=25,
-                           train_args=_args(optimizer="AdamW", lr0=0.002, warmup_epochs=1,
-                                            close_mosaic=5)),
+    "yolo26n-test": Recipe("yolo26n-test", "yolo26n.yaml", TEST_DATA, imgsz=160, epochs=60,
+                           train_args=_args(optimizer="AdamW", lr0=0.003, warmup_epochs=1,
+                                            close_mosaic=10)),
     "rtdetr-tiny-test": Recipe("rtdetr-tiny-test", RTDETR_TINY, TEST_DATA, imgsz=160, epochs=25,
                                train_args=_args(optimizer="AdamW", lr0=0.001, warmup_epochs=1,
                                                 close_mosaic=5)),
@@ -150,7 +150,7 @@ def _load(entry: Path) -> Checkpoint | None:
         info = json.loads((entry / "train.json").read_text())
     except (OSError, ValueError):
         return None
-    pt = entry / "model.pt"
+    pt = entry / f"{info['recipe']['name']}.pt"
     return Checkpoint(pt, Path(info["data_yaml"]), info) if pt.is_file() else None
 
 
@@ -199,7 +199,7 @@ def train_in_subprocess(recipe: Recipe, data_yaml: Path, out: Path) -> dict[str,
 
 
 def train_here(recipe: dict[str, Any], data_yaml: str, out: Path) -> dict[str, Any]:
-    """Run Ultralytics training in this process (the child). Writes ``out/model.pt``."""
+    """Run Ultralytics training in this process (the child). Writes ``out/<name>.pt``."""
     import logging
 
     from ultralytics import RTDETR, YOLO
@@ -220,7 +220,7 @@ def train_here(recipe: dict[str, Any], data_yaml: str, out: Path) -> dict[str, A
         verbose=False, **recipe["train_args"])
     seconds = time.perf_counter() - t0
     weights = Path(model.trainer.save_dir) / "weights" / "last.pt"
-    shutil.copyfile(weights, out / "model.pt")
+    shutil.copyfile(weights, out / f"{recipe['name']}.pt")
     rd = {k: float(v) for k, v in getattr(results, "results_dict", {}).items()}
     import torch
 
