@@ -32,7 +32,8 @@ def eval_json(bundle: Path, data: Path, tmp_path: Path, *args: str) -> tuple[int
     return r.returncode, (json.loads(out.read_text()) if out.exists() else {}), r.stderr
 
 
-def _check_against_val(rep: dict, val: dict) -> None:
+def _check_against_val(rep: dict, val: dict, same_preds: float = SAME_PREDS_PTS,
+                       agree: float = AGREE_PTS) -> None:
     ref = rep["reference"]
     assert ref["origin"] == "computed" and ref["images"] == rep["data"]["images"]
     # really trained: well above chance
@@ -42,9 +43,9 @@ def _check_against_val(rep: dict, val: dict) -> None:
         assert abs(res["drop_map50_95"]) < 0.1, (be, res["drop_map50_95"])
     # eval's predictions are Ultralytics' predictions ...
     coco = val["coco_on_ultralytics_preds"]["map50_95"]
-    assert abs(ref["map50_95"] - coco) * 100 <= SAME_PREDS_PTS, (ref["map50_95"], coco)
+    assert abs(ref["map50_95"] - coco) * 100 <= same_preds, (ref["map50_95"], coco)
     # ... and the COCO metric agrees with Ultralytics' own AP within the stated tolerance
-    assert abs(ref["map50_95"] - val["map50_95"]) * 100 <= AGREE_PTS, (ref["map50_95"], val)
+    assert abs(ref["map50_95"] - val["map50_95"]) * 100 <= agree, (ref["map50_95"], val)
 
 
 def test_eval_agrees_with_ultralytics_val(trained_yolo, trained_yolo_bundle, synth_data, tmp_path):
@@ -63,12 +64,16 @@ def test_eval_agrees_with_ultralytics_val(trained_yolo, trained_yolo_bundle, syn
 
 def test_eval_one_to_many_bundle_agrees_with_val(trained_yolo, bundles_root, synth_data, tmp_path):
     """--no-end2end bundles (raw one-to-many output, NMS in edgekit's decoding) against
-    Ultralytics' default val, which scores that head with NMS."""
+    Ultralytics' default val, which scores that head with NMS. The predictions differ a
+    little, by design: edgekit decodes as Ultralytics' predictor does (one class per box),
+    while its validator's NMS is multi-label (a box may count for every class above conf):
+    0.3 points on the test checkpoint, so the tolerances here are wider."""
     res = build_bundle(bundles_root, str(trained_yolo.path), "intel-cpu-fp32", end2end=False)
     assert res.manifest["output"]["format"] == "yolo_raw"
     code, rep, err = eval_json(res.bundle, synth_data, tmp_path, "--backend", "onnxruntime")
     assert code == 0, err
-    _check_against_val(rep, ultralytics_val(trained_yolo.path, synth_data, "default"))
+    _check_against_val(rep, ultralytics_val(trained_yolo.path, synth_data, "default"),
+                       same_preds=0.6, agree=1.0)
 
 
 def test_eval_rtdetr_agrees_with_val(trained_rtdetr, bundles_root, synth_data, tmp_path):
