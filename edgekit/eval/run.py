@@ -167,10 +167,11 @@ def run_eval(bundle: str | Path, data: str | Path, cfg: EvalConfig, *,
         if why:
             warnings.append(why)
     if cfg.max_drop is not None and reference is None:
-        raise UsageError("--max-drop needs a reference mAP, and "
-                         + (why or "--reference none was given") + "; install the export extra "
-                         "(PyTorch rebuilds the bundle's source model), or use a bundle exported "
-                         "with --data on this dataset")
+        if mode == "none":
+            raise UsageError("--max-drop needs a reference mAP, and --reference none turns it off")
+        raise UsageError(f"--max-drop needs a reference mAP, and {why}; install the export "
+                         "extra (PyTorch rebuilds the bundle's source model), or use a bundle "
+                         "exported with --data on this dataset")
     results: dict[str, Any] = {}
     bcfg = BenchConfig(threads=cfg.threads)
     precision = m["profile"]["precision"]
