@@ -13,6 +13,7 @@ from ultralytics import RTDETR, YOLO
 
 from edgekit.eval.data import load_dataset
 from edgekit.eval.metric import coco_map
+from edgekit.parity.detections import xywh2xyxy
 
 ckpt, data, imgsz, nms = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 model = (RTDETR if "rtdetr" in Path(ckpt).name else YOLO)(ckpt)
@@ -26,8 +27,7 @@ ds = load_dataset(data)
 gt, mine = [], []
 for s in ds.samples:
     h, w = cv2.imread(str(s.image)).shape[:2]
-    b = s.boxes * np.array([w, h, w, h])
-    gt.append(((h, w), s.classes, np.concatenate([b[:, :2] - b[:, 2:] / 2, b[:, :2] + b[:, 2:] / 2], 1)))
+    gt.append(((h, w), s.classes, xywh2xyxy(s.boxes * np.array([w, h, w, h]))))
     p = [x for x in preds if str(x["image_id"]) == s.image.stem]
     xyxy = np.array([x["bbox"] for x in p], dtype=np.float64).reshape(-1, 4)
     xyxy[:, 2:] += xyxy[:, :2]

@@ -24,6 +24,7 @@ from .._lazy import available
 from ..bench.run import BenchConfig, Target, _make_runner, postprocess, resolve_target
 from ..errors import UsageError
 from ..models.preprocess import read_image, to_input
+from ..parity.detections import xywh2xyxy
 from .data import Dataset, load_dataset
 from .metric import coco_map
 
@@ -71,9 +72,7 @@ def predict(runner: Any, manifest: dict[str, Any], ds: Dataset, *, conf: float =
         y = runner.infer({"images": x})[runner.output_names[0]][:1]
         d = postprocess(y, manifest, lb, conf)[0]
         preds.append((d.boxes, d.scores, d.classes))
-        b = s.boxes * np.array([w, h, w, h])
-        gt.append(((h, w), s.classes, np.concatenate([b[:, :2] - b[:, 2:] / 2,
-                                                      b[:, :2] + b[:, 2:] / 2], 1)))
+        gt.append(((h, w), s.classes, xywh2xyxy(s.boxes * np.array([w, h, w, h]))))
         if progress:
             progress(label, i + 1, len(ds.samples))
     seconds = time.perf_counter() - t0
