@@ -77,17 +77,22 @@ def synth_data() -> Path:
 
 
 @pytest.fixture(scope="session")
-def trained_yolo():
-    from edgekit.zoo.train import checkpoint
+def zoo():
+    """Both test checkpoints; on a fresh machine they are trained side by side."""
+    from edgekit.zoo.train import checkpoints
 
-    return checkpoint("yolo26n-test")
+    yolo, rtdetr = checkpoints(["yolo26n-test", "rtdetr-tiny-test"])
+    return {"yolo": yolo, "rtdetr": rtdetr}
 
 
 @pytest.fixture(scope="session")
-def trained_rtdetr():
-    from edgekit.zoo.train import checkpoint
+def trained_yolo(zoo):
+    return zoo["yolo"]
 
-    return checkpoint("rtdetr-tiny-test")
+
+@pytest.fixture(scope="session")
+def trained_rtdetr(zoo):
+    return zoo["rtdetr"]
 
 
 @pytest.fixture(scope="session")

@@ -100,9 +100,10 @@ def test_checkpoints_are_cached_and_written_atomically(tmp_path, monkeypatch):
     again = zt.checkpoint(recipe, root=tmp_path)
     assert calls == ["fake"] and first.path == again.path and first.path.read_bytes() == b"weights"
     assert not (first.path.parent / "run").exists()
-    # a changed recipe is another entry, trained anew
-    zt.checkpoint(zt.Recipe("fake", "yolo26n.yaml", recipe.data, epochs=2), root=tmp_path)
-    assert calls == ["fake", "fake"]
+    # a changed recipe is another entry, trained anew; several at once train only what is missing
+    both = zt.checkpoints([recipe, zt.Recipe("fake", "yolo26n.yaml", recipe.data, epochs=2)],
+                          root=tmp_path)
+    assert calls == ["fake", "fake"] and both[0].path == first.path != both[1].path
     # a failed training leaves nothing under a final name
     with pytest.raises(RuntimeError):
         zt.checkpoint(zt.Recipe("fake", "yolo26n.yaml", recipe.data, epochs=99), root=tmp_path)

@@ -186,6 +186,17 @@ def checkpoint(recipe: Recipe | str, *, root: Path | None = None, log: Any = Non
     return ck
 
 
+def checkpoints(recipes: list[Recipe | str], *, root: Path | None = None,
+                log: Any = None) -> list[Checkpoint]:
+    """Several checkpoints, the missing ones trained side by side (Ultralytics trains on
+    ``cpu_count - 1`` threads, so two trainings keep a 2-core machine busy)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    root = root or cache_root()
+    with ThreadPoolExecutor(max_workers=max(1, len(recipes))) as pool:
+        return list(pool.map(lambda r: checkpoint(r, root=root, log=log), recipes))
+
+
 def train_in_subprocess(recipe: Recipe, data_yaml: Path, out: Path) -> dict[str, Any]:
     """Train in a fresh interpreter; returns the info recorded in ``train.json``."""
     req = out / "recipe.json"
