@@ -25,6 +25,7 @@ KNOWN: dict[str, tuple[str, str]] = {
     "nncf": ("openvino", "NNCF"),
     "tensorrt": ("tensorrt", "TensorRT"),
     "matplotlib": ("plot", "matplotlib"),
+    "faster_coco_eval": ("eval", "faster-coco-eval"),
 }
 
 

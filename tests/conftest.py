@@ -130,3 +130,38 @@ def tiny_trained(tmp_path_factory):
     torch.save(YOLO("yolo26n.yaml").model, whole)
     out["torch-saved"] = whole
     return out
+
+
+# --- trained checkpoints (edgekit.zoo): trained once per machine, cached under
+# $EDGEKIT_ZOO_DIR (default ~/.cache/edgekit/zoo), then reused by every session
+
+@pytest.fixture(scope="session")
+def synth_data() -> Path:
+    """data.yaml of the synthetic dataset the test recipes train and validate on."""
+    from edgekit.zoo.train import TEST_DATA, dataset
+
+    return dataset(TEST_DATA)
+
+
+@pytest.fixture(scope="session")
+def zoo():
+    """Both test checkpoints; on a fresh machine they are trained side by side."""
+    from edgekit.zoo.train import checkpoints
+
+    yolo, rtdetr = checkpoints(["yolo26n-test", "rtdetr-tiny-test"])
+    return {"yolo": yolo, "rtdetr": rtdetr}
+
+
+@pytest.fixture(scope="session")
+def trained_yolo(zoo):
+    return zoo["yolo"]
+
+
+@pytest.fixture(scope="session")
+def trained_rtdetr(zoo):
+    return zoo["rtdetr"]
+
+
+@pytest.fixture(scope="session")
+def trained_yolo_bundle(bundles_root, trained_yolo):
+    return build_bundle(bundles_root, str(trained_yolo.path), "intel-cpu-fp32")

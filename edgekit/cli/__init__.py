@@ -11,6 +11,7 @@ import typer
 from ._common import state
 from .bench import bench
 from .doctor import doctor
+from .eval import eval_cmd
 from .export import export
 from .inspect import inspect
 from .parity import parity
@@ -21,7 +22,7 @@ app = typer.Typer(
     name="edgekit",
     help="Export, prove and time Ultralytics attention detectors (RT-DETR, YOLO26) on "
     "ONNX Runtime, OpenVINO and TensorRT.\n\nExit codes: 0 ok, 1 gate failed (parity or "
-    "latency), 2 usage or config error, 3 backend unavailable, 4 integrity error, "
+    "latency or accuracy), 2 usage or config error, 3 backend unavailable, 4 integrity error, "
     "70 internal error (a bug), 130 interrupted.\n\nstdout carries data only (--json -); "
     "what torch, Ultralytics, OpenVINO, NNCF and OpenCV print is hidden unless --verbose.",
     no_args_is_help=True,
@@ -57,6 +58,8 @@ app.command(help="List a bundle's attention sites, their kinds and graph tensors
 app.command(help="Show runtimes, CPU/GPU features and which profiles can run here.")(doctor)
 app.command(help="Measure latency on the target: percentiles, jitter, model-only and end to "
             "end, conditions recorded; `bench compare A.json B.json` prints one table.")(bench)
+app.command("eval", help="mAP of a bundle on a labelled dataset, per backend and class, "
+            "through the deployment path, against PyTorch; --max-drop gates it.")(eval_cmd)
 app.command(help="Find, per attention site, what INT8 must keep in float to hold parity; "
             "write a tuned profile and bundle.")(tune)
 app.add_typer(profiles_app, name="profiles", help="List and show export profiles.")

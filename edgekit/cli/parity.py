@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 
-from ._common import TrustCheckpoint, handle_errors, log, write_json_report, writing
+from ._common import TrustCheckpoint, handle_errors, log, write_reports
 
 
 @handle_errors
@@ -33,8 +33,7 @@ def parity(
     from ..errors import GateFailed, UsageError
     from ..export.bundle import load_bundle
     from .._paths import check_writable_file
-    from ..parity.report import (append_step_summary, gate_summary, markdown, render_table,
-                                 write_junit)
+    from ..parity.report import gate_summary, markdown, render_table, write_junit
     from ..parity.run import run_parity
     from ..profiles import load_profile
     from ..profiles.schema import Profile
@@ -63,14 +62,7 @@ def parity(
         "min_cosine": min_cosine, "max_rel_l2": max_rel_l2, "atol": atol, "rtol": rtol,
         "max_violation_frac": max_violation_frac})
     render_table(report)
-    if json_out:
-        write_json_report(report, json_out)
-    if junit:
-        with writing("--junit", junit):
-            write_junit(report, junit)
-    warning = append_step_summary(markdown(report))
-    if warning:
-        log(f"[yellow]warning:[/] {escape(warning)}")
+    write_reports(report, json_out, junit, junit_writer=write_junit, markdown=markdown)
     if not report["passed"]:
         raise GateFailed("parity failed: " + gate_summary(report))
     log("[green]parity passed[/]")

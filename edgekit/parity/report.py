@@ -145,8 +145,13 @@ def write_junit(report: dict[str, Any], path: str) -> None:
                 # not compared fails closed: a CI that gates on the JUnit file fails too
                 msg = why[:500] or ("not compared" if status == "not_compared" else "failed")
                 ET.SubElement(case, "failure", message=msg, type=status).text = why
+    write_xml(suites, path)
+
+
+def write_xml(root: ET.Element, path: str) -> None:
+    """Write an XML tree atomically (a JUnit report is never seen half-written)."""
     tmp = Path(path + ".tmp")
-    ET.ElementTree(suites).write(tmp, encoding="utf-8", xml_declaration=True)
+    ET.ElementTree(root).write(tmp, encoding="utf-8", xml_declaration=True)
     os.replace(tmp, path)
 
 

@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ._common import err_console, handle_errors, write_reports
+
+BACKENDS = ("onnxruntime", "openvino", "tensorrt", "torch")
+
+
+@handle_errors
+def eval_cmd(
+    bundle: Annotated[Path, typer.Argument(help="A bundle directory.")],
+    data: Annotated[Path, typer.Option(help="An Ultralytics dataset YAML (data.yaml).")],
+    split: Annotated[str, typer.Option(help="The split to score (a key of data.yaml).")] = "val",
+    backend: Annotated[str | None, typer.Option(help="Comma-separated: onnxruntime, openvino, "
+                                                "tensorrt, torch (default: the bundle's).")] = None,
+    max_images: Annotated[int | None, typer.Option(min=1, help="Score only the first N images "
+                                                   "of the split.")] = None,
+    max_drop: Annotated[float | None, typer.Option(min=0.0, help="Gate: exit 1 when a backend's "
+                                                   "mAP50-95 is more than this many points "
+                                                   "below the PyTorch reference.")] = None,
+    reference: Annotated[str, typer.Option(help="auto (PyTorch when installed, else the mAP "
+                                           "recorded in the bundle), torch, recorded, or "
+                                           "none.")] = "auto",
+    threads: Annotated[int | None, typer.Option(min=1, help="Runtime threads.")] = None,
+    json_out: Annotated[str | None, typer.Option("--json", help="Write JSON ('-' = stdout, "
+                                                 "data only).")] = None,
+    junit: Annotated[str | None, typer.Option(help="Write a JUnit XML report.")] = None,
+) -> None:
+    """mAP50-95 and mAP50 of a bundle on a labelled dataset, per backend and per class,
+    through the deployment path (edgekit's preprocessing, the runtime, edgekit's decoding),
+    against the PyTorch reference."""
+    from ..errors import GateFailed, UsageError
+
+    backends = [b.strip() for b in backend.split(",") if b.strip()] if backend else None
+    for b in backends or []:
+        if b not in BACKENDS:
+            raise UsageError(f"--backend {b}: choose from {', '.join(BACKENDS)}")
+    if reference not in ("auto", "torch", "recorded", "none"):
+        raise UsageError(f"--reference {reference}: choose auto, torch, recorded or none")
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from ..eval.report import markdown, render_table, write_junit
+    from ..eval.run import EvalConfig, run_eval
+
+    console = err_console()
+    cfg = EvalConfig(backends=backends, split=split, max_images=max_images, max_drop=max_drop,
+                     threads=threads, reference=reference)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  console=console, transient=True, disable=not console.is_terminal) as bar:
+        tasks: dict[str, int] = {}
+
+        def progress(label: str, i: int, total: int) -> None:
+            if label not in tasks:
+                tasks[label] = bar.add_task(label, total=total)
+            bar.update(tasks[label], completed=i)
+
+        report = run_eval(bundle, data, cfg, progress=progress)
+    render_table(report, console)
+    write_reports(report, json_out, junit, junit_writer=write_junit, markdown=markdown)
+    if not report["passed"]:
+        bad = [f"{n} {r['drop_map50_95']:.2f}" for n, r in report["backends"].items()
+               if not r["passed"]]
+        raise GateFailed(f"accuracy gate failed: mAP50-95 dropped more than {max_drop:g} "
+                         f"points against the reference ({', '.join(bad)})")
