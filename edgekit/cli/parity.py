@@ -28,7 +28,6 @@ def parity(
                                                              "elements allowed beyond tolerance.")] = None,
     trust_checkpoint: TrustCheckpoint = False,
 ) -> None:
-    from rich.markup import escape
 
     from ..errors import GateFailed, UsageError
     from ..export.bundle import load_bundle
