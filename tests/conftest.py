@@ -164,4 +164,5 @@ def trained_rtdetr(zoo):
 
 @pytest.fixture(scope="session")
 def trained_yolo_bundle(bundles_root, trained_yolo):
-    return build_bundle(bundles_root, str(trained_yolo.path), "intel-cpu-fp32")
+    """The trained yolo26n with its end-to-end head (decoded without NMS)."""
+    return build_bundle(bundles_root, str(trained_yolo.path), "intel-cpu-fp32", end2end=True)

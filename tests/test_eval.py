@@ -62,13 +62,16 @@ def test_eval_agrees_with_ultralytics_val(trained_yolo, trained_yolo_bundle, syn
     assert "<failure" not in (tmp_path / "e.xml").read_text()
 
 
-def test_eval_one_to_many_bundle_agrees_with_val(trained_yolo, bundles_root, synth_data, tmp_path):
-    """--no-end2end bundles (raw one-to-many output, NMS in edgekit's decoding) against
-    Ultralytics' default val, which scores that head with NMS. The predictions differ a
-    little, by design: edgekit decodes as Ultralytics' predictor does (one class per box),
-    while its validator's NMS is multi-label (a box may count for every class above conf):
-    0.3 points on the test checkpoint, so the tolerances here are wider."""
-    res = build_bundle(bundles_root, str(trained_yolo.path), "intel-cpu-fp32", end2end=False)
+def test_default_export_of_a_checkpoint_agrees_with_val(trained_yolo, bundles_root, synth_data,
+                                                         tmp_path):
+    """The default export of a ``yolo train`` checkpoint follows its saved head, one-to-many
+    (raw output, NMS in edgekit's decoding), and so scores what Ultralytics' default val
+    scores on the checkpoint. The predictions differ a little, by design: edgekit decodes as
+    Ultralytics' predictor does (one class per box), while its validator's NMS is
+    multi-label (a box may count for every class above conf): 0.3 points on the test
+    checkpoint, so the tolerances here are wider."""
+    res = build_bundle(bundles_root, str(trained_yolo.path), "intel-cpu-fp32")
+    assert res.manifest["head"]["reason"] == "the checkpoint's own mode"
     assert res.manifest["output"]["format"] == "yolo_raw"
     code, rep, err = eval_json(res.bundle, synth_data, tmp_path, "--backend", "onnxruntime")
     assert code == 0, err
