@@ -79,8 +79,9 @@ def main() -> None:
         "mAP on the recipe's val split, in points. Ultralytics: the validation at the end of",
         "training, as its trainer runs it (its own AP; rectangular batches; for YOLO26 the",
         "one-to-many head with NMS). edgekit: COCO mAP (faster-coco-eval, 101-point) through",
-        "edgekit's letterbox and decoding on the PyTorch model, scoring the end-to-end head that",
-        "a default bundle deploys (`edgekit eval`'s reference).", "",
+        "edgekit's letterbox and decoding on the PyTorch model, scoring the end-to-end head",
+        "(`export --end2end`; a checkpoint's default export follows its saved one-to-many head).",
+        "",
         "| recipe | model | imgsz | epochs | train/val images | train time (s) | load avg | "
         "Ultralytics mAP50-95 / mAP50 | edgekit COCO mAP50-95 / mAP50 |",
         "|---|---|---|---|---|---|---|---|---|",
