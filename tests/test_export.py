@@ -299,3 +299,46 @@ def test_forcing_end2end_on_a_one2many_checkpoint_warns(tiny_trained, tmp_path):
     assert m["head"]["exported"] == "one2one" and m["head"]["reason"] == "--end2end"
     assert m["output"]["format"] == "yolo_end2end"
     assert " --end2end" in (b / "reproduce.sh").read_text()
+
+
+def test_export_data_calibrates_on_the_train_split_and_records_the_reference(
+        trained_yolo, synth_data, tmp_path):
+    """export --data: INT8 calibration images come from the dataset's train split (here a
+    tenth of it), the manifest says which, the PyTorch reference mAP on the val split is
+    recorded for a torch-free `edgekit eval`, and reproduce.sh carries both options."""
+    r = run_cli("export", str(trained_yolo.path), "--profile", "onnx-int8", "--imgsz", "160",
+                "--no-parity", "--data", str(synth_data), "--fraction", "0.1",
+                "--out", str(tmp_path), timeout=900)
+    assert r.returncode == 0, r.stderr
+    (b,) = [p for p in tmp_path.iterdir() if (p / "manifest.json").is_file()]
+    m = json.loads((b / "manifest.json").read_text())
+    cal = m["images"]["calibration"]
+    assert cal["source"] == "dataset" and cal["split"] == "train" and cal["fraction"] == 0.1
+    assert cal["data"] == str(synth_data.resolve()) and cal["same_dataset_as_eval"] is True
+    assert cal["count"] == 16 == m["onnxruntime"]["subset_size"]  # ceil(0.1 * 160 images)
+    assert len(cal["files"]) == 16 and len(cal["sha256"]) == 64
+    ref = m["eval_reference"]
+    assert ref["data"]["split"] == "val" and ref["map50"] > 0.2
+    sh = (b / "reproduce.sh").read_text()
+    assert f"--data {synth_data.resolve()}" in sh and "--fraction 0.1" in sh
+    # the recorded reference is what eval gates on without recomputing it
+    out = tmp_path / "eval.json"
+    r = run_cli("eval", str(b), "--data", str(synth_data), "--reference", "recorded",
+                "--backend", "onnxruntime", "--max-drop", "50", "--json", str(out), timeout=900)
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(out.read_text())
+    assert rep["reference"]["origin"] == "bundle"
+    assert rep["reference"]["map50_95"] == ref["map50_95"]
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--fraction", "0.5"], "give --data too"),
+    (["--data", "{data}", "--fraction", "0"], "(0, 1]"),
+    (["--data", "{missing}"], "dataset YAML not found"),
+])
+def test_export_data_bad_input(synth_data, tmp_path, args, needle):
+    args = [a.format(data=synth_data, missing=tmp_path / "nope.yaml") for a in args]
+    r = run_cli("export", "yolo26n.yaml", "--profile", "onnx-int8", "--imgsz", "64",
+                "--out", str(tmp_path / "out"), *args)
+    assert r.returncode == 2 and needle in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1

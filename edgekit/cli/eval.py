@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 
-from ._common import err_console, handle_errors, write_reports
+from ._common import TrustCheckpoint, err_console, handle_errors, write_reports
 
 BACKENDS = ("onnxruntime", "openvino", "tensorrt", "torch")
 
@@ -29,6 +29,7 @@ def eval_cmd(
     json_out: Annotated[str | None, typer.Option("--json", help="Write JSON ('-' = stdout, "
                                                  "data only).")] = None,
     junit: Annotated[str | None, typer.Option(help="Write a JUnit XML report.")] = None,
+    trust_checkpoint: TrustCheckpoint = False,
 ) -> None:
     """mAP50-95 and mAP50 of a bundle on a labelled dataset, per backend and per class,
     through the deployment path (edgekit's preprocessing, the runtime, edgekit's decoding),
@@ -48,7 +49,7 @@ def eval_cmd(
 
     console = err_console()
     cfg = EvalConfig(backends=backends, split=split, max_images=max_images, max_drop=max_drop,
-                     threads=threads, reference=reference)
+                     threads=threads, reference=reference, trust_checkpoint=trust_checkpoint)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   console=console, transient=True, disable=not console.is_terminal) as bar:
         tasks: dict[str, int] = {}

@@ -38,6 +38,13 @@ def export(
     trust_checkpoint: TrustCheckpoint = False,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing bundle of the same "
                                         "name (refused otherwise).")] = False,
+    data: Annotated[str | None, typer.Option(help="An Ultralytics data.yaml: INT8 calibrates "
+                                             "on its train split (as Ultralytics' data=), and "
+                                             "the PyTorch reference mAP on its val split is "
+                                             "recorded for `edgekit eval`.")] = None,
+    fraction: Annotated[float | None, typer.Option(help="With --data: calibrate on this share "
+                                                   "of the train split (default: the "
+                                                   "profile's calibration count).")] = None,
 ) -> None:
     from ..errors import GateFailed
     from ..export.pipeline import export as run_export
@@ -54,7 +61,8 @@ def export(
     if not parity:
         log("[yellow]warning:[/] --no-parity: the ONNX output check and attention parity are skipped")
     res = run_export(model, prof, out, seed=seed, end2end=end2end, parity=parity, images=images,
-                     force=force, log=log, trust_checkpoint=trust_checkpoint)
+                     force=force, log=log, trust_checkpoint=trust_checkpoint, data=data,
+                     fraction=fraction)
     log(f"[green]bundle written:[/] {res.bundle}")
     if res.parity is not None and not res.parity["passed"]:
         from ..parity.report import gate_summary

@@ -45,6 +45,7 @@ class EvalConfig:
     conf: float = CONF
     threads: int | None = None
     reference: str = "auto"  # auto (torch if installed, else recorded) | torch | recorded | none
+    trust_checkpoint: bool = False  # the torch reference reopens the bundle's source checkpoint
 
 
 def _image(path: Path) -> np.ndarray:
@@ -88,23 +89,26 @@ def _data_section(ds: Dataset, conf: float) -> dict[str, Any]:
 
 
 def compute_reference(manifest: dict[str, Any], ds: Dataset, *, conf: float = CONF,
-                      threads: int | None = None,
-                      progress: Progress | None = None) -> dict[str, Any]:
+                      threads: int | None = None, progress: Progress | None = None,
+                      trust_checkpoint: bool = False) -> dict[str, Any]:
     """The PyTorch reference mAP of the bundle's source model on ``ds`` (needs the export
     extra). The result is what ``export --data`` records as ``manifest["eval_reference"]``."""
     from ..runtimes.base import RunnerSettings
     from ..runtimes.torch import TorchRunner
 
-    with TorchRunner(manifest, settings=RunnerSettings(threads=threads)) as runner:
+    with TorchRunner(manifest, settings=RunnerSettings(threads=threads),
+                     trust_checkpoint=trust_checkpoint) as runner:
         res = predict(runner, manifest, ds, conf=conf, progress=progress, label="torch")
     return {"backend": "torch", "origin": "computed", "source": manifest["source"].get("spec"),
             "data": _data_section(ds, conf), **res}
 
 
 def reference_for_export(manifest: dict[str, Any], data_yaml: str | Path, *, split: str = "val",
-                         max_images: int | None = None) -> dict[str, Any]:
+                         max_images: int | None = None,
+                         trust_checkpoint: bool = False) -> dict[str, Any]:
     """For ``export --data``: load the dataset and compute the reference section."""
-    return compute_reference(manifest, load_dataset(data_yaml, split, max_images=max_images))
+    return compute_reference(manifest, load_dataset(data_yaml, split, max_images=max_images),
+                             trust_checkpoint=trust_checkpoint)
 
 
 def recorded_reference(manifest: dict[str, Any], ds: Dataset,
@@ -156,7 +160,8 @@ def run_eval(bundle: str | Path, data: str | Path, cfg: EvalConfig, *,
         why = _torch_unavailable(m)
         if why is None:
             reference = compute_reference(m, ds, conf=cfg.conf, threads=cfg.threads,
-                                          progress=progress)
+                                          progress=progress,
+                                          trust_checkpoint=cfg.trust_checkpoint)
         elif mode == "torch":
             raise UsageError(f"no PyTorch reference: {why}")
         else:

@@ -93,16 +93,32 @@ def reference_inputs(imgsz: int, batch: int, images_dir: str | None, seed: int,
 
 def export(model_spec: str, profile: Any, out_dir: Path, *, seed: int = 0,
            end2end: bool | None = None, parity: bool = True, images: str | None = None,
-           force: bool = False, log: Log = print, trust_checkpoint: bool = False) -> ExportResult:
+           force: bool = False, log: Log = print, trust_checkpoint: bool = False,
+           data: str | None = None, fraction: float | None = None) -> ExportResult:
     """Build a bundle ``out_dir/<model>[-o2m]-<profile>-<imgsz>``. An existing bundle of that
     name is refused (exit 2) unless ``force``; then it is replaced once the new one is
-    complete. ``end2end`` None exports a YOLO checkpoint's own head (see ``choose_head``)."""
+    complete. ``end2end`` None exports a YOLO checkpoint's own head (see ``choose_head``).
+    ``data`` (an Ultralytics data.yaml): calibration images from its train split (the
+    profile's count, or ``fraction`` of the split), and the PyTorch reference mAP on its val
+    split recorded in the bundle, so a device without torch can gate on the drop."""
     if Path(model_spec).is_dir():
         return build_on_device(Path(model_spec), profile, log=log)
     _check_out(out_dir)
     src = resolve_source(model_spec, trust=trust_checkpoint)
     check_backends_available(profile)
     check_images(images)
+    calib: str | list[Path] | None = images  # what calibrates: --images, or --data's picks
+    calib_info: dict[str, Any] | None = None
+    if data is not None:
+        from .calibration import dataset_calibration
+
+        calib, calib_info = dataset_calibration(data, count=profile.calibration.count,
+                                                fraction=fraction)
+        # --data is the explicit choice: it replaces the profile's folder and count
+        profile = profile.model_copy(update={"calibration": profile.calibration.model_copy(
+            update={"images": None, "count": len(calib)})})
+    elif fraction is not None:
+        raise UsageError("--fraction is a share of --data's train split: give --data too")
     if profile.precision.value == "int8" and profile.calibration.images:
         check_images(profile.calibration.images)
     if not force and (end2end or (end2end is None and src.kind == "yaml")):
@@ -226,19 +242,21 @@ def export(model_spec: str, profile: Any, out_dir: Path, *, seed: int = 0,
             t1 = time.perf_counter()
             manifest["artifacts"]["openvino"] = "openvino/model.xml"
             manifest["openvino"] = build_openvino(tmp, profile, deployed, taps, lm.family,
-                                                  images, log)
+                                                  calib, log)
             manifest["timings_s"]["openvino"] = round(time.perf_counter() - t1, 2)
         if "onnxruntime" in [r.value for r in profile.runtimes] \
                 and profile.precision.value == "int8":
             t1 = time.perf_counter()
             manifest["artifacts"]["onnxruntime"] = ORT_INT8
             manifest["onnxruntime"] = build_ort_int8(tmp, profile, deployed, taps, lm.family,
-                                                     images, log)
+                                                     calib, log)
             manifest["timings_s"]["onnxruntime_int8"] = round(time.perf_counter() - t1, 2)
         if "tensorrt" in [r.value for r in profile.runtimes]:
-            manifest.update(build_tensorrt(tmp, profile, taps, log, RESIZE[lm.family], images))
+            manifest.update(build_tensorrt(tmp, profile, taps, log, RESIZE[lm.family], calib))
             manifest["artifacts"]["tensorrt"] = "tensorrt/model.engine"
-        _record_calibration_images(manifest, profile, images, image_info)
+        _record_calibration_images(manifest, profile, images, image_info, calib_info)
+        if data is not None:
+            _record_eval_reference(manifest, data, log, trust_checkpoint)
         import shutil
 
         first_image = list_images(images)[0]
@@ -246,7 +264,8 @@ def export(model_spec: str, profile: Any, out_dir: Path, *, seed: int = 0,
                                             if first_image.suffix.lower() != ".jpeg" else "sample.jpg"))
         write_reproduce(tmp, src, profile, seed=seed,
                         end2end=one2one if lm.head_choice else None, parity=parity,
-                        images=images, out_dir=out_dir, image_info=image_info)
+                        images=images, out_dir=out_dir, image_info=image_info,
+                        data=data, fraction=fraction)
         parity_report = None
         if parity:
             parity_report = self_parity(tmp, manifest, profile, log, final=out_dir / name)
@@ -256,10 +275,19 @@ def export(model_spec: str, profile: Any, out_dir: Path, *, seed: int = 0,
 
 
 def _record_calibration_images(manifest: dict[str, Any], profile: Any, images: str | None,
-                               image_info: dict[str, Any]) -> None:
+                               image_info: dict[str, Any],
+                               calib_info: dict[str, Any] | None = None) -> None:
     """The calibration folder in force (the profile's, else --images, else the samples:
     None) in the recorded profile's ``calibration.images``; for INT8, which images
-    calibrated it in ``images.calibration``."""
+    calibrated it in ``images.calibration`` (with --data: the dataset, split, count and
+    whether the evaluation scores the same dataset)."""
+    if calib_info is not None:
+        manifest["profile"]["calibration"]["images"] = None
+        if profile.precision.value == "int8":
+            manifest["images"]["calibration"] = {
+                **calib_info, "same_dataset_as_eval": True,
+                "eval": {"data": calib_info["data"], "split": "val"}}
+        return
     folder = profile.calibration.images or images
     manifest["profile"]["calibration"]["images"] = (str(Path(folder).resolve())
                                                     if folder is not None else None)
@@ -298,8 +326,8 @@ PROFILE_COPY = "profile.yaml"
 
 
 def write_reproduce(tmp: Path, src: Any, profile: Any, *, seed: int, end2end: bool | None,
-                    parity: bool,
-                    images: str | None, out_dir: Path, image_info: dict[str, Any]) -> None:
+                    parity: bool, images: str | None, out_dir: Path, image_info: dict[str, Any],
+                    data: str | None = None, fraction: float | None = None) -> None:
     """``reproduce.sh``: the export command with every option that shaped the bundle, shell
     quoted. A profile that no shipped name plus flags gives is copied into the bundle."""
     import shlex
@@ -321,6 +349,10 @@ def write_reproduce(tmp: Path, src: Any, profile: Any, *, seed: int, end2end: bo
         flags.append("--no-parity")
     if images is not None:
         flags += ["--images", str(Path(images).resolve())]
+    if data is not None:
+        flags += ["--data", str(Path(data).resolve())]
+    if fraction is not None:
+        flags += ["--fraction", repr(fraction)]
     flags += ["--out", str(out_dir.resolve())]
     inputs = ("the sample images shipped with ultralytics" if image_info["dir"] is None
               else json.dumps(image_info["dir"]))  # escaped: a comment stays one line
@@ -331,6 +363,25 @@ def write_reproduce(tmp: Path, src: Any, profile: Any, *, seed: int, end2end: bo
         f"# Inputs: {inputs} ({len(image_info['files'])} image(s), list sha256 "
         f"{image_info['sha256'][:16]}..., see manifest.json 'images').\n"
         f"exec edgekit export {shlex.quote(model)}{profile_arg} {shlex.join(flags)} \"$@\"\n")
+
+
+def _record_eval_reference(manifest: dict[str, Any], data: str, log: Log,
+                           trust_checkpoint: bool = False) -> None:
+    """``export --data``: the PyTorch reference mAP on the dataset's val split, recorded so
+    ``edgekit eval`` can gate on the drop where torch is not installed."""
+    from ..eval.run import MANIFEST_KEY, reference_for_export
+    from .calibration import EVAL_SPLIT, has_split
+
+    if not has_split(data, EVAL_SPLIT):
+        log(f"[yellow]warning:[/] {data} has no '{EVAL_SPLIT}' split: no reference mAP recorded")
+        return
+    t0 = time.perf_counter()
+    ref = reference_for_export(manifest, data, split=EVAL_SPLIT,
+                               trust_checkpoint=trust_checkpoint)
+    manifest[MANIFEST_KEY] = ref
+    manifest["timings_s"]["eval_reference"] = round(time.perf_counter() - t0, 2)
+    log(f"reference mAP50-95 {100 * ref['map50_95']:.2f} (mAP50 {100 * ref['map50']:.2f}) on "
+        f"{ref['data']['images']} '{EVAL_SPLIT}' images of {data}, recorded in the bundle")
 
 
 def _query_axis(shape: tuple[int, ...], nq: int) -> int | None:
@@ -448,7 +499,7 @@ def float_scope(deployed: Any, taps: list[dict[str, Any]], items: list[str],
 
 
 def build_openvino(tmp: Path, profile: Any, deployed: Any, taps: list[dict[str, Any]],
-                   family: str, images: str | None, log: Log) -> dict[str, Any]:
+                   family: str, images: str | list[Path] | None, log: Log) -> dict[str, Any]:
     from . import openvino as ovx
 
     xml = tmp / "openvino" / "model.xml"
@@ -463,7 +514,8 @@ def build_openvino(tmp: Path, profile: Any, deployed: Any, taps: list[dict[str, 
                        calibration_batch(profile, RESIZE[family], images), xml, log)
 
 
-def calibration_batch(profile: Any, mode: str, images: str | None = None) -> np.ndarray:
+def calibration_batch(profile: Any, mode: str,
+                      images: str | list[Path] | None = None) -> np.ndarray:
     """The profile's calibration images, resized the way the model family is fed."""
     cal = profile.calibration
     return image_batch(list_images(cal.images or images), profile.imgsz, count=cal.count,
@@ -482,7 +534,7 @@ ORT_INT8 = "onnxruntime/model.int8.onnx"
 
 
 def build_ort_int8(tmp: Path, profile: Any, deployed: Any, taps: list[dict[str, Any]],
-                   family: str, images: str | None, log: Log) -> dict[str, Any]:
+                   family: str, images: str | list[Path] | None, log: Log) -> dict[str, Any]:
     return quantize_ort(tmp / "model.onnx", deployed, taps, profile.calibration,
                         calibration_batch(profile, RESIZE[family], images), tmp / ORT_INT8, log)
 
@@ -542,7 +594,7 @@ def quantize_ir(model: Any, deployed: Any, taps: list[dict[str, Any]], cal: Any,
 
 def prepare_tensorrt(bundle_dir: Path, profile: Any, taps: list[dict[str, Any]], log: Log,
                      mode: str = "letterbox", major: int | None = None,
-                     images: str | None = None) -> tuple[Any, dict[str, Any]]:
+                     images: str | list[Path] | None = None) -> tuple[Any, dict[str, Any]]:
     """See :func:`edgekit.export.tensorrt.bundle.prepare_tensorrt`."""
     from .tensorrt.bundle import prepare_tensorrt as prepare
 
@@ -550,7 +602,8 @@ def prepare_tensorrt(bundle_dir: Path, profile: Any, taps: list[dict[str, Any]],
 
 
 def build_tensorrt(bundle_dir: Path, profile: Any, taps: list[dict[str, Any]], log: Log,
-                   mode: str = "letterbox", images: str | None = None) -> dict[str, Any]:
+                   mode: str = "letterbox",
+                   images: str | list[Path] | None = None) -> dict[str, Any]:
     from .tensorrt.bundle import build_tensorrt as build
 
     return build(bundle_dir, profile, taps, log, mode, images)

@@ -148,9 +148,13 @@ def sample_images() -> list[Path]:
     return sorted(p for p in assets.glob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def list_images(directory: str | Path | None) -> list[Path]:
+def list_images(directory: str | Path | list[Path] | None) -> list[Path]:
+    """The images of a folder (sorted), the sample images for None, or a list of image files
+    chosen already (calibration images picked from a dataset) as given."""
     from ..errors import UsageError
 
+    if isinstance(directory, list):
+        return list(directory)
     if directory is None:
         imgs = sample_images()
         if not imgs:
@@ -167,9 +171,10 @@ def list_images(directory: str | Path | None) -> list[Path]:
     return imgs
 
 
-def image_provenance(directory: str | Path | None) -> dict[str, object]:
-    """Which images fed an export: the folder (absolute; None = Ultralytics' samples), the
-    file names, and one sha256 over every (name, content sha256) pair in order."""
+def image_provenance(directory: str | Path | list[Path] | None) -> dict[str, object]:
+    """Which images fed an export: the folder (absolute; None = Ultralytics' samples or a
+    list of files), the file names, and one sha256 over every (name, content sha256) pair in
+    order."""
     import hashlib
 
     from .source import sha256_file
@@ -178,11 +183,12 @@ def image_provenance(directory: str | Path | None) -> dict[str, object]:
     h = hashlib.sha256()
     for p in paths:
         h.update(f"{p.name}\0{sha256_file(p)}\n".encode())
-    return {"dir": str(Path(directory).resolve()) if directory is not None else None,
+    folder = directory if isinstance(directory, (str, Path)) else None
+    return {"dir": str(Path(folder).resolve()) if folder is not None else None,
             "files": [p.name for p in paths], "sha256": h.hexdigest()}
 
 
-def check_images(directory: str | Path | None) -> None:
+def check_images(directory: str | Path | list[Path] | None) -> None:
     """Decode every image a directory offers, so a bad file is named before any work."""
     for p in list_images(directory):
         read_image(p)

@@ -52,7 +52,7 @@ def typed_output_nodes(deployed: Any, nodes: list[str]) -> list[str]:
 
 def prepare_tensorrt(bundle_dir: Path, profile: Any, taps: list[dict[str, Any]], log: Log,
                      mode: str = "letterbox", major: int | None = None,
-                     images: str | None = None) -> tuple[TrtBuildSettings, dict[str, Any]]:
+                     images: str | list[Path] | None = None) -> tuple[TrtBuildSettings, dict[str, Any]]:
     """Everything of a TensorRT build that needs no TensorRT: the fp32 pins (hotspot nodes of
     the profile's float scope, by name), the Q/DQ ONNX for INT8 (symmetric int8, the float
     scope left out of it), for TensorRT 11 fp16 the mixed-precision ONNX (the pins kept fp32
@@ -108,7 +108,7 @@ def prepare_tensorrt(bundle_dir: Path, profile: Any, taps: list[dict[str, Any]],
 
 
 def build_tensorrt(bundle_dir: Path, profile: Any, taps: list[dict[str, Any]], log: Log,
-                   mode: str = "letterbox", images: str | None = None) -> dict[str, Any]:
+                   mode: str = "letterbox", images: str | list[Path] | None = None) -> dict[str, Any]:
     from ..pipeline import calibration_batch
     from .build import build_engine
 
