@@ -130,3 +130,12 @@ def test_step_summaries_of_two_runs_can_be_told_apart(yolo_bundle, rtdetr_bundle
     heads = [markdown(b.parity).splitlines()[0] for b in (yolo_bundle, rtdetr_bundle)]
     assert heads[0] != heads[1]
     assert yolo_bundle.bundle.name in heads[0] and "openvino" in heads[0]
+
+
+def test_eval_tables_fit_80_columns(trained_yolo_bundle, synth_data):
+    r = run_cli("eval", str(trained_yolo_bundle.bundle), "--data", str(synth_data),
+                "--max-images", "4", env=NARROW, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert_fits(r.stderr)
+    for word in ("onnxruntime", "openvino", "torch", "rectangle", "mAP50-95"):
+        assert word in r.stderr

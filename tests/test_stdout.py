@@ -89,7 +89,20 @@ def test_other_data_commands_print_only_data(yolo_bundle):
     assert r.returncode == 0 and yaml.safe_load(r.stdout)["precision"] == "int8"
 
 
-@pytest.mark.parametrize("cmd", ["parity", "bench", "tune"])
+def test_eval_json_stdout_parses(trained_rtdetr, synth_data, bundles_root, tmp_path):
+    """eval with the torch reference on an RT-DETR bundle (Ultralytics' model-scale warning)
+    and a fresh Ultralytics config (its settings line): stdout is the report alone."""
+    from conftest import build_bundle
+
+    b = build_bundle(bundles_root / "eval-stdout", str(trained_rtdetr.path), "onnx-fp32")
+    r = run_cli("eval", str(b.bundle), "--data", str(synth_data), "--max-images", "4",
+                "--json", "-", env=_fresh_ultralytics(tmp_path), timeout=600)
+    rep = _parse_stdout(r)
+    assert rep["schema"] == "edgekit.eval/1" and rep["reference"]["backend"] == "torch"
+    assert SETTINGS_LINE not in r.stderr
+
+
+@pytest.mark.parametrize("cmd", ["parity", "bench", "tune", "eval"])
 def test_json_option_says_dash_is_stdout(cmd):
     r = run_cli(cmd, "--help")
     assert r.returncode == 0 and "--json" in r.stdout and "'-'" in r.stdout
