@@ -74,7 +74,7 @@ def main() -> None:
         "Written by `benchmarks/make_checkpoints.py`. Trained on the synthetic dataset",
         "(`edgekit.zoo.synth`), CPU only, deterministic. **Training times were measured on a",
         "shared host under load** (the 1-minute load average before and after is given; the",
-        "host had {} CPUs): they are not a measure of the machine's speed.".format(os.cpu_count()),
+        f"host had {os.cpu_count()} CPUs): they are not a measure of the machine's speed.",
         "",
         "mAP on the recipe's val split, in points. Ultralytics: the validation at the end of",
         "training, as its trainer runs it (its own AP; rectangular batches; for YOLO26 the",

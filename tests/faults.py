@@ -34,7 +34,6 @@ def perturb_site_weights(bundle: Path, site: str, scale: float = 1.5) -> list[st
     onnx.save(model, str(bundle / "model.onnx"))
     if (bundle / "openvino" / "model.xml").is_file():
         from edgekit.export import openvino as ovx
-
         from edgekit.export.bundle import tap_tensors
 
         ovm = ovx.convert(bundle / "model.onnx", keep_tensors=tap_tensors(m["taps"]))

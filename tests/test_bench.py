@@ -5,9 +5,10 @@ import json
 import numpy as np
 import pytest
 
-from conftest import build_bundle, run_cli
 from edgekit.bench.stats import settled, summarize
 from edgekit.bench.timer import measure
+
+from conftest import build_bundle, run_cli
 
 
 def test_summary_keeps_every_sample_and_the_tail():
@@ -76,7 +77,8 @@ def test_baseline_regression_gate_trips_on_a_planted_slowdown(yolo_bundle, tmp_p
     r = run_cli(*args, "--baseline", str(tmp_path / "fast.json"), "--max-regression", "50")
     assert r.returncode == 1 and "REGRESSION" in r.stderr
     slow = json.loads(base.read_text())
-    slow["backends"]["onnxruntime"]["model_only"]["p50"] = rep["backends"]["onnxruntime"]["model_only"]["p50"] * 5
+    fast = rep["backends"]["onnxruntime"]["model_only"]["p50"]
+    slow["backends"]["onnxruntime"]["model_only"]["p50"] = fast * 5
     (tmp_path / "slow.json").write_text(json.dumps(slow))
     assert run_cli(*args, "--baseline", str(tmp_path / "slow.json"), "--max-regression", "50").returncode == 0
 

@@ -4,9 +4,10 @@ import json
 
 import pytest
 
-from conftest import copy_bundle, run_cli
 from edgekit.errors import IntegrityError, UsageError
 from edgekit.export.bundle import BundleWriter, load_bundle, write_manifest
+
+from conftest import copy_bundle, run_cli
 
 
 def test_writer_commits_only_with_a_manifest(tmp_path):

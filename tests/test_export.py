@@ -7,8 +7,9 @@ import subprocess
 import numpy as np
 import pytest
 
-from conftest import IMGSZ, build_bundle, run_cli
 from edgekit.export.bundle import load_bundle
+
+from conftest import IMGSZ, build_bundle, run_cli
 
 
 def _sha(p):
@@ -194,8 +195,9 @@ def test_reproduce_script_recreates_the_bundle_inputs_included(tmp_path):
     profile and image record."""
     import shutil
 
-    from conftest import run_cli
     from edgekit.models.preprocess import sample_images
+
+    from conftest import run_cli
 
     images = tmp_path / "my images 'q' $HOME"
     images.mkdir()

@@ -6,9 +6,10 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
-from conftest import copy_bundle, rehash, run_cli
 from edgekit.parity.verdict import compare_output
 from edgekit.profiles.schema import Precision, default_tolerance
+
+from conftest import copy_bundle, rehash, run_cli
 
 FP32 = default_tolerance("output", Precision.fp32)
 INT8 = default_tolerance("output", Precision.int8)

@@ -6,12 +6,13 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
-from conftest import copy_bundle, run_cli
-from faults import perturb_site_weights
 from edgekit.export.bundle import load_bundle
 from edgekit.parity.run import load_reference, run_parity
 from edgekit.profiles.schema import Profile
 from edgekit.runtimes import FunctionRunner, get_runner
+
+from conftest import copy_bundle, run_cli
+from faults import perturb_site_weights
 
 
 def _profile(bundle):

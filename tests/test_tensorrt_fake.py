@@ -97,8 +97,9 @@ def test_trt11_int8_builds_from_qdq_and_refuses_a_calibrator(trt11, yolo_bundle,
 
 def test_tensorrt_extra_installs_a_working_cuda12_pair():
     """Bug: `tensorrt>=10` + `cuda-python>=12` resolves to cuda-python 13 (driver >= 580)."""
-    import tomllib
     from pathlib import Path
+
+    import tomllib
 
     extras = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())[
         "project"]["optional-dependencies"]

@@ -10,9 +10,10 @@ import subprocess
 import numpy as np
 import pytest
 
-from conftest import build_bundle, rehash
 from edgekit.export import tensorrt as trtx
 from edgekit.profiles import load_profile
+
+from conftest import build_bundle, rehash
 
 pytestmark = pytest.mark.tensorrt
 

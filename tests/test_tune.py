@@ -3,11 +3,12 @@
 import json
 
 import pytest
-from conftest import run_cli
 
 from edgekit.export.bundle import load_bundle
 from edgekit.profiles import load_profile
 from edgekit.tune import tune
+
+from conftest import run_cli
 
 
 @pytest.fixture(scope="module")

@@ -25,17 +25,6 @@ def summarize(samples_ns: list[int] | np.ndarray, batch: int = 1) -> dict[str, A
     }
 
 
-def percentile(stats: dict[str, Any], p: float) -> float:
-    key = f"p{int(p)}" if float(p).is_integer() else None
-    if key and key in stats:
-        return float(stats[key])
-    raise KeyError(f"percentile p{p} not recorded")
-
-
-def percentile_of(samples_ns: list[int], p: float) -> float:
-    return float(np.percentile(np.asarray(samples_ns, dtype=np.float64) / 1e6, p))
-
-
 def settled(warmup_ns: list[int], window: int = 10, tol: float = 0.10) -> bool:
     """Warm-up has settled when the medians of its last two windows agree within tol."""
     if len(warmup_ns) < 2 * window:

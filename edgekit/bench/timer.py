@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .stats import settled
@@ -15,7 +15,6 @@ class Timing:
     samples_ns: list[int]
     warmup_ns: list[int]
     warmup_settled: bool
-    stages_ns: dict[str, list[int]] = field(default_factory=dict)
 
 
 def measure(step: Callable[[], Any], *, warmup: int = 10, iters: int | None = 100,

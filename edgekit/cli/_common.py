@@ -146,6 +146,3 @@ def write_reports(report: dict[str, Any], json_out: str | None, junit: str | Non
 def log(message: str) -> None:
     err_console().print(message, soft_wrap=True)
 
-
-def stdout_is_data() -> bool:
-    return not data_out().isatty()

@@ -13,7 +13,8 @@ def export(
     model: Annotated[str, typer.Argument(help="A .pt checkpoint, an Ultralytics YAML name "
                                          "(yolo26n.yaml, rtdetr-l.yaml), a YAML path, or a "
                                          "bundle directory (build a TensorRT engine on the device).")],
-    profile: Annotated[str, typer.Option("--profile", "-p", help="Profile name or YAML path.")] = "intel-cpu-fp32",
+    profile: Annotated[str, typer.Option("--profile", "-p",
+                                         help="Profile name or YAML path.")] = "intel-cpu-fp32",
     imgsz: Annotated[int | None, typer.Option(help="Image size: a positive multiple of 32, at "
                                               "most 4096 (default: the profile's).")] = None,
     out: Annotated[Path, typer.Option(help="Parent directory of the bundle.")] = Path("bundles"),

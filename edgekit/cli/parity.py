@@ -29,9 +29,9 @@ def parity(
     trust_checkpoint: TrustCheckpoint = False,
 ) -> None:
 
+    from .._paths import check_writable_file
     from ..errors import GateFailed, UsageError
     from ..export.bundle import load_bundle
-    from .._paths import check_writable_file
     from ..parity.report import gate_summary, markdown, render_table, write_junit
     from ..parity.run import run_parity
     from ..profiles import load_profile

@@ -32,10 +32,10 @@ def tune(
 ) -> None:
     """Find what must stay float for INT8 to keep attention parity (per site, or whole blocks
     upstream of a site whose error is inherited); time the candidates; write a profile."""
+    from .._paths import check_writable_dir, check_writable_file
     from ..errors import GateFailed
     from ..export.pipeline import export
     from ..profiles import load_profile
-    from .._paths import check_writable_dir, check_writable_file
     from ..tune import render
     from ..tune import tune as run_tune
 

@@ -116,7 +116,8 @@ def read_labels(path: Path, nc: int) -> tuple[np.ndarray, np.ndarray]:
         try:
             vals = [float(v) for v in line.split()]
         except ValueError:
-            raise UsageError(f"{path}:{n}: not a label line (class cx cy w h): {line.strip()[:60]!r}") from None
+            raise UsageError(f"{path}:{n}: not a label line (class cx cy w h): "
+                             f"{line.strip()[:60]!r}") from None
         if len(vals) != 5 and (len(vals) < 7 or len(vals) % 2 == 0):
             raise UsageError(f"{path}:{n}: expected 'class cx cy w h' (or a polygon), "
                              f"got {len(vals)} numbers")

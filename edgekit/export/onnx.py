@@ -102,12 +102,6 @@ def strip_taps(model: Any, tap_names: list[str]) -> tuple[Any, dict[str, str]]:
     return deployed, tap_map
 
 
-def graph_order(model: Any, tensors: list[str]) -> dict[str, int]:
-    """Topological position of the node producing each tensor (graph order)."""
-    pos = {o: i for i, n in enumerate(model.graph.node) for o in n.output}
-    return {t: pos.get(t, -1) for t in tensors}
-
-
 def check_onnx_file(path: Path) -> None:
     """Load and check an ONNX file; a truncated or corrupt one raises UsageError."""
     onnx = require("onnx")

@@ -16,8 +16,7 @@ from .. import __version__
 from .._lazy import require, version_of
 from .._paths import check_writable_dir, disk_full_is_usage_error, tree_bytes
 from ..errors import GateFailed, UsageError
-from ..models.preprocess import (RESIZE, check_images, image_batch, image_provenance, input_spec,
-                                 list_images)
+from ..models.preprocess import RESIZE, check_images, image_batch, image_provenance, input_spec, list_images
 from ..models.source import resolve_source
 from .bundle import BundleWriter, load_bundle, refuse_existing, tap_tensors, write_manifest
 

@@ -52,9 +52,6 @@ class GraphIndex:
     def names(self, idx: set[int]) -> list[str]:
         return [self.nodes[i].name for i in sorted(idx)]
 
-    def op_types(self, idx: set[int]) -> list[str]:
-        return [self.nodes[i].op_type for i in sorted(idx)]
-
 
 _BLOCK = re.compile(r"(?:^|/)(model\.\d+)(?=[/.])")
 

@@ -26,12 +26,11 @@ class Prepared:
 def prepare(src: ModelSource, *, imgsz: int, seed: int, end2end: bool | None, dynamic: bool,
             images: str | None, example: np.ndarray) -> Prepared:
     torch = require("torch", purpose="the PyTorch reference")
-    from .build import decorrelate_decoder, load_model, prepare_for_export, recalibrate_batchnorm
-    from .sites import find_sites, make_probe, order_by_execution, query_site
-
     # a fixed thread count keeps float reductions (BatchNorm re-estimation, references) in the
     # same order run to run; Ultralytics' device selection changes it as a side effect
     from ..hostinfo import usable_cpus
+    from .build import decorrelate_decoder, load_model, prepare_for_export, recalibrate_batchnorm
+    from .sites import find_sites, make_probe, order_by_execution, query_site
 
     torch.set_num_threads(usable_cpus())
     lm = load_model(src, seed=seed, end2end=end2end)

@@ -106,9 +106,9 @@ def _hook(module: Any, site: Site, fn: Any) -> Any:
 
 def order_by_execution(model: Any, sites: list[Site], example: Any) -> list[Site]:
     """Sites sorted by when they first run on ``example``; sites that never run are dropped."""
-    import torch
-
     from dataclasses import replace
+
+    import torch
 
     order: dict[str, int] = {}
     n_in: dict[str, int] = {}

@@ -13,8 +13,6 @@ from pathlib import Path
 
 from ..errors import UsageError
 
-Family = str  # "yolo" | "rtdetr"
-
 
 @dataclass(frozen=True)
 class ModelSource:
@@ -24,10 +22,6 @@ class ModelSource:
     yaml_name: str | None  # the name handed to Ultralytics' builder, for YAMLs
     shipped_yaml: Path | None  # the packaged YAML file that a name resolved to
     trusted: bool = False  # --trust-checkpoint: the user vouches for the file (full unpickling)
-
-    @property
-    def stem(self) -> str:
-        return Path(self.spec).stem
 
     def sha256(self) -> str | None:
         f = self.path or self.shipped_yaml

@@ -68,7 +68,8 @@ def render_table(report: dict[str, Any], console: Any = None) -> None:
         for layer in res["layers"]:
             m = layer["metrics"]
             t.add_row(*site(layer["name"], layer["kind"]), _fmt(m.get("cosine"), ".6f"),
-                      _fmt(m.get("input_cosine"), ".6f"), _fmt(m.get("max_abs"), ".2e"), _fmt(m.get("rel_l2"), ".2e"),
+                      _fmt(m.get("input_cosine"), ".6f"), _fmt(m.get("max_abs"), ".2e"),
+                      _fmt(m.get("rel_l2"), ".2e"),
                       _fmt(m.get("beyond_tol_frac"), ".2%"),
                       f"{int(m.get('nan', 0))}/{int(m.get('inf', 0))}" if m else "-",
                       _STATUS[layer["status"]])

@@ -12,7 +12,7 @@ import numpy as np
 
 from . import align
 from .detections import decode, match
-from .metrics import check_tensor, cosine, merge_metrics
+from .metrics import DEGENERATE_RMS, check_tensor, cosine, merge_metrics
 
 QUERY_UNMATCHED_MAX = 0.10  # more unmatched queries than this fails the site
 OUTPUT_TAP = "output0"
@@ -128,7 +128,7 @@ def compare_backend(
         if in_cos is not None and merged:
             # how much of the error the site inherited: its inputs' worst cosine
             merged["input_cosine"] = in_cos
-        degenerate = passed and merged.get("ref_rms", 1.0) < 1e-6
+        degenerate = passed and merged.get("ref_rms", 1.0) < DEGENERATE_RMS
         if not merged:
             passed = False
         status = "fail" if not passed else ("degenerate" if degenerate else "pass")

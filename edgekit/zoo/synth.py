@@ -126,8 +126,11 @@ def _shape_mask(cv2: Any, cls: int, w: int, h: int, box: tuple[int, int, int, in
     return m > 0
 
 
+Label = tuple[int, float, float, float, float]
+
+
 def render(spec: SynthSpec, split: str, index: int,
-           bases: list[np.ndarray] | None = None) -> tuple[np.ndarray, list[tuple[int, float, float, float, float]]]:
+           bases: list[np.ndarray] | None = None) -> tuple[np.ndarray, list[Label]]:
     """One image (HWC uint8 BGR) and its labels ``(class, cx, cy, w, h)`` normalised."""
     cv2 = _cv2()
     rng = np.random.default_rng([spec.seed, SPLITS.index(split), index])
