@@ -118,3 +118,20 @@ def test_cache_dir_follows_the_environment(monkeypatch, tmp_path):
     monkeypatch.delenv(zt.ENV_CACHE)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert zt.cache_root() == tmp_path / "xdg" / "edgekit" / "zoo"
+
+
+def test_recipe_key_does_not_depend_on_the_checkout_path(tmp_path):
+    """A clean clone elsewhere must find the checkpoints trained from another checkout; a
+    changed YAML text must not."""
+    import dataclasses
+    import shutil
+
+    from edgekit.zoo.train import RECIPES, RTDETR_TINY, recipe_key
+
+    base = RECIPES["rtdetr-tiny-test"]
+    moved = tmp_path / "elsewhere" / "rtdetr-tiny.yaml"
+    moved.parent.mkdir()
+    shutil.copy(RTDETR_TINY, moved)
+    assert recipe_key(dataclasses.replace(base, model=str(moved))) == recipe_key(base)
+    moved.write_text(moved.read_text() + "\n# changed\n")
+    assert recipe_key(dataclasses.replace(base, model=str(moved))) != recipe_key(base)

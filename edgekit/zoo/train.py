@@ -108,7 +108,10 @@ def versions() -> dict[str, str | None]:
 
 
 def recipe_key(recipe: Recipe) -> str:
-    blob = json.dumps({"recipe": recipe.to_dict(), "model_yaml": _model_text(recipe.model),
+    """The cache key: what the recipe trains, not where its files are (a YAML path differs
+    from one checkout to the next; its text is in the key)."""
+    spec = {**recipe.to_dict(), "model": Path(recipe.model).name}
+    blob = json.dumps({"recipe": spec, "model_yaml": _model_text(recipe.model),
                        "versions": versions(), "recipe_version": RECIPE_VERSION},
                       sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
