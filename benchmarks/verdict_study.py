@@ -29,6 +29,7 @@ import json
 import math
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -412,7 +413,9 @@ def separation(rows: list[dict[str, Any]], key: str, worse_high: bool) -> dict[s
 
 
 def run_checkpoint(name: str, work: Path, n_val: int, only: list[str] | None = None,
-                   log: Any = print) -> list[dict[str, Any]]:
+                   log: Any = print) -> Iterator[dict[str, Any]]:
+    """One row per variant. The default build comes first: its --data export records the
+    PyTorch reference mAP every row's drop is measured against."""
     from edgekit.export.bundle import load_bundle
     from edgekit.export.pipeline import export
     from edgekit.profiles import load_profile
@@ -420,13 +423,12 @@ def run_checkpoint(name: str, work: Path, n_val: int, only: list[str] | None = N
     imgsz = IMGSZ[name.rsplit("-", 1)[-1]]
     family = "rtdetr" if "rtdetr" in name else "yolo"
     black = black_images(work / "black", size=imgsz)
-    rows: list[dict[str, Any]] = []
     ref = inputs = labels = None
     torch_map = None
     count = load_profile("intel-cpu-int8").calibration.count
     dim = {f: dimmed_images(work / f"{name}-dim{f:g}", ck.data, f, count) for f in DIM}
     for vname, intent, overrides, use_data in variants(family, black, dim):
-        if only and vname not in only:
+        if only and vname not in only and vname != "default":
             continue
         log(f"== {name} {vname}")
         prof = load_profile("intel-cpu-int8", {"imgsz": imgsz, **overrides})
@@ -446,8 +448,7 @@ def run_checkpoint(name: str, work: Path, n_val: int, only: list[str] | None = N
                **measure_build(res.bundle, prof, ck.data, ref, inputs, labels, torch_map)}
         log(f"   drop {row['drop']:.2f}  today {row['today']}  agreement drop "
             f"{row['agreement_drop']}")
-        rows.append(row)
-    return rows
+        yield row
 
 
 def fmt(v: Any, nd: int = 3) -> str:
@@ -523,7 +524,13 @@ def render(rows: list[dict[str, Any]], seps: dict[str, Any]) -> str:
         else:
             txt = (f"does not separate: the worst build that must pass ({s['worst_passing']:.4g}) "
                    f"is at least as bad as the best build that must fail ({s['best_failing']:.4g})")
-        lines.append(f"- **{label}** (`{key}`): {txt}")
+        fam = []
+        for f in ("yolo", "rtdetr"):
+            fs = seps.get(f"{key}@{f}")
+            if fs and fs["separates"] is not None:
+                fam.append(f"{f} alone: " + (f"{fs['direction']} {fs['threshold']:.4g}"
+                                             if fs["separates"] else "no threshold"))
+        lines.append(f"- **{label}** (`{key}`): {txt}" + (f" [{'; '.join(fam)}]" if fam else ""))
     return "\n".join(lines) + "\n"
 
 
@@ -549,7 +556,8 @@ def main() -> None:
     ap.add_argument("--out", default=str(RESULTS / "verdict_study"))
     ap.add_argument("--merge", action="store_true",
                     help="keep rows of other checkpoints already in the results file")
-    ap.add_argument("--variants", nargs="+", help="build only these variants (default: all)")
+    ap.add_argument("--variants", nargs="+",
+                    help="build only these variants and the default one (default: all)")
     ap.add_argument("--combine", nargs="+", metavar="JSON",
                     help="measure nothing: pool the rows of earlier runs' JSON files and "
                          "redo the threshold analysis over them")
@@ -569,9 +577,15 @@ def main() -> None:
                 for r in run_checkpoint(name, work, args.val_images, args.variants):
                     r["n_val"] = args.val_images
                     rows.append(r)
+                    # rows so far, for --combine should a long run be stopped
+                    partial = out.with_suffix(".partial.json")
+                    partial.write_text(json.dumps({"rows": rows}, indent=1) + "\n")
         finally:
             shutil.rmtree(work, ignore_errors=True)
     seps = {key: separation(rows, key, hi) for key, _, hi in CANDIDATES}
+    for fam in ("yolo", "rtdetr"):  # one family at a time: does a per-family threshold exist?
+        mine = [r for r in rows if r["checkpoint"].startswith(fam)]
+        seps.update({f"{key}@{fam}": separation(mine, key, hi) for key, _, hi in CANDIDATES})
     seps["today"] = today_separation(rows)
     seps["today_extended"] = today_separation(rows, "today_on_extended_inputs")
     payload = {"schema": "edgekit.verdict-study/1", "pass_drop": PASS_DROP,
