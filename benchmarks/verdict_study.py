@@ -490,14 +490,17 @@ def render(rows: list[dict[str, Any]], seps: dict[str, Any]) -> str:
             f"{g('introduced_over_inherited_median', 2)} | {fmt(r['agreement_drop'], 2)} |")
     lines += ["", ("Which site each candidate names, and the counterfactual: the site whose "
                    "float output, spliced into the quantized run, recovers the largest share "
-                   "of the agreement-mAP drop (negative: splicing made it worse)."), "",
-              ("| checkpoint | variant | drop | worst cosine site | worst site/stream site | "
-               "splice: best site | recovered | agreement drop after splice |"),
-              "|---|---|---|---|---|---|---|---|"]
+                   "of the agreement-mAP drop (negative: splicing made it worse). A build "
+                   "with as many FakeQuantize ops as its default build quantized nothing "
+                   "more than it."), "",
+              ("| checkpoint | variant | FakeQuantize ops | drop | worst cosine site | "
+               "worst site/stream site | splice: best site | recovered | "
+               "agreement drop after splice |"),
+              "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         w, b = r["worst_site"], r.get("splice_best") or {}
         lines.append(
-            f"| {r['checkpoint']} | {r['variant']} | {r['drop']:.2f} | "
+            f"| {r['checkpoint']} | {r['variant']} | {r['fake_quantize_ops']} | {r['drop']:.2f} | "
             f"{w.get('cosine_worst', {}).get('site', '-')} | "
             f"{w.get('res_rel_site_worst', {}).get('site', '-')} | {b.get('site', '-')} | "
             f"{fmt(100 * b['recovered_frac'], 0) + '%' if b else '-'} | "
