@@ -124,20 +124,23 @@ def check_imgsz(imgsz: int | None) -> None:
         raise UsageError(f"--imgsz {imgsz}: {why}")
 
 
-def write_reports(report: dict[str, Any], json_out: str | None, junit: str | None, *,
-                  junit_writer: Callable[[dict[str, Any], str], None],
-                  markdown: Callable[[dict[str, Any]], str]) -> None:
-    """The report files a gating command writes: --json, --junit, and the GitHub step
-    summary, an optional report whose failure is a warning and never changes the gate."""
+def write_reports(report: dict[str, Any], json_out: str | None, *,
+                  markdown: Callable[[dict[str, Any]], str],
+                  files: tuple[tuple[str, str | None, Callable[[dict[str, Any], str], None]],
+                               ...] = ()) -> None:
+    """The report files a gating command writes: --json, each ``(option, path, writer)`` of
+    ``files`` that was asked for (--junit, --plot), and the GitHub step summary, an optional
+    report whose failure is a warning and never changes the gate."""
     from rich.markup import escape
 
     from ..parity.report import append_step_summary
 
     if json_out:
         write_json_report(report, json_out)
-    if junit:
-        with writing("--junit", junit):
-            junit_writer(report, junit)
+    for option, path, writer in files:
+        if path:
+            with writing(option, path):
+                writer(report, path)
     warning = append_step_summary(markdown(report))
     if warning:
         log(f"[yellow]warning:[/] {escape(warning)}")

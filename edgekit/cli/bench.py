@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 
-from ._common import TrustCheckpoint, err_console, handle_errors, log, write_json_report, writing
+from ._common import TrustCheckpoint, err_console, handle_errors, write_reports
 
 
 @handle_errors
@@ -36,7 +36,6 @@ def bench(
     trust_checkpoint: TrustCheckpoint = False,
 ) -> None:
     """Measure latency on the target: percentiles, jitter, model-only and end to end."""
-    from rich.markup import escape
 
     from ..errors import GateFailed, UsageError
 
@@ -100,19 +99,14 @@ def bench(
     if base is not None:
         report["regression"] = regression(report, base, max_regression)
     render(report, console)
-    if json_out:
-        write_json_report(report, json_out)
-    if plot:
-        from ..bench.report import plot as draw
-
-        with writing("--plot", plot):
-            draw(report, plot)
     from ..bench.report import markdown
-    from ..parity.report import append_step_summary
 
-    warning = append_step_summary(markdown(report))
-    if warning:
-        log(f"[yellow]warning:[/] {escape(warning)}")
+    def draw(rep: dict, path: str) -> None:
+        from ..bench.report import plot
+
+        plot(rep, path)
+
+    write_reports(report, json_out, markdown=markdown, files=(("--plot", plot, draw),))
     reg = report.get("regression")
     if reg is not None and not reg["rows"]:
         raise UsageError(f"--baseline {baseline}: nothing to compare: it has no result for "

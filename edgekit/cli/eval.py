@@ -61,7 +61,7 @@ def eval_cmd(
 
         report = run_eval(bundle, data, cfg, progress=progress)
     render_table(report, console)
-    write_reports(report, json_out, junit, junit_writer=write_junit, markdown=markdown)
+    write_reports(report, json_out, markdown=markdown, files=(("--junit", junit, write_junit),))
     if not report["passed"]:
         bad = [f"{n} {r['drop_map50_95']:.2f}" for n, r in report["backends"].items()
                if not r["passed"]]

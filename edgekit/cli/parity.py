@@ -61,7 +61,7 @@ def parity(
         "min_cosine": min_cosine, "max_rel_l2": max_rel_l2, "atol": atol, "rtol": rtol,
         "max_violation_frac": max_violation_frac})
     render_table(report)
-    write_reports(report, json_out, junit, junit_writer=write_junit, markdown=markdown)
+    write_reports(report, json_out, markdown=markdown, files=(("--junit", junit, write_junit),))
     if not report["passed"]:
         raise GateFailed("parity failed: " + gate_summary(report))
     log("[green]parity passed[/]")
