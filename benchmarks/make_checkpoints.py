@@ -20,19 +20,24 @@ from pathlib import Path
 
 
 def coco_reference(ck, recipe) -> dict:
-    """edgekit's mAP of a checkpoint: a minimal manifest for the PyTorch runner."""
+    """edgekit's mAP of a checkpoint: a partial manifest (the sections the PyTorch runner
+    and the decoding read, unvalidated) without exporting a bundle."""
+    from edgekit.bundle import Images, ImageSet, InputSpec, Manifest, OutputSpec, Source
     from edgekit.eval.data import load_dataset
     from edgekit.eval.run import compute_reference
     from edgekit.models.preprocess import RESIZE, input_spec
 
     family = "rtdetr" if "rtdetr" in Path(recipe.model).name else "yolo"
-    manifest = {
-        "source": {"kind": "checkpoint", "spec": str(ck.path), "path": str(ck.path)},
-        "input": {**input_spec(family), "imgsz": recipe.imgsz,
-                  "shape": [1, 3, recipe.imgsz, recipe.imgsz]},
-        "output": {"format": "rtdetr" if family == "rtdetr" else "yolo_end2end"},
-    }
-    assert manifest["input"]["resize"]["mode"] == RESIZE[family]
+    manifest = Manifest.model_construct(
+        source=Source.model_construct(kind="checkpoint", spec=str(ck.path), path=str(ck.path),
+                                      seed=None),
+        input=InputSpec.model_validate({**input_spec(family), "imgsz": recipe.imgsz,
+                                        "shape": [1, 3, recipe.imgsz, recipe.imgsz],
+                                        "dynamic_batch": False}),
+        output=OutputSpec.model_construct(format="rtdetr" if family == "rtdetr"
+                                          else "yolo_end2end"),
+        images=Images.model_construct(reference=ImageSet.model_construct(dir=None)))
+    assert manifest.input.resize.mode == RESIZE[family]
     ref = compute_reference(manifest, load_dataset(ck.data, "val"))
     return {"map50_95": ref["map50_95"], "map50": ref["map50"], "per_class": ref["per_class"]}
 

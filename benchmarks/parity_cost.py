@@ -12,7 +12,7 @@ import json
 import time
 from pathlib import Path
 
-from edgekit.export.bundle import load_bundle
+from edgekit.bundle import load_bundle
 from edgekit.export.pipeline import export
 from edgekit.parity.run import run_parity
 from edgekit.profiles import load_profile

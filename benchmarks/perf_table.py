@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from edgekit.bench.run import BenchConfig, bench_backend, conditions, resolve_target
-from edgekit.export.bundle import load_bundle
+from edgekit.bundle import load_bundle
 from edgekit.export.pipeline import export
 from edgekit.parity.run import run_parity
 from edgekit.profiles import load_profile

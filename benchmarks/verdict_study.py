@@ -31,9 +31,12 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from edgekit.bundle import Tap
 
 RESULTS = Path(__file__).resolve().parent / "results"
 IMGSZ = {"test": 160, "bench": 320}
@@ -124,10 +127,10 @@ def extended_inputs(bundle: Any, data: Path, n_val: int) -> tuple[np.ndarray, li
 
     m = bundle.manifest
     ref_in = load_reference(bundle)["inputs"]
-    mode = m["input"].get("resize", {}).get("mode", "letterbox")
+    mode = m.input.resize.mode
     ds = load_dataset(data, "val", max_images=n_val)
-    val = [to_input(read_image(s.image), m["input"]["imgsz"], mode)[0] for s in ds.samples]
-    labels = list(m["reference"]["inputs"]) + [s.image.name for s in ds.samples]
+    val = [to_input(read_image(s.image), m.input.imgsz, mode)[0] for s in ds.samples]
+    labels = list(m.reference.inputs) + [s.image.name for s in ds.samples]
     return np.concatenate([ref_in, np.stack(val).astype(np.float32)]), labels
 
 
@@ -138,9 +141,9 @@ def torch_reference(bundle: Any, inputs: np.ndarray) -> dict[str, np.ndarray]:
     from edgekit.models.source import resolve_source
 
     m = bundle.manifest
-    src = resolve_source(m["source"]["path"], trust=True)
-    prep = prepare(src, imgsz=m["input"]["imgsz"], seed=m["source"].get("seed") or 0,
-                   end2end=m["output"]["format"] != "yolo_raw", dynamic=False, images=None,
+    src = resolve_source(m.source.path, trust=True)
+    prep = prepare(src, imgsz=m.input.imgsz, seed=m.source.seed or 0,
+                   end2end=m.output.format != "yolo_raw", dynamic=False, images=None,
                    example=inputs[0])
     return reference_outputs(prep, inputs)
 
@@ -153,7 +156,7 @@ def _norm(a: np.ndarray) -> float:
     return float(np.linalg.norm(np.asarray(a, np.float64).ravel()))
 
 
-def site_metrics(taps: list[dict[str, Any]], ref: dict[str, np.ndarray],
+def site_metrics(taps: list[Tap], ref: dict[str, np.ndarray],
                  got: dict[str, np.ndarray], qtol: float) -> dict[str, dict[str, list[float]]]:
     """Per attention site, per image: cosine, SQNR (dB), the site's error relative to the
     residual stream it is added into, that stream's own error after the add, and the error at
@@ -166,17 +169,17 @@ def site_metrics(taps: list[dict[str, Any]], ref: dict[str, np.ndarray],
     perms = _query_perms(taps, ref, got, qtol)
     out: dict[str, dict[str, list[float]]] = {}
     for tap in taps:
-        if tap["kind"] == "queries":
+        if tap.kind == "queries":
             continue
-        name, qaxis = tap["name"], tap.get("query_axis")
+        name, qaxis = tap.name, tap.query_axis
         rows: dict[str, list[float]] = {k: [] for k in (
             "cosine", "sqnr_db", "res_rel_site", "res_rel_stream", "in_rel", "out_rel")}
         # the residual stream: the site input of the output's shape (x in x + attn(x))
-        res_i = next((i for i, rn in enumerate(tap.get("input_refs", []))
+        res_i = next((i for i, rn in enumerate(tap.input_refs or [])
                       if rn in ref and ref[rn].shape == ref[name].shape), None)
-        in_axes = tap.get("input_query_axes") or [None] * len(tap.get("inputs", []))
+        in_axes = tap.input_query_axes or [None] * len(tap.inputs)
         for k in range(ref[name].shape[0]):
-            r, o = ref[name][k], got[tap["tensor"]][k]
+            r, o = ref[name][k], got[tap.tensor][k]
 
             def aligned(arr: np.ndarray, axis: int | None,
                         k: int = k) -> tuple[np.ndarray, np.ndarray | None]:
@@ -198,7 +201,7 @@ def site_metrics(taps: list[dict[str, Any]], ref: dict[str, np.ndarray],
                                                    / max(err ** 2, 1e-30)))
             rows["out_rel"].append(err / max(_norm(rk), 1e-12))
             if res_i is not None:
-                rname, tname = tap["input_refs"][res_i], tap["inputs"][res_i]
+                rname, tname = tap.input_refs[res_i], tap.inputs[res_i]
                 xr, xo = ref[rname][k], got[tname][k]
                 xo, v2 = aligned(xo, in_axes[res_i])
                 if valid is not None and v2 is not None:
@@ -231,7 +234,7 @@ def agreement_map(ref_out: np.ndarray, got_out: np.ndarray, fmt: str, imgsz: int
     return None if res["map50_95"] is None else 100 * res["map50_95"]
 
 
-def splice_recovery(bundle: Any, profile: Any, taps: list[dict[str, Any]], inputs: np.ndarray,
+def splice_recovery(bundle: Any, profile: Any, taps: list[Tap], inputs: np.ndarray,
                     ref: dict[str, np.ndarray], got: dict[str, np.ndarray], qtol: float,
                     base_drop: float, work: Path) -> dict[str, dict[str, float]]:
     """The counterfactual: for each attention site, the quantized build run again with that
@@ -246,18 +249,18 @@ def splice_recovery(bundle: Any, profile: Any, taps: list[dict[str, Any]], input
     from edgekit.runtimes import RunnerSettings, get_runner
 
     m = bundle.manifest
-    fmt, imgsz = m["output"]["format"], m["input"]["imgsz"]
-    names = {int(k): v for k, v in m["names"].items()}
+    fmt, imgsz = m.output.format, m.input.imgsz
+    names = {int(k): v for k, v in m.names.items()}
     agree_ref = agreement_map(ref["output0"], ref["output0"], fmt, imgsz, names)
     perms = _query_perms(taps, ref, got, qtol)
     core = ov.Core()
     out: dict[str, dict[str, float]] = {}
     for tap in taps:
-        if tap["kind"] == "queries":
+        if tap.kind == "queries":
             continue
         model = core.read_model(str(bundle.artifact("openvino")))
         port = next((o for op in model.get_ordered_ops() for o in op.outputs()
-                     if tap["tensor"] in o.get_names()), None)
+                     if tap.tensor in o.get_names()), None)
         if port is None:
             continue
         param = ops.parameter(port.get_partial_shape(), port.get_element_type(), "splice")
@@ -268,11 +271,11 @@ def splice_recovery(bundle: Any, profile: Any, taps: list[dict[str, Any]], input
         xml = work / "splice.xml"
         ov.save_model(model, str(xml), compress_to_fp16=False)
         feeds = []
-        qaxis = tap.get("query_axis")
+        qaxis = tap.query_axis
         for k in range(inputs.shape[0]):
-            r = ref[tap["name"]][k]
+            r = ref[tap.name][k]
             if perms is not None and qaxis is not None:
-                o = np.moveaxis(got[tap["tensor"]][k].copy(), qaxis, 0)
+                o = np.moveaxis(got[tap.tensor][k].copy(), qaxis, 0)
                 rr = np.moveaxis(r, qaxis, 0)
                 for i, j in enumerate(perms[k]):
                     if j >= 0:
@@ -287,7 +290,7 @@ def splice_recovery(bundle: Any, profile: Any, taps: list[dict[str, Any]], input
                 outs.append(np.asarray(res[runner.output_names[0]]))
         agree = agreement_map(ref["output0"], np.stack(outs), fmt, imgsz, names)
         drop = agree_ref - agree
-        out[tap["name"]] = {"agreement_drop": drop,
+        out[tap.name] = {"agreement_drop": drop,
                             "recovered_frac": (base_drop - drop) / base_drop
                             if base_drop > 1e-9 else 0.0}
     return out
@@ -325,8 +328,8 @@ def summarize(sites: dict[str, dict[str, list[float]]], keep: np.ndarray) -> dic
 
 def measure_build(bundle_dir: Path, profile: Any, data: Path, ref: dict[str, np.ndarray],
                   inputs: np.ndarray, labels: list[str], torch_map: float) -> dict[str, Any]:
+    from edgekit.bundle import load_bundle, tap_tensors
     from edgekit.eval.run import EvalConfig, run_eval
-    from edgekit.export.bundle import load_bundle, tap_tensors
     from edgekit.parity.run import run_backend, tolerance_fn
     from edgekit.parity.verdict import compare_backend
     from edgekit.runtimes import RunnerSettings, get_runner
@@ -341,10 +344,10 @@ def measure_build(bundle_dir: Path, profile: Any, data: Path, ref: dict[str, np.
     got = run_backend(runner, inputs, tensors)
     tol = tolerance_fn(profile, "int8")
     today_ext = compare_backend("openvino", "x", taps=bundle.taps, ref=ref, got=got,
-                                tolerance=tol, output_format=m["output"]["format"],
-                                imgsz=m["input"]["imgsz"])
-    names = {int(k): v for k, v in m["names"].items()}
-    fmt, imgsz = m["output"]["format"], m["input"]["imgsz"]
+                                tolerance=tol, output_format=m.output.format,
+                                imgsz=m.input.imgsz)
+    names = {int(k): v for k, v in m.names.items()}
+    fmt, imgsz = m.output.format, m.input.imgsz
     agree_ref = agreement_map(ref["output0"], ref["output0"], fmt, imgsz, names)
     agree = agreement_map(ref["output0"], got["output0"], fmt, imgsz, names)
     sites = site_metrics(bundle.taps, ref, got, max(0.05, 2 * tol("queries").max_rel_l2))
@@ -355,16 +358,16 @@ def measure_build(bundle_dir: Path, profile: Any, data: Path, ref: dict[str, np.
                              max(0.05, 2 * tol("queries").max_rel_l2),
                              agree_ref - agree, Path(bundle_dir).parent)
     best = max(splice.items(), key=lambda kv: kv[1]["recovered_frac"], default=None)
-    parity = m.get("parity", {})
+    parity = m.parity
     return {
         "map50_95": ov_map, "torch_map50_95": torch_map, "drop": torch_map - ov_map,
-        "today": {"passed": parity.get("passed"),
-                  "first_divergent": (parity.get("first_divergent") or {}).get("openvino")},
+        "today": {"passed": parity.passed if parity else None,
+                  "first_divergent": parity.first_divergent.get("openvino") if parity else None},
         "today_on_extended_inputs": {"passed": today_ext.passed,
                                      "first_divergent": today_ext.first_divergent},
         "agreement_map50_95": agree, "agreement_self": agree_ref,
         "agreement_drop": None if agree is None else agree_ref - agree,
-        "fake_quantize_ops": m["openvino"]["nncf"]["fake_quantize_ops"],
+        "fake_quantize_ops": m.runtime("openvino")["nncf"]["fake_quantize_ops"],
         "splice": splice,
         "splice_best": None if best is None else {"site": best[0], **best[1]},
         **summarize(sites, real),
@@ -416,7 +419,7 @@ def run_checkpoint(name: str, work: Path, n_val: int, only: list[str] | None = N
                    log: Any = print) -> Iterator[dict[str, Any]]:
     """One row per variant. The default build comes first: its --data export records the
     PyTorch reference mAP every row's drop is measured against."""
-    from edgekit.export.bundle import load_bundle
+    from edgekit.bundle import load_bundle
     from edgekit.export.pipeline import export
     from edgekit.profiles import load_profile
     ck = trained(name)
@@ -439,7 +442,7 @@ def run_checkpoint(name: str, work: Path, n_val: int, only: list[str] | None = N
             bundle = load_bundle(res.bundle)
             inputs, labels = extended_inputs(bundle, ck.data, n_val)
             ref = torch_reference(bundle, inputs)
-            torch_map = res.manifest["eval_reference"]["map50_95"] * 100
+            torch_map = res.manifest.eval_reference["map50_95"] * 100
         row = {"checkpoint": name, "variant": vname, "intent": intent, "imgsz": imgsz,
                "overrides": overrides,
                "calibration": "train split (--data)" if use_data else Path(overrides[

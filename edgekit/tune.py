@@ -26,14 +26,17 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ._lazy import require
+from .bundle import Bundle, BundleWriter, load_bundle, refuse_existing, write_manifest
 from .errors import UsageError
-from .export.bundle import Bundle, BundleWriter, load_bundle, refuse_existing, write_manifest
 from .parity.metrics import cosine
+
+if TYPE_CHECKING:
+    from .profiles.schema import Profile
 
 Log = Any
 BACKENDS = ("openvino", "onnxruntime")
@@ -69,10 +72,10 @@ class Candidate:
 
 
 class Tuner:
-    def __init__(self, bundle: Bundle, profile: Any, work: Path, backend: str, *, iters: int,
+    def __init__(self, bundle: Bundle, profile: Profile, work: Path, backend: str, *, iters: int,
                  warmup: int, threads: int | None, tol_overrides: dict[str, float] | None,
                  log: Log) -> None:
-        from .export.bundle import tap_tensors
+        from .bundle import tap_tensors
         from .export.pipeline import calibration_batch
         from .export.regions import GraphIndex, block_boundaries, blocks, float_tensor_names
         from .parity.run import load_reference, tolerance_fn
@@ -91,11 +94,11 @@ class Tuner:
         # block outputs, plus every site's input (the inherited-error check does not rely
         # on the bundle recording PyTorch references for them)
         self.block_tensors: list[str] = []
-        site_inputs = [t for x in bundle.taps for t in x.get("inputs", []) if t != "images"]
+        site_inputs = [t for x in bundle.taps for t in x.inputs if t != "images"]
         for r in self.bounds.values():
             self.block_tensors += [t for t in r["outputs"] if t not in self.block_tensors]
         self.block_tensors += [t for t in site_inputs if t not in self.block_tensors]
-        mode = bundle.manifest["input"].get("resize", {}).get("mode", "letterbox")
+        mode = bundle.manifest.input.resize.mode
         self.calib = calibration_batch(profile, mode)
         self.inputs = load_reference(bundle)["inputs"]
         self.fp32_blocks: dict[str, np.ndarray] = {}
@@ -195,10 +198,8 @@ class Tuner:
         t0 = time.perf_counter()
         self._build(cal, c.artifact)
         c.build_s = round(time.perf_counter() - t0, 2)
-        manifest = json.loads(json.dumps(self.b.manifest))
-        manifest["artifacts"][self.backend] = str(c.artifact.resolve())
-        rep = run_parity(Bundle(self.b.path, manifest), self.profile, [self.backend],
-                         tol_overrides=self.tol)
+        rep = run_parity(self.b, self.profile, [self.backend],
+                         artifacts={self.backend: c.artifact.resolve()}, tol_overrides=self.tol)
         be = rep["backends"][self.backend]
         c.parity = rep
         c.passed = be["passed"]
@@ -215,9 +216,9 @@ class Tuner:
         err = self.tensor_errors(c.artifact)
         c.block_error = {k: round(v, 6) for k, v in self._added(err).items()}
         for x in self.b.taps:  # sites whose bundle has no PyTorch input reference
-            ins = [err[t] for t in x.get("inputs", []) if t in err]
-            if c.input_cosine.get(x["name"]) is None and ins and x["name"] in c.site_passed:
-                c.input_cosine[x["name"]] = 1.0 - max(ins)
+            ins = [err[t] for t in x.inputs if t in err]
+            if c.input_cosine.get(x.name) is None and ins and x.name in c.site_passed:
+                c.input_cosine[x.name] = 1.0 - max(ins)
         c.p50_ms, c.p99_ms = self._bench(c.artifact)
         c.speedup = fp32_p50 / c.p50_ms if c.p50_ms else None
         wc = "-" if c.worst_cosine is None else f"{c.worst_cosine:.5f}"
@@ -261,8 +262,8 @@ class Tuner:
 
     def upstream_blocks(self, c: Candidate, site: str, taken: list[str], n: int) -> list[str]:
         """The ``n`` blocks upstream of ``site`` (or of the output) that add the most error."""
-        tap = next((t for t in self.b.taps if t["name"] == site), None)
-        seeds = (tap.get("inputs") or [tap["tensor"]]) if tap else \
+        tap = next((t for t in self.b.taps if t.name == site), None)
+        seeds = (tap.inputs or [tap.tensor]) if tap else \
             [o.name for o in self.deployed.graph.output]
         anc = self.gi.ancestors(seeds)
         order = {b: i for i, b in enumerate(self.blocks)}
@@ -273,7 +274,7 @@ class Tuner:
         return options[:n]
 
 
-def tune(bundle_path: Path, profile: Any, out: Path, *, time_limit_s: float = 1800,
+def tune(bundle_path: Path, profile: Profile, out: Path, *, time_limit_s: float = 1800,
          iters: int = 50, warmup: int = 5, threads: int | None = None, rounds: int = 5,
          tol_overrides: dict[str, float] | None = None, force: bool = False,
          log: Log = print) -> dict[str, Any]:
@@ -283,8 +284,8 @@ def tune(bundle_path: Path, profile: Any, out: Path, *, time_limit_s: float = 18
                          f"{profile.name} is {profile.precision.value} on {', '.join(runtimes)}")
     backend = runtimes[0]
     b = load_bundle(bundle_path)
-    if profile.imgsz != b.manifest["input"]["imgsz"]:
-        profile = profile.model_copy(update={"imgsz": b.manifest["input"]["imgsz"]})
+    if profile.imgsz != b.manifest.input.imgsz:
+        profile = profile.model_copy(update={"imgsz": b.manifest.input.imgsz})
     if not force:  # before the search, not after it
         refuse_existing(out / tuned_name(profile, b))
     deadline = time.monotonic() + time_limit_s
@@ -297,8 +298,8 @@ def tune(bundle_path: Path, profile: Any, out: Path, *, time_limit_s: float = 18
         fp32 = t.fp32()
         log(f"tune ({backend}): fp32 p50 {fp32.p50_ms:.2f} ms; searching float scopes "
             f"(deterministic, bounded by {time_limit_s:.0f} s)")
-        kinds = {x["name"]: x["kind"] for x in b.taps}
-        attention_sites = [x["name"] for x in b.taps if x["kind"] != "queries"]
+        kinds = {x.name: x.kind for x in b.taps}
+        attention_sites = [x.name for x in b.taps if x.kind != "queries"]
         default = list(profile.calibration.float_scope)
         # always-float op types that are not per-site (score sigmoid, top-k)
         base_items = [i for i in default if i in ("topk", "score_sigmoid")]
@@ -374,8 +375,8 @@ def tune(bundle_path: Path, profile: Any, out: Path, *, time_limit_s: float = 18
         report = {"schema": "edgekit.tune/2", "bundle": str(b.path), "profile": profile.name,
                   "backend": backend, "fp32": fp32.row(),
                   "candidates": [c.row() for c in tried],
-                  "decoder_sites": [x["name"] for x in b.taps
-                                    if ".decoder." in x["name"] and x["kind"] != "queries"],
+                  "decoder_sites": [x.name for x in b.taps
+                                    if ".decoder." in x.name and x.kind != "queries"],
                   "side_by_side": side,
                   "chosen": chosen.label, "why": why, "passed": chosen.passed,
                   "time_limit_s": time_limit_s,
@@ -393,18 +394,18 @@ def least_failing(tried: list[Candidate]) -> Candidate:
 
 
 def _decoder_blocks(t: Tuner) -> set[str]:
-    q = [x for x in t.b.taps if x["kind"] == "queries"]
+    q = [x for x in t.b.taps if x.kind == "queries"]
     if not q:
         return set()
-    desc = t.gi.descendants([q[0]["tensor"]])
+    desc = t.gi.descendants([q[0].tensor])
     return {b for b, idx in t.blocks.items() if idx & desc}
 
 
-def tuned_name(profile: Any, b: Bundle) -> str:
+def tuned_name(profile: Profile, b: Bundle) -> str:
     return f"{profile.name}-tuned-{b.path.name}"
 
 
-def write_result(b: Bundle, profile: Any, chosen: Candidate, report: dict[str, Any],
+def write_result(b: Bundle, profile: Profile, chosen: Candidate, report: dict[str, Any],
                  out: Path, force: bool = False) -> dict[str, str]:
     import yaml
 
@@ -431,28 +432,25 @@ def write_result(b: Bundle, profile: Any, chosen: Candidate, report: dict[str, A
             if p.name in skip:
                 continue
             (shutil.copytree if p.is_dir() else shutil.copy2)(p, d / p.name)
-        m = json.loads(json.dumps(b.manifest))
+        m = b.manifest
         for k in ("openvino", "onnxruntime", "tensorrt"):
-            m["artifacts"].pop(k, None)
-            m.pop(k, None)
+            m = m.without_runtime(k)
         tuned = {"precision": "int8", "tuned": {"float_scope": chosen.float_scope,
                                                 "float_sites": chosen.float_sites,
                                                 "float_blocks": chosen.float_blocks}}
         if backend == "openvino":
             shutil.copytree(chosen.artifact.parent, d / "openvino")
-            m["artifacts"]["openvino"] = "openvino/model.xml"
-            m["openvino"] = {**tuned, "converted_from": "model.onnx"}
+            m = m.with_runtime("openvino", {**tuned, "converted_from": "model.onnx"},
+                               artifact="openvino/model.xml")
         else:
             (d / ORT_INT8).parent.mkdir(parents=True)
             shutil.copy2(chosen.artifact, d / ORT_INT8)
-            m["artifacts"]["onnxruntime"] = ORT_INT8
-            m["onnxruntime"] = {**tuned, "quantized_from": "model.onnx", "format": "QDQ"}
+            m = m.with_runtime("onnxruntime", {**tuned, "quantized_from": "model.onnx",
+                                               "format": "QDQ"}, artifact=ORT_INT8)
         (d / "parity.json").write_text(json.dumps(chosen.parity, indent=2) + "\n")
         (d / "tune.json").write_text(json.dumps(report, indent=2) + "\n")
-        m["profile"] = data
-        m["parity"] = {"passed": chosen.passed,
-                       "first_divergent": {backend: chosen.first_divergent}}
-        write_manifest(d, m)
+        write_manifest(d, m.replace(profile=data, parity={
+            "passed": chosen.passed, "first_divergent": {backend: chosen.first_divergent}}))
     return {"profile": str(yml), "bundle": str(dest)}
 
 

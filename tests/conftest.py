@@ -56,10 +56,10 @@ def copy_bundle(src: Path, dst: Path) -> Path:
 
 def rehash(bundle_dir: Path) -> None:
     """Re-sign a bundle after a test changed a file on purpose (a planted fault)."""
-    from edgekit.export.bundle import write_manifest
+    from edgekit.bundle import MANIFEST, parse_manifest, write_manifest
 
-    m = json.loads((bundle_dir / "manifest.json").read_text())
-    write_manifest(bundle_dir, m)
+    mf = bundle_dir / MANIFEST
+    write_manifest(bundle_dir, parse_manifest(json.loads(mf.read_text()), mf))
 
 
 def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None, timeout: int = 240):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -16,13 +15,14 @@ def perturb_site_weights(bundle: Path, site: str, scale: float = 1.5) -> list[st
     import onnx
     from onnx import numpy_helper
 
+    from edgekit.bundle import load_bundle
     from edgekit.export.regions import GraphIndex
 
-    m = json.loads((bundle / "manifest.json").read_text())
-    tap = next(t for t in m["taps"] if t["name"] == site)
+    taps = load_bundle(bundle, verify=False).taps
+    tap = next(t for t in taps if t.name == site)
     model = onnx.load(str(bundle / "model.onnx"))
     gi = GraphIndex(model)
-    region = gi.region(tap["tensor"], tap["inputs"])
+    region = gi.region(tap.tensor, tap.inputs)
     used = {i for idx in region for i in gi.nodes[idx].input}
     changed = []
     for init in model.graph.initializer:
@@ -33,10 +33,10 @@ def perturb_site_weights(bundle: Path, site: str, scale: float = 1.5) -> list[st
     assert changed, f"no weights found in the region of {site}"
     onnx.save(model, str(bundle / "model.onnx"))
     if (bundle / "openvino" / "model.xml").is_file():
+        from edgekit.bundle import tap_tensors
         from edgekit.export import openvino as ovx
-        from edgekit.export.bundle import tap_tensors
 
-        ovm = ovx.convert(bundle / "model.onnx", keep_tensors=tap_tensors(m["taps"]))
+        ovm = ovx.convert(bundle / "model.onnx", keep_tensors=tap_tensors(taps))
         ovx.save(ovm, bundle / "openvino" / "model.xml")
     rehash(bundle)
     return changed

@@ -169,7 +169,7 @@ def test_end_to_end_detections_equal_ultralytics_predictor(which, yolo_bundle, r
     from ultralytics import RTDETR, YOLO
 
     from edgekit.bench.run import postprocess
-    from edgekit.export.bundle import load_bundle
+    from edgekit.bundle import load_bundle
     from edgekit.models.preprocess import read_image, sample_images, to_input
     from edgekit.runtimes import get_runner
 
@@ -179,7 +179,7 @@ def test_end_to_end_detections_equal_ultralytics_predictor(which, yolo_bundle, r
     else:
         path = {"yolo": yolo_bundle, "rtdetr": rtdetr_bundle}[which].bundle
     b = load_bundle(path)
-    imgsz = b.manifest["input"]["imgsz"]
+    imgsz = b.manifest.input.imgsz
     wrapper = RTDETR(str(b.file("model.onnx"))) if b.family == "rtdetr" else \
         YOLO(str(b.file("model.onnx")), task="detect")
     runner = get_runner("onnxruntime", b.file("model.onnx"))
@@ -188,7 +188,7 @@ def test_end_to_end_detections_equal_ultralytics_predictor(which, yolo_bundle, r
         for p in sample_images():
             img = read_image(p)
             theirs = wrapper.predict(img, imgsz=imgsz, conf=1e-4, verbose=False)[0].boxes
-            x, lb = to_input(img, imgsz, b.manifest["input"]["resize"]["mode"])
+            x, lb = to_input(img, imgsz, b.manifest.input.resize.mode)
             ours = postprocess(runner.infer({"images": x})["output0"], b.manifest, lb, 1e-4)[0]
             assert len(ours) == len(theirs)
             if len(ours):

@@ -4,17 +4,22 @@ import json
 
 import pytest
 
+from edgekit.bundle import BundleWriter, Manifest, load_bundle, manifest_from_v1, write_manifest
 from edgekit.errors import IntegrityError, UsageError
-from edgekit.export.bundle import BundleWriter, load_bundle, write_manifest
 
-from conftest import copy_bundle, run_cli
+from conftest import ASSETS, copy_bundle, run_cli
+
+
+def _manifest() -> Manifest:
+    """A small valid manifest (a version-1 one from the assets) for the writer's tests."""
+    return manifest_from_v1(json.loads((ASSETS / "manifest-v1-yolo26n-fp32.json").read_text()))
 
 
 def test_writer_commits_only_with_a_manifest(tmp_path):
     final = tmp_path / "b"
     with BundleWriter(final) as tmp:
         (tmp / "x.bin").write_bytes(b"123")
-        write_manifest(tmp, {"source": {"family": "yolo"}})
+        write_manifest(tmp, _manifest())
     assert (final / "manifest.json").is_file()
     assert [p.name for p in tmp_path.iterdir()] == ["b"]
 
@@ -32,7 +37,7 @@ def test_writer_replaces_an_old_bundle_only_when_complete(tmp_path):
     final = tmp_path / "b"
     with BundleWriter(final) as tmp:
         (tmp / "v").write_text("1")
-        write_manifest(tmp, {})
+        write_manifest(tmp, _manifest())
     with pytest.raises(KeyboardInterrupt):
         with BundleWriter(final, force=True) as tmp:
             (tmp / "v").write_text("2")
@@ -41,7 +46,7 @@ def test_writer_replaces_an_old_bundle_only_when_complete(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["b"]
     with BundleWriter(final, force=True) as tmp:
         (tmp / "v").write_text("3")
-        write_manifest(tmp, {})
+        write_manifest(tmp, _manifest())
     assert (final / "v").read_text() == "3"
     assert [p.name for p in tmp_path.iterdir()] == ["b"]
 
@@ -50,7 +55,7 @@ def test_writer_refuses_an_existing_bundle_without_force(tmp_path):
     final = tmp_path / "b"
     with BundleWriter(final) as tmp:
         (tmp / "v").write_text("1")
-        write_manifest(tmp, {})
+        write_manifest(tmp, _manifest())
     with pytest.raises(UsageError, match=f"already exists: {final}.*--force"):
         with BundleWriter(final) as tmp:
             raise AssertionError("not reached: refused before any work")
@@ -63,7 +68,7 @@ def test_writer_refuses_at_commit_a_bundle_that_appeared_meanwhile(tmp_path):
     with pytest.raises(UsageError, match="already exists"):
         with BundleWriter(final) as tmp:
             (tmp / "v").write_text("mine")
-            write_manifest(tmp, {})
+            write_manifest(tmp, _manifest())
             final.mkdir()  # another export committed while this one was building
             (final / "v").write_text("theirs")
     assert (final / "v").read_text() == "theirs"
@@ -80,7 +85,7 @@ def test_bundle_directory_gets_the_users_permissions(tmp_path, umask, mode):
     try:
         with BundleWriter(tmp_path / "b") as tmp:
             (tmp / "sub").mkdir()
-            write_manifest(tmp, {})
+            write_manifest(tmp, _manifest())
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "b").stat().st_mode) == mode

@@ -71,8 +71,8 @@ def test_default_export_of_a_checkpoint_agrees_with_val(trained_yolo, bundles_ro
     multi-label (a box may count for every class above conf): 0.3 points on the test
     checkpoint, so the tolerances here are wider."""
     res = build_bundle(bundles_root, str(trained_yolo.path), "intel-cpu-fp32")
-    assert res.manifest["head"]["reason"] == "the checkpoint's own mode"
-    assert res.manifest["output"]["format"] == "yolo_raw"
+    assert res.manifest.head.reason == "the checkpoint's own mode"
+    assert res.manifest.output.format == "yolo_raw"
     code, rep, err = eval_json(res.bundle, synth_data, tmp_path, "--backend", "onnxruntime")
     assert code == 0, err
     _check_against_val(rep, ultralytics_val(trained_yolo.path, synth_data, "default"),
@@ -81,7 +81,7 @@ def test_default_export_of_a_checkpoint_agrees_with_val(trained_yolo, bundles_ro
 
 def test_eval_rtdetr_agrees_with_val(trained_rtdetr, bundles_root, synth_data, tmp_path):
     res = build_bundle(bundles_root, str(trained_rtdetr.path), "intel-cpu-fp32")
-    assert res.manifest["output"]["format"] == "rtdetr"
+    assert res.manifest.output.format == "rtdetr"
     code, rep, err = eval_json(res.bundle, synth_data, tmp_path, "--backend", "onnxruntime")
     assert code == 0, err
     _check_against_val(rep, ultralytics_val(trained_rtdetr.path, synth_data))
@@ -119,16 +119,16 @@ def test_shifted_boxes_trip_max_drop(trained_yolo_bundle, synth_data, tmp_path):
 
 def test_recorded_reference_is_used_without_torch_and_only_on_its_data(
         trained_yolo_bundle, synth_data, tmp_path):
-    """``manifest["eval_reference"]`` (what export --data records) stands in for PyTorch;
+    """The manifest's ``eval_reference`` (what export --data records) stands in for PyTorch;
     a reference from other data is refused, and then the gate cannot run (exit 2)."""
+    from edgekit.bundle import load_bundle, write_manifest
     from edgekit.eval.data import load_dataset
-    from edgekit.eval.run import MANIFEST_KEY, compute_reference
+    from edgekit.eval.run import compute_reference
 
     bundle = copy_bundle(trained_yolo_bundle.bundle, tmp_path / "recorded")
-    m = json.loads((bundle / "manifest.json").read_text())
-    m[MANIFEST_KEY] = compute_reference(m, load_dataset(synth_data, max_images=12))
-    (bundle / "manifest.json").write_text(json.dumps(m))
-    rehash(bundle)
+    m = load_bundle(bundle).manifest
+    ref = compute_reference(m, load_dataset(synth_data, max_images=12))
+    write_manifest(bundle, m.replace(eval_reference=ref))
     args = ("--backend", "onnxruntime", "--reference", "recorded", "--max-drop", "0.5")
     code, rep, err = eval_json(bundle, synth_data, tmp_path, "--max-images", "12", *args)
     assert code == 0, err

@@ -7,7 +7,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from edgekit.export.bundle import load_bundle
+from edgekit.bundle import load_bundle
 
 from conftest import IMGSZ, build_bundle, run_cli
 
@@ -60,28 +60,28 @@ def test_deployed_onnx_keeps_only_its_output_and_runs_in_ort_and_openvino(yolo_b
 
 def test_rtdetr_sites_are_found_with_kinds(rtdetr_bundle):
     m = rtdetr_bundle.manifest
-    kinds = [(t["name"], t["kind"]) for t in m["taps"]]
+    kinds = [(t.name, t.kind) for t in m.taps]
     assert kinds[0] == ("model.9", "aifi")
     assert ("model.26.decoder", "queries") in kinds
     assert [k for _, k in kinds].count("self_attn") == 2
     assert [k for _, k in kinds].count("deform_attn") == 2
-    assert m["output"]["format"] == "rtdetr" and m["opset"] >= 16
-    assert m["source"]["decoder_decorrelated"] is True
+    assert m.output.format == "rtdetr" and m.opset >= 16
+    assert m.source.decoder_decorrelated is True
 
 
 def test_yolo_one_to_many_form_needs_nms(bundles_root):
     res = build_bundle(bundles_root / "o2m", "yolo26n.yaml", "onnx-fp32", end2end=False)
     m = res.manifest
-    assert m["output"]["format"] == "yolo_raw"
+    assert m.output.format == "yolo_raw"
     n_anchors = sum((IMGSZ // s) ** 2 for s in (8, 16, 32))
-    assert m["output"]["shape"] == [1, 84, n_anchors]
-    assert "reproduce.sh" in m["files"]
+    assert m.output.shape == [1, 84, n_anchors]
+    assert "reproduce.sh" in m.files
     assert "--no-end2end" in (res.bundle / "reproduce.sh").read_text()
 
 
 def test_int8_export_builds_a_quantized_ir_with_float_attention(bundles_root):
     res = build_bundle(bundles_root / "int8", "yolo26n.yaml", "intel-cpu-int8", parity=False)
-    ovm = res.manifest["openvino"]
+    ovm = res.manifest.runtime("openvino")
     assert ovm["precision"] == "int8" and ovm["nncf"]["model_type"] == "transformer"
     assert ovm["nncf"]["fake_quantize_ops"] > 0
     assert ovm["nncf"]["ignored_ops"] > 0
@@ -104,7 +104,7 @@ def test_onnxruntime_int8_is_qdq_and_keeps_the_float_scope_float(bundles_root, y
 
     from edgekit.export.pipeline import ORT_INT8, float_scope
 
-    taps = yolo_bundle.manifest["taps"]
+    taps = yolo_bundle.manifest.taps
     site = "model.10.m.0.attn"
     deployed = onnx.load(str(yolo_bundle.bundle / "model.onnx"))
     region, _, _ = float_scope(deployed, taps, [], {site: "all"})
@@ -113,8 +113,9 @@ def test_onnxruntime_int8_is_qdq_and_keeps_the_float_scope_float(bundles_root, y
 
     kept = ort_int8_bundle
     m = kept.manifest
-    assert m["artifacts"]["onnxruntime"] == ORT_INT8 and m["artifacts"]["onnx"] == "model.onnx"
-    assert m["onnxruntime"]["format"] == "QDQ" and m["onnxruntime"]["quantize_linear_ops"] > 0
+    assert m.artifacts["onnxruntime"] == ORT_INT8 and m.artifacts["onnx"] == "model.onnx"
+    ort = m.runtime("onnxruntime")
+    assert ort["format"] == "QDQ" and ort["quantize_linear_ops"] > 0
     assert load_bundle(kept.bundle).artifact("onnxruntime") == kept.bundle / ORT_INT8
     assert not any(_matmul_inputs_dequantized(kept.bundle / ORT_INT8, matmuls).values())
 
@@ -164,15 +165,15 @@ def test_reproduce_script_is_a_valid_shell_script(yolo_bundle):
     assert subprocess.run(["sh", "-n", str(sh)]).returncode == 0
     assert "edgekit export yolo26n.yaml --profile intel-cpu-fp32 --imgsz 160 --seed 0" \
         in sh.read_text()
-    imgs = yolo_bundle.manifest["images"]["reference"]
-    assert imgs["dir"] is None and imgs["files"] == ["bus.jpg", "zidane.jpg"]
-    assert len(imgs["sha256"]) == 64
+    imgs = yolo_bundle.manifest.images.reference
+    assert imgs.dir is None and imgs.files == ["bus.jpg", "zidane.jpg"]
+    assert len(imgs.sha256) == 64
 
 
 def test_int8_manifest_records_its_calibration_images(ort_int8_bundle):
     m = ort_int8_bundle.manifest
-    cal, ref = m["images"]["calibration"], m["images"]["reference"]
-    assert cal["count"] == 32 and cal["sha256"] == ref["sha256"] and cal["dir"] is None
+    cal, ref = m.images.calibration, m.images.reference
+    assert cal["count"] == 32 and cal["sha256"] == ref.sha256 and cal["dir"] is None
 
 
 def _edgekit_on_path(tmp_path):

@@ -101,18 +101,17 @@ def test_onnx_self_check_never_passes_on_nothing_compared(yolo_bundle, tmp_path)
     import shutil
 
     from edgekit.export.pipeline import _check_onnx_outputs
-    from edgekit.profiles.schema import Profile
 
     shutil.copy(yolo_bundle.bundle / "model.onnx", tmp_path / "model.onnx")
-    m = json.loads(json.dumps(yolo_bundle.manifest))
-    prof = Profile.model_validate(m["profile"])
+    m = yolo_bundle.manifest
+    prof = m.profile
     ref = dict(np.load(yolo_bundle.bundle / "reference.npz"))
     said = []
-    _check_onnx_outputs(tmp_path, m, ref, prof, said.append)
-    assert m["onnx_check"]["status"] == "pass" and "matches PyTorch" in said[-1]
+    check = _check_onnx_outputs(tmp_path, m, ref, prof, said.append)
+    assert check["status"] == "pass" and "matches PyTorch" in said[-1]
     ref["output0"] = _moved(ref["output0"])
-    _check_onnx_outputs(tmp_path, m, ref, prof, said.append)
-    assert m["onnx_check"]["status"] == "not_compared" and not m["onnx_check"]["passed"]
+    check = _check_onnx_outputs(tmp_path, m, ref, prof, said.append)
+    assert check["status"] == "not_compared" and not check["passed"]
     assert "matches" not in said[-1] and "not compared" in said[-1]
 
 

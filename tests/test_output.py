@@ -32,7 +32,7 @@ def test_the_checker_catches_a_cut_table():
 
 def test_parity_and_inspect_fit_80_columns_and_keep_every_name(rtdetr_bundle, tmp_path):
     b = str(rtdetr_bundle.bundle)
-    names = [t["name"] for t in rtdetr_bundle.manifest["taps"]]
+    names = [t.name for t in rtdetr_bundle.manifest.taps]
     r = run_cli("parity", b, "--backend", "onnxruntime", env=NARROW)
     assert r.returncode == 0, r.stderr
     assert_fits(r.stderr)

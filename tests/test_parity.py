@@ -6,9 +6,8 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
-from edgekit.export.bundle import load_bundle
+from edgekit.bundle import load_bundle
 from edgekit.parity.run import load_reference, run_parity
-from edgekit.profiles.schema import Profile
 from edgekit.runtimes import FunctionRunner, get_runner
 
 from conftest import copy_bundle, run_cli
@@ -16,7 +15,7 @@ from faults import perturb_site_weights
 
 
 def _profile(bundle):
-    return Profile.model_validate(bundle.manifest["profile"])
+    return bundle.manifest.profile
 
 
 def test_faithful_exports_pass_on_both_runtimes(yolo_bundle, rtdetr_bundle):
@@ -119,7 +118,7 @@ def _permute_queries(bundle, perm_fn):
 def test_reordered_equal_queries_do_not_fail(rtdetr_bundle):
     b = load_bundle(rtdetr_bundle.bundle)
     rng = np.random.default_rng(0)
-    n = b.manifest["taps"][-1]["shape"][b.manifest["taps"][-1]["query_axis"]]
+    n = b.manifest.taps[-1].shape[b.manifest.taps[-1].query_axis]
     perm = rng.permutation(n)
     rep = run_parity(b, _profile(b), ["onnxruntime"], runner_factory=_wrap(
         b, _permute_queries(b, lambda a, ax: np.take(a, perm, axis=ax))))
@@ -195,7 +194,7 @@ def test_fp16_ir_parity_runs_on_openvino(bundles_root, tmp_path):
     res = build_bundle(bundles_root / "fp16", "yolo26n.yaml", str(prof))
     rep = res.parity
     assert rep["precision"] == "fp16" and set(rep["backends"]) == {"openvino"}
-    assert res.manifest["openvino"]["precision"] == "fp16"
+    assert res.manifest.runtime("openvino")["precision"] == "fp16"
     layers = rep["backends"]["openvino"]["layers"]
     assert [la["name"] for la in layers] == ["model.10.m.0.attn", "model.22.m.0.1.attn"]
     assert all(la["metrics"]["cosine"] > 0.99 for la in layers)

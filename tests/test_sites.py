@@ -27,9 +27,9 @@ def test_tap_is_exact_despite_irregular_scopes(yolo_bundle):
 
     model = onnx.load(str(yolo_bundle.bundle / "model.onnx"))
     producer = {o: n for n in model.graph.node for o in n.output}
-    tap = next(t for t in yolo_bundle.manifest["taps"] if t["name"] == "model.22.m.0.1.attn")
-    node = producer[tap["tensor"]]
+    tap = next(t for t in yolo_bundle.manifest.taps if t.name == "model.22.m.0.1.attn")
+    node = producer[tap.tensor]
     # the exporter scoped this module as /model.22/m.0/m.0.1/attn/: the tap does not care
     assert "m.0/m.0.1/attn" in node.name
-    assert tap["tensor"] == "tap::model.22.m.0.1.attn"
-    assert tap["inputs"] and tap["region_nodes"] > 5
+    assert tap.tensor == "tap::model.22.m.0.1.attn"
+    assert tap.inputs and tap.region_nodes > 5

@@ -64,7 +64,7 @@ def test_parity_json_stdout_parses(yolo_bundle, tmp_path):
 def test_parity_with_reference_json_stdout_parses(rtdetr_bundle, tmp_path):
     """--reference rebuilds the model with torch and Ultralytics (import-time chatter)."""
     r = run_cli("parity", str(rtdetr_bundle.bundle), "--backend", "onnxruntime",
-                "--reference", rtdetr_bundle.manifest["source"]["spec"], "--json", "-",
+                "--reference", rtdetr_bundle.manifest.source.spec, "--json", "-",
                 env=_fresh_ultralytics(tmp_path))
     assert _parse_stdout(r)["reference"] == "pytorch-fp32 (recomputed)"
 

@@ -37,7 +37,7 @@ def _device_build(bundle, tmp_path, profile_name, over=None, log=_quiet):
 
     b = tmp_path / "b"
     shutil.copytree(bundle.bundle, b)
-    prof = load_profile(profile_name, {"imgsz": bundle.manifest["input"]["imgsz"],
+    prof = load_profile(profile_name, {"imgsz": bundle.manifest.input.imgsz,
                                        "calibration.count": 2, **(over or {})})
     return b, prof, build_on_device(b, prof, log=log)
 
@@ -70,7 +70,7 @@ def test_trt11_fp16_builds_strongly_typed_from_a_mixed_onnx_with_cast_islands(
         trt11, yolo_bundle, tmp_path):
     """Bug: every fp16/int8 build raised AttributeError on TensorRT 11 (BuilderFlag.FP16)."""
     b, _, res = _device_build(yolo_bundle, tmp_path, "nvidia-gpu-fp16")
-    built = res.manifest["tensorrt"]
+    built = res.manifest.runtime("tensorrt")
     assert built["major"] == 11 and "strongly typed" in built["path"]
     assert built["cuda_major"] == 12 and built["source_onnx"] == trtx.FP16_ONNX
     head = trt11.builds[-1]
@@ -88,7 +88,7 @@ def test_trt11_fp16_builds_strongly_typed_from_a_mixed_onnx_with_cast_islands(
 
 def test_trt11_int8_builds_from_qdq_and_refuses_a_calibrator(trt11, yolo_bundle, tmp_path):
     b, _, res = _device_build(yolo_bundle, tmp_path, "jetson-orin-int8")
-    assert res.manifest["tensorrt"]["source_onnx"] == trtx.QDQ_ONNX
+    assert res.manifest.runtime("tensorrt")["source_onnx"] == trtx.QDQ_ONNX
     assert "INT8" not in trt11.builds[-1]["flags"]
     with pytest.raises(UsageError, match="no INT8 calibrators"):
         _device_build(yolo_bundle, tmp_path / "c", "jetson-orin-int8",
@@ -130,14 +130,14 @@ def test_trtexec_script_fits_the_major_and_never_types_topk(trt10, yolo_bundle, 
     prof = load_profile("nvidia-gpu-fp16", {"imgsz": 160})
     topk = {n.name for n in onnx.load(str(b / "model.onnx")).graph.node if n.op_type == "TopK"}
     assert topk, "the yolo26 end-to-end head has TopK nodes"
-    s10, info = prepare_tensorrt(b, prof, yolo_bundle.manifest["taps"], _quiet, major=10)
+    s10, info = prepare_tensorrt(b, prof, yolo_bundle.manifest.taps, _quiet, major=10)
     args = shlex.split(info["trtexec"])
     typed = next(a for a in args if a.startswith("--layerOutputTypes=")).split("=", 1)[1]
     precs = next(a for a in args if a.startswith("--layerPrecisions=")).split("=", 1)[1]
     assert topk <= {p.rsplit(":", 1)[0] for p in precs.split(",")}
     assert not topk & {p.rsplit(":", 1)[0] for p in typed.split(",")}
     assert set(args[1:]) - {a for a in args if a.split("=")[0] in ft.TRTEXEC_OPTIONS[10]} == set()
-    s11, info11 = prepare_tensorrt(b, prof, yolo_bundle.manifest["taps"], _quiet, major=11)
+    s11, info11 = prepare_tensorrt(b, prof, yolo_bundle.manifest.taps, _quiet, major=11)
     args11 = shlex.split(info11["trtexec"])
     rejected = [a for a in args11[1:] if a.split("=")[0] not in ft.TRTEXEC_OPTIONS[11]]
     assert rejected == [] and f"--onnx={trtx.FP16_ONNX}" in args11
@@ -159,7 +159,7 @@ def test_static_batch_bundle_takes_a_dynamic_profile(trt10, yolo_bundle, tmp_pat
     _, _, res = _device_build(yolo_bundle, tmp_path, "nvidia-gpu-fp16", log=msgs.append)
     assert trt10.builds[-1]["profile"]["max"][0] == 1
     assert any("static batch of 1" in m for m in msgs)
-    assert res.manifest["device_profile"]["batch"]["dynamic"] is False
+    assert res.manifest.device_profile.batch.dynamic is False
 
 
 def _pin_graph(path):
@@ -243,7 +243,7 @@ def test_timing_cache_is_per_version_and_gpu_reused_and_a_foreign_one_refused(
     ignored and get_timing_cache() (None) crashed after the engine was written."""
     msgs: list[str] = []
     b, _, res = _device_build(yolo_bundle, tmp_path, "jetson-orin-fp16", log=msgs.append)
-    name = res.manifest["tensorrt"]["timing_cache"]
+    name = res.manifest.runtime("tensorrt")["timing_cache"]
     assert name == "tensorrt/timing-trt10.3.0-sm87.cache"
     assert (b / name).read_bytes() == b"FAKETC|10.3.0|8.7|1"
     from edgekit.export.pipeline import build_on_device
@@ -318,7 +318,7 @@ def test_bench_runs_a_bare_engine(trt10, fp16_engine):
 
 def test_parity_takes_output0_from_the_deployed_engine(trt10, yolo_bundle, tmp_path):
     """Bug: parity only ran a rebuild with taps marked; the deployed engine was never run."""
-    from edgekit.export.bundle import load_bundle
+    from edgekit.bundle import load_bundle
     from edgekit.parity.run import run_parity
 
     b, prof, _ = _device_build(yolo_bundle, tmp_path, "jetson-orin-fp16")
@@ -340,7 +340,7 @@ def test_parity_takes_output0_from_the_deployed_engine(trt10, yolo_bundle, tmp_p
 
 def test_parity_rebuild_reuses_the_deployed_calibration(trt10, yolo_bundle, tmp_path):
     """Bug: the parity engine was calibrated afresh on reference.npz: other INT8 scales."""
-    from edgekit.export.bundle import load_bundle
+    from edgekit.bundle import load_bundle
     from edgekit.parity.run import run_parity
 
     b, prof, res = _device_build(yolo_bundle, tmp_path, "jetson-orin-int8",
@@ -374,7 +374,7 @@ def test_manifest_jetpack_is_jetpack_not_l4t(trt10, monkeypatch):
 def test_trt11_parity_runs_the_strongly_typed_engines(trt11, yolo_bundle, tmp_path):
     """TensorRT 11 end to end: the fp16 ONNX keeps every tap by name, the runner takes the
     engine's dtypes, parity judges output0 on the deployed engine."""
-    from edgekit.export.bundle import load_bundle
+    from edgekit.bundle import load_bundle
     from edgekit.parity.run import run_parity
 
     b, prof, _ = _device_build(yolo_bundle, tmp_path, "nvidia-gpu-fp16")
@@ -388,7 +388,7 @@ def test_trt11_parity_runs_the_strongly_typed_engines(trt11, yolo_bundle, tmp_pa
 def test_rtdetr_fp16_on_trt10_pins_and_on_trt11_casts(monkeypatch, rtdetr_bundle, tmp_path):
     """RT-DETR's hotspots (GridSample, LayerNorm, softmax, TopK) on both majors: the parse,
     pins and build hold, and the fp16 ONNX keeps GridSample in fp32."""
-    from edgekit.export.bundle import load_bundle
+    from edgekit.bundle import load_bundle
     from edgekit.parity.run import run_parity
 
     fake10 = ft.install(monkeypatch, 10)

@@ -35,13 +35,13 @@ def _device_build(bundle, tmp_path, profile, over=None):
 
     b = tmp_path / "b"
     shutil.copytree(bundle.bundle, b)
-    prof = load_profile(profile, {"imgsz": bundle.manifest["input"]["imgsz"],
+    prof = load_profile(profile, {"imgsz": bundle.manifest.input.imgsz,
                                   "calibration.count": 4, **(over or {})})
     return b, prof, build_on_device(b, prof, log=_quiet)
 
 
 def _parity(b, prof):
-    from edgekit.export.bundle import load_bundle
+    from edgekit.bundle import load_bundle
     from edgekit.parity.run import run_parity
 
     return run_parity(load_bundle(b), prof, ["tensorrt"])
@@ -49,7 +49,7 @@ def _parity(b, prof):
 
 def test_fp16_with_fp32_islands(yolo_bundle, tmp_path):
     b, prof, res = _device_build(yolo_bundle, tmp_path, "jetson-orin-fp16")
-    built = res.manifest["tensorrt"]
+    built = res.manifest.runtime("tensorrt")
     if built["major"] >= 11:
         assert built["fp16_onnx"]["cast_nodes"] > 0
     else:
@@ -61,7 +61,7 @@ def test_fp16_with_fp32_islands(yolo_bundle, tmp_path):
 
 def test_int8_qdq(yolo_bundle, tmp_path):
     b, prof, res = _device_build(yolo_bundle, tmp_path, "jetson-orin-int8")
-    assert res.manifest["tensorrt"]["source_onnx"] == trtx.QDQ_ONNX
+    assert res.manifest.runtime("tensorrt")["source_onnx"] == trtx.QDQ_ONNX
     rep = _parity(b, prof)
     assert rep["backends"]["tensorrt"]["layers"]
 
@@ -81,7 +81,7 @@ def test_timing_cache_reused_and_a_foreign_one_refused(yolo_bundle, tmp_path):
     from edgekit.export.pipeline import build_on_device
 
     b, prof, res = _device_build(yolo_bundle, tmp_path, "jetson-orin-fp16")
-    cache = b / res.manifest["tensorrt"]["timing_cache"]
+    cache = b / res.manifest.runtime("tensorrt")["timing_cache"]
     first = cache.stat().st_size
     build_on_device(b, prof, log=_quiet)
     assert cache.stat().st_size >= first

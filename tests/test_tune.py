@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from edgekit.export.bundle import load_bundle
+from edgekit.bundle import load_bundle
 from edgekit.profiles import load_profile
 from edgekit.tune import tune
 
@@ -74,7 +74,7 @@ def test_upstream_widening_picks_the_block_that_adds_most_error_before_the_site(
         yolo_bundle, tmp_path):
     from edgekit.tune import Candidate, Tuner
 
-    prof = load_profile("intel-cpu-int8", {"imgsz": yolo_bundle.manifest["input"]["imgsz"],
+    prof = load_profile("intel-cpu-int8", {"imgsz": yolo_bundle.manifest.input.imgsz,
                                            "calibration.count": 2})
     t = Tuner(load_bundle(yolo_bundle.bundle), prof, tmp_path, "onnxruntime", iters=5,
               warmup=1, threads=None, tol_overrides=None, log=lambda m: None)
@@ -99,7 +99,7 @@ def test_float_blocks_extend_the_scope_and_unknown_blocks_are_refused(yolo_bundl
     from edgekit.export.pipeline import float_scope
 
     deployed = onnx.load(str(yolo_bundle.bundle / "model.onnx"))
-    taps = yolo_bundle.manifest["taps"]
+    taps = yolo_bundle.manifest.taps
     nodes, _, _ = float_scope(deployed, taps, [], {}, ["model.9"])
     assert nodes and all("/model.9/" in n for n in nodes)
     assert not float_scope(deployed, taps, [], {}, [])[0]

@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
+from ..bundle import Bundle, Manifest, load_bundle
 from ..errors import UsageError
-from ..export.bundle import Bundle, load_bundle
 from ..hostinfo import cpu_info, gpu_list, jetson_info, runtimes
 from ..models.preprocess import read_image, to_input
 from ..parity.detections import decode
@@ -66,8 +66,9 @@ def default_backends(target: Target) -> list[str]:
         return list(target.artifacts)
     m = target.bundle.manifest
     wanted: list[str] = []
-    for prof in (m["profile"], m.get("device_profile") or {}):
-        wanted += [r for r in prof.get("runtimes", []) if r not in wanted]
+    for prof in (m.profile, m.device_profile):
+        runtimes_of = [r.value for r in prof.runtimes] if prof is not None else []
+        wanted += [r for r in runtimes_of if r not in wanted]
     return [r for r in wanted if r in target.artifacts] or list(target.artifacts)
 
 
@@ -80,11 +81,12 @@ def artifact_precision(backend: str, target: Target) -> str:
     if target.bundle is not None and art.is_relative_to(target.bundle.path):
         m = target.bundle.manifest
         rel = art.relative_to(target.bundle.path).as_posix()
-        if rel == m["artifacts"].get("onnx"):
+        if rel == m.artifacts.get("onnx"):
             return "fp32"
+        section = m.runtime(backend) or {}
         if backend == "tensorrt":
-            return m.get("tensorrt", {}).get("settings", {}).get("precision", "unknown")
-        return m.get(backend, {}).get("precision", m["profile"]["precision"])
+            return section.get("settings", {}).get("precision", "unknown")
+        return section.get("precision", m.profile.precision.value)
     return _file_precision(art)
 
 
@@ -130,12 +132,12 @@ def _sample_image(target: Target) -> np.ndarray:
     return np.ascontiguousarray((x.transpose(1, 2, 0)[..., ::-1] * 255).astype(np.uint8))
 
 
-def postprocess(output: np.ndarray, manifest: dict[str, Any], lb: Any, conf: float) -> list[Any]:
+def postprocess(output: np.ndarray, manifest: Manifest, lb: Any, conf: float) -> list[Any]:
     """Decode the runtime output into detections in original-image pixels, as Ultralytics'
     predictor of the family does: YOLO boxes are clipped to the image, RT-DETR boxes are
     not (its predictor scales the normalised boxes and leaves them whole)."""
-    imgsz = manifest["input"]["imgsz"]
-    fmt = manifest["output"]["format"]
+    imgsz = manifest.input.imgsz
+    fmt = manifest.output.format
     dets = decode(output, fmt, imgsz, conf=conf)
     clip = fmt != "rtdetr"
     return [type(d)(lb.to_original(d.boxes, clip=clip), d.scores, d.classes) for d in dets]
@@ -157,17 +159,17 @@ def _make_runner(backend: str, target: Target, cfg: BenchConfig, precision: str)
     if backend == "tensorrt" and target.bundle is not None:
         from ..export.tensorrt import check_engine_compat, gpu_info
 
-        check_engine_compat(target.bundle.manifest.get("tensorrt", {}), gpu_info())
+        check_engine_compat(target.bundle.manifest.runtime("tensorrt") or {}, gpu_info())
     return get_runner(backend, target.artifacts[backend], settings=settings)
 
 
 def bench_backend(backend: str, target: Target, cfg: BenchConfig, *,
                   progress: Any = None) -> dict[str, Any]:
     m = target.bundle.manifest if target.bundle else None
-    runner = _make_runner(backend, target, cfg, m["profile"]["precision"] if m else "fp32")
+    runner = _make_runner(backend, target, cfg, m.profile.precision.value if m else "fp32")
     art = target.artifacts.get(backend)
     if art is None:  # torch: rebuilt from the bundle's recorded source
-        shown = f"pytorch: {m['source']['spec']}" if m else None
+        shown = f"pytorch: {m.source.spec}" if m else None
     elif target.bundle is not None and art.is_relative_to(target.bundle.path):
         shown = art.relative_to(target.bundle.path).as_posix()
     else:  # a bare file, or a candidate beside a bundle (tune)
@@ -191,8 +193,8 @@ def bench_backend(backend: str, target: Target, cfg: BenchConfig, *,
                        "(pip install 'edgekit[e2e]') or Pillow")
         if m is not None and cfg.e2e and cfg.batch == 1 and e2e_off is None:
             img = _sample_image(target)
-            imgsz = m["input"]["imgsz"]
-            resize = m["input"].get("resize", {}).get("mode", "letterbox")
+            imgsz = m.input.imgsz
+            resize = m.input.resize.mode
             stages: dict[str, list[int]] = {"preprocess": [], "inference": [], "postprocess": []}
             clock = time.perf_counter_ns
             last: dict[str, Any] = {}
@@ -240,7 +242,7 @@ def bench_interleaved(models: dict[str, tuple[str, Path]], bundle: Bundle, *, it
     from contextlib import ExitStack
 
     cfg = BenchConfig(warmup=warmup, iters=iters, threads=threads, e2e=False)
-    precision = bundle.manifest["profile"]["precision"]
+    precision = bundle.manifest.profile.precision.value
     steps = {}
     samples: dict[str, list[int]] = {k: [] for k in models}
     with ExitStack() as stack:
@@ -283,22 +285,22 @@ def conditions(cfg: BenchConfig) -> dict[str, Any]:
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}
 
 
-def check_batch(manifest: dict[str, Any], batch: int, backends: list[str]) -> None:
+def check_batch(manifest: Manifest, batch: int, backends: list[str]) -> None:
     """Refuse (exit 2) a batch the bundle cannot run, with a re-export command that works:
     a static bundle runs its own batch only (torch, eager, runs any), a dynamic one its
     profile's range."""
-    b = manifest["profile"].get("batch", {})
-    src, prof = manifest["source"]["spec"], manifest["profile"]["name"]
+    b = manifest.profile.batch
+    src, prof = manifest.source.spec, manifest.profile.name
     again = (f"re-export with a dynamic batch: `edgekit export {src} --profile {prof} "
-             f"--imgsz {manifest['input']['imgsz']} --batch-range 1:{batch}`")
-    if not manifest["input"].get("dynamic_batch"):
-        static = manifest["input"]["shape"][0]
+             f"--imgsz {manifest.input.imgsz} --batch-range 1:{batch}`")
+    if not manifest.input.dynamic_batch:
+        static = manifest.input.shape[0]
         if batch != static and set(backends) - {"torch"}:
             raise UsageError(f"the bundle has a static batch of {static}; --batch {batch} "
                              f"needs a dynamic-batch bundle: {again}")
-    elif not b.get("min", 1) <= batch <= b.get("max", batch):
+    elif not b.min <= batch <= b.max:
         raise UsageError(f"--batch {batch} is outside the bundle's dynamic batch range "
-                         f"{b.get('min', 1)}..{b.get('max')}; {again}")
+                         f"{b.min}..{b.max}; {again}")
 
 
 def run_bench(target_path: str | Path, cfg: BenchConfig, *, throughput: bool = False,
@@ -308,10 +310,10 @@ def run_bench(target_path: str | Path, cfg: BenchConfig, *, throughput: bool = F
     if target.bundle is not None:
         check_batch(target.bundle.manifest, cfg.batch,
                     ["openvino"] if throughput else backends)
-        b = target.bundle.manifest["profile"].get("budget", {})
-        if cfg.budget_ms is None and b.get("latency_ms"):
-            cfg.budget_ms = float(b["latency_ms"])
-            cfg.percentile = float(b.get("percentile", cfg.percentile))
+        b = target.bundle.manifest.profile.budget
+        if cfg.budget_ms is None and b.latency_ms:
+            cfg.budget_ms = float(b.latency_ms)
+            cfg.percentile = float(b.percentile)
     from .jetson import TegraStats
 
     with TegraStats() as tegra:
@@ -338,8 +340,8 @@ def _model_info(target: Target) -> dict[str, Any] | None:
     if target.bundle is None:
         return None
     m = target.bundle.manifest
-    return {"source": m["source"]["spec"], "profile": m["profile"]["name"],
-            "imgsz": m["input"]["imgsz"], "precision": m["profile"]["precision"]}
+    return {"source": m.source.spec, "profile": m.profile.name,
+            "imgsz": m.input.imgsz, "precision": m.profile.precision.value}
 
 
 def verdict(report: dict[str, Any], cfg: BenchConfig) -> dict[str, Any]:

@@ -30,12 +30,11 @@ def parity(
 ) -> None:
 
     from .._paths import check_writable_file
+    from ..bundle import load_bundle
     from ..errors import GateFailed, UsageError
-    from ..export.bundle import load_bundle
     from ..parity.report import gate_summary, markdown, render_table, write_junit
     from ..parity.run import run_parity
     from ..profiles import load_profile
-    from ..profiles.schema import Profile
     from ..runtimes import check_installed
 
     def usable(names: list[str]) -> list[str]:
@@ -50,7 +49,7 @@ def parity(
     # named backends are checked before the bundle's files are hashed; the profile's after
     backends = usable([x.strip() for x in backend.split(",")]) if backend else None
     b = load_bundle(bundle)
-    prof = load_profile(profile) if profile else Profile.model_validate(b.manifest["profile"])
+    prof = load_profile(profile) if profile else b.manifest.profile
     backends = backends or usable([r.value for r in prof.runtimes])
     ref = None
     if reference:

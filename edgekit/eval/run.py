@@ -5,7 +5,7 @@ Each image goes through the code that ``bench`` times end to end: edgekit's prep
 NMS for the one-to-many form, RT-DETR) back to original-image pixels. A fault in any of
 them shows as lost mAP. The PyTorch reference runs the same path on the model rebuilt
 from the bundle's recorded source; without torch, a reference recorded in the bundle
-(``manifest["eval_reference"]``, the ``reference`` section of this report) is used when it
+(the manifest's ``eval_reference``, the ``reference`` section of this report) is used when it
 was computed on the same data.
 """
 
@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -28,10 +28,12 @@ from ..parity.detections import xywh2xyxy
 from .data import Dataset, load_dataset
 from .metric import coco_map
 
+if TYPE_CHECKING:
+    from ..bundle import Manifest
+
 SCHEMA = "edgekit.eval/1"
 #: as Ultralytics' validator: keep nearly every detection, let the AP curve rank them
 CONF = 0.001
-MANIFEST_KEY = "eval_reference"
 
 Progress = Callable[[str, int, int], None]
 
@@ -55,12 +57,12 @@ def _image(path: Path) -> np.ndarray:
         raise UsageError(f"{path}: cannot decode image ({type(exc).__name__})") from None
 
 
-def predict(runner: Any, manifest: dict[str, Any], ds: Dataset, *, conf: float = CONF,
+def predict(runner: Any, manifest: Manifest, ds: Dataset, *, conf: float = CONF,
             progress: Progress | None = None, label: str = "") -> dict[str, Any]:
     """Run every image of ``ds`` through preprocessing, ``runner`` and decoding; the mAP."""
-    imgsz = manifest["input"]["imgsz"]
-    resize = manifest["input"].get("resize", {}).get("mode", "letterbox")
-    batch = manifest["input"]["shape"][0]
+    imgsz = manifest.input.imgsz
+    resize = manifest.input.resize.mode
+    batch = manifest.input.shape[0]
     batch = batch if isinstance(batch, int) and batch > 1 else 1
     gt, preds = [], []
     t0 = time.perf_counter()
@@ -88,22 +90,22 @@ def _data_section(ds: Dataset, conf: float) -> dict[str, Any]:
             "names": {str(k): v for k, v in ds.names.items()}, "conf": conf}
 
 
-def compute_reference(manifest: dict[str, Any], ds: Dataset, *, conf: float = CONF,
+def compute_reference(manifest: Manifest, ds: Dataset, *, conf: float = CONF,
                       threads: int | None = None, progress: Progress | None = None,
                       trust_checkpoint: bool = False) -> dict[str, Any]:
     """The PyTorch reference mAP of the bundle's source model on ``ds`` (needs the export
-    extra). The result is what ``export --data`` records as ``manifest["eval_reference"]``."""
+    extra). The result is what ``export --data`` records as ``Manifest.eval_reference``."""
     from ..runtimes.base import RunnerSettings
     from ..runtimes.torch import TorchRunner
 
     with TorchRunner(manifest, settings=RunnerSettings(threads=threads),
                      trust_checkpoint=trust_checkpoint) as runner:
         res = predict(runner, manifest, ds, conf=conf, progress=progress, label="torch")
-    return {"backend": "torch", "origin": "computed", "source": manifest["source"].get("spec"),
+    return {"backend": "torch", "origin": "computed", "source": manifest.source.spec,
             "data": _data_section(ds, conf), **res}
 
 
-def reference_for_export(manifest: dict[str, Any], data_yaml: str | Path, *, split: str = "val",
+def reference_for_export(manifest: Manifest, data_yaml: str | Path, *, split: str = "val",
                          max_images: int | None = None,
                          trust_checkpoint: bool = False) -> dict[str, Any]:
     """For ``export --data``: load the dataset and compute the reference section."""
@@ -111,10 +113,10 @@ def reference_for_export(manifest: dict[str, Any], data_yaml: str | Path, *, spl
                              trust_checkpoint=trust_checkpoint)
 
 
-def recorded_reference(manifest: dict[str, Any], ds: Dataset,
+def recorded_reference(manifest: Manifest, ds: Dataset,
                        conf: float) -> tuple[dict[str, Any] | None, str | None]:
     """The bundle's recorded reference if it was computed on this very data; else why not."""
-    rec = manifest.get(MANIFEST_KEY)
+    rec = manifest.eval_reference
     if not rec:
         return None, "the bundle records no reference mAP (export it with --data)"
     d = rec.get("data", {})
@@ -126,13 +128,13 @@ def recorded_reference(manifest: dict[str, Any], ds: Dataset,
     return {**rec, "origin": "bundle"}, None
 
 
-def _torch_unavailable(manifest: dict[str, Any]) -> str | None:
+def _torch_unavailable(manifest: Manifest) -> str | None:
     """Why the PyTorch reference cannot be rebuilt here, or None when it can."""
     if not (available("torch") and available("ultralytics")):
         return "PyTorch and Ultralytics are not installed (pip install 'edgekit[export]')"
-    src = manifest["source"]
-    if src["kind"] == "checkpoint" and not Path(src.get("path") or "").is_file():
-        return f"the bundle's source checkpoint {src.get('path')} is not on this machine"
+    src = manifest.source
+    if src.kind == "checkpoint" and not Path(src.path or "").is_file():
+        return f"the bundle's source checkpoint {src.path} is not on this machine"
     return None
 
 
@@ -149,7 +151,7 @@ def run_eval(bundle: str | Path, data: str | Path, cfg: EvalConfig, *,
     mode = "torch" if "torch" in backends else cfg.reference  # torch runs as the reference
     backends = [b for b in backends if b != "torch"]
     warnings: list[str] = []
-    model_names = {int(k): v for k, v in m.get("names", {}).items()}
+    model_names = {int(k): v for k, v in m.names.items()}
     if model_names and model_names != ds.names:
         warnings.append(f"the model's classes ({len(model_names)}: "
                         f"{', '.join(list(model_names.values())[:5])}...) differ from the "
@@ -178,7 +180,7 @@ def run_eval(bundle: str | Path, data: str | Path, cfg: EvalConfig, *,
                          "exported with --data on this dataset")
     results: dict[str, Any] = {}
     bcfg = BenchConfig(threads=cfg.threads)
-    precision = m["profile"]["precision"]
+    precision = m.profile.precision.value
     for be in backends:
         with _make_runner(be, Target(target.path, target.bundle, target.artifacts), bcfg,
                           precision) as runner:
@@ -195,9 +197,9 @@ def run_eval(bundle: str | Path, data: str | Path, cfg: EvalConfig, *,
     return {
         "schema": SCHEMA, "edgekit": __version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "bundle": str(target.path), "model": m["source"].get("spec"),
-        "precision": precision, "imgsz": m["input"]["imgsz"],
-        "output_format": m["output"]["format"],
+        "bundle": str(target.path), "model": m.source.spec,
+        "precision": precision, "imgsz": m.input.imgsz,
+        "output_format": m.output.format,
         "data": _data_section(ds, cfg.conf),
         "metric": {"library": "faster-coco-eval", "iou": "0.50:0.95", "max_dets": 100,
                    "interpolation": "101-point", "conf": cfg.conf},

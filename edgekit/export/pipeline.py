@@ -3,22 +3,34 @@
 from __future__ import annotations
 
 import json
-import platform
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .. import __version__
-from .._lazy import require, version_of
+from .._lazy import require
 from .._paths import check_writable_dir, disk_full_is_usage_error, tree_bytes
+from ..bundle import (
+    BundleWriter,
+    Manifest,
+    ParityRecord,
+    Tap,
+    load_bundle,
+    refuse_existing,
+    tap_tensors,
+    write_manifest,
+)
 from ..errors import GateFailed, UsageError
-from ..models.preprocess import RESIZE, check_images, image_batch, image_provenance, input_spec, list_images
+from ..models.preprocess import RESIZE, check_images, image_batch, image_provenance, list_images
 from ..models.source import resolve_source
-from .bundle import BundleWriter, load_bundle, refuse_existing, tap_tensors, write_manifest
+from .manifest import build_manifest, record_calibration_images, site_taps
+
+if TYPE_CHECKING:
+    from ..profiles.schema import Profile
 
 Log = Callable[[str], None]
 N_RANDOM_INPUTS = 1
@@ -27,7 +39,7 @@ N_RANDOM_INPUTS = 1
 @dataclass
 class ExportResult:
     bundle: Path
-    manifest: dict[str, Any]
+    manifest: Manifest
     parity: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -36,13 +48,7 @@ def bundle_name(spec: str, profile_name: str, imgsz: int, end2end: bool = True) 
     return f"{Path(spec).stem}{'' if end2end else '-o2m'}-{profile_name}-{imgsz}"
 
 
-def _versions() -> dict[str, Any]:
-    names = ["torch", "ultralytics", "onnx", "onnxslim", "onnxruntime", "openvino", "nncf",
-             "tensorrt", "numpy"]
-    return {n: version_of(n) for n in names}
-
-
-def check_backends_available(profile: Any) -> None:
+def check_backends_available(profile: Profile) -> None:
     """Fail fast (exit 3) before any heavy work when a target runtime is missing."""
     for rt in profile.runtimes:
         if rt.value == "tensorrt":
@@ -62,7 +68,7 @@ def _check_out(out: Path) -> None:
     check_writable_dir(out, "--out")
 
 
-def bundle_bytes(model: Any, profile: Any, ref_inputs: np.ndarray) -> float:
+def bundle_bytes(model: Any, profile: Profile, ref_inputs: np.ndarray) -> float:
     """Roughly what a bundle takes on disk: an fp32 copy of the weights per model file
     (the probe, model.onnx, and each runtime's own), and the reference (its inputs, with
     the outputs and taps about twice as much again)."""
@@ -90,7 +96,7 @@ def reference_inputs(imgsz: int, batch: int, images_dir: str | None, seed: int,
     return np.stack(groups).astype(np.float32), labels
 
 
-def export(model_spec: str, profile: Any, out_dir: Path, *, seed: int = 0,
+def export(model_spec: str, profile: Profile, out_dir: Path, *, seed: int = 0,
            end2end: bool | None = None, parity: bool = True, images: str | None = None,
            force: bool = False, log: Log = print, trust_checkpoint: bool = False,
            data: str | None = None, fraction: float | None = None) -> ExportResult:
@@ -128,7 +134,6 @@ def export(model_spec: str, profile: Any, out_dir: Path, *, seed: int = 0,
     from ..models.reference import prepare, reference_outputs
     from ..models.sites import probe_output_names
     from . import onnx as onnx_x
-    from .regions import GraphIndex
 
     imgsz = profile.imgsz
     t0 = time.perf_counter()
@@ -173,89 +178,36 @@ def export(model_spec: str, profile: Any, out_dir: Path, *, seed: int = 0,
 
         # golden reference: PyTorch fp32 through the same probe, on the same inputs
         ref_arrays = reference_outputs(prep, ref_in)
-        gi = GraphIndex(deployed)
-        order = {t: i for i, t in enumerate(n.output[0] for n in deployed.graph.node)}
-        head = lm.head
-        nq = getattr(head, "num_queries", None)
-        taps = []
-        for s in sites:
-            tensor = tap_map[s.tap]
-            entry: dict[str, Any] = {"name": s.name, "kind": s.kind, "cls": s.cls,
-                                     "tensor": tensor, "port": s.port,
-                                     "inputs": [tap_map[s.boundary(i)] for i in range(s.n_inputs)],
-                                     "shape": list(ref_arrays[s.name].shape[1:])}
-            if nq is not None:
-                axis = _query_axis(ref_arrays[s.name].shape[1:], nq)
-                if axis is not None:
-                    entry["query_axis"] = axis
-            if s.n_inputs:
-                entry["input_refs"] = [s.boundary(i) for i in range(s.n_inputs)]
-                entry["input_query_axes"] = [
-                    _query_axis(ref_arrays[b].shape[1:], nq) if nq else None
-                    for b in entry["input_refs"]]
-            if s.is_attention:
-                entry["region_nodes"] = len(gi.region(tensor, entry["inputs"]))
-            entry["graph_index"] = order.get(tensor, -1)
-            taps.append(entry)
+        taps = site_taps(sites, tap_map, ref_arrays, deployed,
+                         getattr(lm.head, "num_queries", None))
         np.savez(tmp / "reference.npz", inputs=ref_in, **ref_arrays)
-        if lm.family == "rtdetr":
-            fmt = "rtdetr"
-        else:
-            fmt = "yolo_end2end" if getattr(head, "end2end", False) else "yolo_raw"
-        out_shape = list(ref_arrays["output0"].shape[2:])
-        manifest: dict[str, Any] = {
-            "edgekit": __version__,
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "host": {"python": platform.python_version(), "machine": platform.machine()},
-            "source": {"spec": src.spec, "kind": src.kind,
-                       "path": str(src.path or src.shipped_yaml or ""),
-                       "sha256": src.sha256(), "family": lm.family,
-                       "yaml": src.yaml_name, "seed": lm.seed,
-                       "random_weights": src.kind == "yaml",
-                       "bn_recalibrated": lm.bn_recalibrated,
-                       "decoder_decorrelated": decorrelated},
-            "profile": profile.model_dump(mode="json"),
-            "versions": _versions(),
-            "opset": opset,
-            "input": {**input_spec(lm.family), "imgsz": imgsz,
-                      "shape": ["batch" if profile.batch.dynamic else batch, 3, imgsz, imgsz],
-                      "dynamic_batch": profile.batch.dynamic},
-            "output": {"name": "output0", "shape": ["batch" if profile.batch.dynamic else batch,
-                                                    *out_shape],
-                       "format": fmt, "decoding": _DECODING[fmt]},
-            "names": {str(k): v for k, v in lm.names.items()},
-            **({"head": lm.head_choice} if lm.head_choice else {}),
-            "taps": taps,
-            "artifacts": {"onnx": "model.onnx"},
-            "reference": {"file": "reference.npz", "inputs": ref_labels,
-                          "model": "pytorch fp32, export-mode head, forward hooks"},
-            # what fed the reference (and BatchNorm re-estimation of YAML models); dir None =
-            # the sample images shipped with ultralytics
-            "images": {"reference": image_info},
-            "notes": notes,
-            "timings_s": {"torch_to_onnx": round(t_export, 2)},
-        }
+        manifest = build_manifest(src=src, lm=lm, profile=profile, opset=opset, taps=taps,
+                                  out_shape=list(ref_arrays["output0"].shape[2:]),
+                                  ref_labels=ref_labels, image_info=image_info, notes=notes,
+                                  decorrelated=decorrelated, t_export=t_export)
         if parity:
-            _check_onnx_outputs(tmp, manifest, {**ref_arrays, "inputs": ref_in}, profile, log)
+            manifest = manifest.replace(onnx_check=_check_onnx_outputs(
+                tmp, manifest, {**ref_arrays, "inputs": ref_in}, profile, log))
         if "openvino" in [r.value for r in profile.runtimes]:
             t1 = time.perf_counter()
-            manifest["artifacts"]["openvino"] = "openvino/model.xml"
-            manifest["openvino"] = build_openvino(tmp, profile, deployed, taps, lm.family,
-                                                  calib, log)
-            manifest["timings_s"]["openvino"] = round(time.perf_counter() - t1, 2)
+            section = build_openvino(tmp, profile, deployed, taps, lm.family, calib, log)
+            manifest = manifest.with_runtime(
+                "openvino", section, artifact="openvino/model.xml",
+                timings={"openvino": round(time.perf_counter() - t1, 2)})
         if "onnxruntime" in [r.value for r in profile.runtimes] \
                 and profile.precision.value == "int8":
             t1 = time.perf_counter()
-            manifest["artifacts"]["onnxruntime"] = ORT_INT8
-            manifest["onnxruntime"] = build_ort_int8(tmp, profile, deployed, taps, lm.family,
-                                                     calib, log)
-            manifest["timings_s"]["onnxruntime_int8"] = round(time.perf_counter() - t1, 2)
+            section = build_ort_int8(tmp, profile, deployed, taps, lm.family, calib, log)
+            manifest = manifest.with_runtime(
+                "onnxruntime", section, artifact=ORT_INT8,
+                timings={"onnxruntime_int8": round(time.perf_counter() - t1, 2)})
         if "tensorrt" in [r.value for r in profile.runtimes]:
-            manifest.update(build_tensorrt(tmp, profile, taps, log, RESIZE[lm.family], calib))
-            manifest["artifacts"]["tensorrt"] = "tensorrt/model.engine"
-        _record_calibration_images(manifest, profile, images, image_info, calib_info)
+            built = build_tensorrt(tmp, profile, taps, log, RESIZE[lm.family], calib)
+            manifest = manifest.with_runtime("tensorrt", built["tensorrt"],
+                                             artifact="tensorrt/model.engine")
+        manifest = record_calibration_images(manifest, profile, images, image_info, calib_info)
         if data is not None:
-            _record_eval_reference(manifest, data, log, trust_checkpoint)
+            manifest = _record_eval_reference(manifest, data, log, trust_checkpoint)
         import shutil
 
         first_image = list_images(images)[0]
@@ -268,34 +220,13 @@ def export(model_spec: str, profile: Any, out_dir: Path, *, seed: int = 0,
         parity_report = None
         if parity:
             parity_report = self_parity(tmp, manifest, profile, log, final=out_dir / name)
+            manifest = manifest.replace(parity=parity_record(parity_report))
         manifest = write_manifest(tmp, manifest)
     result = ExportResult(out_dir / name, manifest, parity_report, notes)
     return result
 
 
-def _record_calibration_images(manifest: dict[str, Any], profile: Any, images: str | None,
-                               image_info: dict[str, Any],
-                               calib_info: dict[str, Any] | None = None) -> None:
-    """The calibration folder in force (the profile's, else --images, else the samples:
-    None) in the recorded profile's ``calibration.images``; for INT8, which images
-    calibrated it in ``images.calibration`` (with --data: the dataset, split, count and
-    whether the evaluation scores the same dataset)."""
-    if calib_info is not None:
-        manifest["profile"]["calibration"]["images"] = None
-        if profile.precision.value == "int8":
-            manifest["images"]["calibration"] = {
-                **calib_info, "same_dataset_as_eval": True,
-                "eval": {"data": calib_info["data"], "split": "val"}}
-        return
-    folder = profile.calibration.images or images
-    manifest["profile"]["calibration"]["images"] = (str(Path(folder).resolve())
-                                                    if folder is not None else None)
-    if profile.precision.value == "int8":
-        info = image_info if folder == images else image_provenance(folder)
-        manifest["images"]["calibration"] = {**info, "count": profile.calibration.count}
-
-
-def _profile_flags(profile: Any) -> list[str] | None:
+def _profile_flags(profile: Profile) -> list[str] | None:
     """``--profile NAME`` plus the flags that turn the shipped profile NAME into ``profile``
     exactly; None when no such flags exist (a profile from a file, or edited fields)."""
     from ..profiles import list_profiles, load_profile, shipped_dirs
@@ -324,7 +255,7 @@ def _profile_flags(profile: Any) -> list[str] | None:
 PROFILE_COPY = "profile.yaml"
 
 
-def write_reproduce(tmp: Path, src: Any, profile: Any, *, seed: int, end2end: bool | None,
+def write_reproduce(tmp: Path, src: Any, profile: Profile, *, seed: int, end2end: bool | None,
                     parity: bool, images: str | None, out_dir: Path, image_info: dict[str, Any],
                     data: str | None = None, fraction: float | None = None) -> None:
     """``reproduce.sh``: the export command with every option that shaped the bundle, shell
@@ -364,28 +295,23 @@ def write_reproduce(tmp: Path, src: Any, profile: Any, *, seed: int, end2end: bo
         f"exec edgekit export {shlex.quote(model)}{profile_arg} {shlex.join(flags)} \"$@\"\n")
 
 
-def _record_eval_reference(manifest: dict[str, Any], data: str, log: Log,
-                           trust_checkpoint: bool = False) -> None:
+def _record_eval_reference(manifest: Manifest, data: str, log: Log,
+                           trust_checkpoint: bool = False) -> Manifest:
     """``export --data``: the PyTorch reference mAP on the dataset's val split, recorded so
     ``edgekit eval`` can gate on the drop where torch is not installed."""
-    from ..eval.run import MANIFEST_KEY, reference_for_export
+    from ..eval.run import reference_for_export
     from .calibration import EVAL_SPLIT, has_split
 
     if not has_split(data, EVAL_SPLIT):
         log(f"[yellow]warning:[/] {data} has no '{EVAL_SPLIT}' split: no reference mAP recorded")
-        return
+        return manifest
     t0 = time.perf_counter()
     ref = reference_for_export(manifest, data, split=EVAL_SPLIT,
                                trust_checkpoint=trust_checkpoint)
-    manifest[MANIFEST_KEY] = ref
-    manifest["timings_s"]["eval_reference"] = round(time.perf_counter() - t0, 2)
     log(f"reference mAP50-95 {100 * ref['map50_95']:.2f} (mAP50 {100 * ref['map50']:.2f}) on "
         f"{ref['data']['images']} '{EVAL_SPLIT}' images of {data}, recorded in the bundle")
-
-
-def _query_axis(shape: tuple[int, ...], nq: int) -> int | None:
-    axes = [i for i, d in enumerate(shape) if d == nq]
-    return axes[0] if axes else None
+    return manifest.replace(eval_reference=ref, timings_s={
+        **manifest.timings_s, "eval_reference": round(time.perf_counter() - t0, 2)})
 
 
 def ultralytics_metadata(lm: Any, imgsz: int, batch: int, dynamic: bool) -> dict[str, str]:
@@ -404,16 +330,10 @@ def ultralytics_metadata(lm: Any, imgsz: int, batch: int, dynamic: bool) -> dict
     return {k: str(v) for k, v in meta.items()}
 
 
-_DECODING = {
-    "yolo_end2end": "(N, 300, 6): x1, y1, x2, y2 in input pixels, score, class index; NMS-free",
-    "yolo_raw": "(N, 4 + nc, anchors): cx, cy, w, h in input pixels, then class scores; needs NMS",
-    "rtdetr": "(N, 300, 6): cx, cy, w, h normalised to [0, 1] of the input, score, class index",
-}
-
-
-def _check_onnx_outputs(tmp: Path, manifest: dict[str, Any], ref: dict[str, np.ndarray],
-                        profile: Any, log: Log) -> None:
-    """Before anything else is built: the ONNX's final output against PyTorch."""
+def _check_onnx_outputs(tmp: Path, manifest: Manifest, ref: dict[str, np.ndarray],
+                        profile: Profile, log: Log) -> dict[str, Any]:
+    """Before anything else is built: the ONNX's final output against PyTorch (what the
+    manifest records as ``onnx_check``)."""
     from .._lazy import available
     from ..parity.run import tolerance_fn
     from ..parity.verdict import compare_output
@@ -424,19 +344,19 @@ def _check_onnx_outputs(tmp: Path, manifest: dict[str, Any], ref: dict[str, np.n
     with runner:
         outs = [runner.infer({"images": x})[runner.output_names[0]] for x in ref["inputs"]]
     tol = tolerance_fn(profile, "fp32")("output")
-    res = compare_output(ref["output0"], np.stack(outs), manifest["output"]["format"],
-                         manifest["input"]["imgsz"], tol, 0.25)
-    manifest["onnx_check"] = {"backend": backend, **res}
+    res = compare_output(ref["output0"], np.stack(outs), manifest.output.format,
+                         manifest.input.imgsz, tol, 0.25)
     if res["status"] == "fail":
         raise GateFailed("the exported ONNX does not reproduce PyTorch's output: "
                          + "; ".join(res["reasons"]))
     if res["status"] != "pass":
         # never a pass: the export goes on, and parity's output0 check fails the gate
         log(f"[yellow]warning:[/] onnx check ({backend}): output0 {'; '.join(res['reasons'])}")
-        return
+        return {"backend": backend, **res}
     d = res["detections"]
     log(f"onnx check ({backend}): output matches PyTorch ({d['matched']} detections matched, "
         f"max box shift {d['max_box_shift_px']:.3f}px)")
+    return {"backend": backend, **res}
 
 
 #: what a per-site float level keeps (op types within the site's exact region; None = all)
@@ -447,7 +367,7 @@ SITE_LEVELS: dict[str, tuple[str, ...] | None] = {
 }
 
 
-def float_scope(deployed: Any, taps: list[dict[str, Any]], items: list[str],
+def float_scope(deployed: Any, taps: list[Tap], items: list[str],
                 float_sites: dict[str, str] | None = None,
                 float_blocks: list[str] | None = None) -> tuple[list[str], list[str], list[str]]:
     """ONNX node names, tensor names and op types to keep in float, per float-scope item,
@@ -465,21 +385,21 @@ def float_scope(deployed: Any, taps: list[dict[str, Any]], items: list[str],
                 raise UsageError(f"float_blocks: '{b}' is not a block of this model "
                                  f"(blocks: {', '.join(per)})")
             idx |= per[b]
-    by_name = {t["name"]: t for t in taps if t["kind"] != "queries"}
+    by_name = {t.name: t for t in taps if t.kind != "queries"}
     if "attention" in items:
         for t in by_name.values():
-            idx |= gi.region(t["tensor"], t["inputs"])
+            idx |= gi.region(t.tensor, t.inputs)
     for site, what in (float_sites or {}).items():
         if site not in by_name:
             raise UsageError(f"float_sites: '{site}' is not an attention site of this model "
                              f"(sites: {', '.join(by_name)})")
-        region = gi.region(by_name[site]["tensor"], by_name[site]["inputs"])
+        region = gi.region(by_name[site].tensor, by_name[site].inputs)
         keep = SITE_LEVELS[what]
         idx |= region if keep is None else {i for i in region if gi.nodes[i].op_type in keep}
     if "decoder" in items:
-        q = [t for t in taps if t["kind"] == "queries"]
+        q = [t for t in taps if t.kind == "queries"]
         if q:
-            idx |= gi.descendants([q[0]["tensor"]])
+            idx |= gi.descendants([q[0].tensor])
     node_names = gi.names(idx)
     tensors = [o for i in sorted(idx) for o in gi.nodes[i].output]
     onnx_types = {ot for item in items if item in SCOPE_TYPES for ot in SCOPE_TYPES[item][0]}
@@ -497,7 +417,7 @@ def float_scope(deployed: Any, taps: list[dict[str, Any]], items: list[str],
     return sorted(set(node_names)), sorted(set(tensors)), ov_types
 
 
-def build_openvino(tmp: Path, profile: Any, deployed: Any, taps: list[dict[str, Any]],
+def build_openvino(tmp: Path, profile: Profile, deployed: Any, taps: list[Tap],
                    family: str, images: str | list[Path] | None, log: Log) -> dict[str, Any]:
     from . import openvino as ovx
 
@@ -513,7 +433,7 @@ def build_openvino(tmp: Path, profile: Any, deployed: Any, taps: list[dict[str, 
                        calibration_batch(profile, RESIZE[family], images), xml, log)
 
 
-def calibration_batch(profile: Any, mode: str,
+def calibration_batch(profile: Profile, mode: str,
                       images: str | list[Path] | None = None) -> np.ndarray:
     """The profile's calibration images, resized the way the model family is fed."""
     cal = profile.calibration
@@ -521,7 +441,7 @@ def calibration_batch(profile: Any, mode: str,
                        mode=mode)
 
 
-def calibration_scope(deployed: Any, taps: list[dict[str, Any]],
+def calibration_scope(deployed: Any, taps: list[Tap],
                       cal: Any) -> tuple[list[str], list[str], list[str]]:
     """:func:`float_scope` of a profile's calibration section."""
     return float_scope(deployed, taps, list(cal.float_scope), dict(cal.float_sites),
@@ -532,13 +452,13 @@ def calibration_scope(deployed: Any, taps: list[dict[str, Any]],
 ORT_INT8 = "onnxruntime/model.int8.onnx"
 
 
-def build_ort_int8(tmp: Path, profile: Any, deployed: Any, taps: list[dict[str, Any]],
+def build_ort_int8(tmp: Path, profile: Profile, deployed: Any, taps: list[Tap],
                    family: str, images: str | list[Path] | None, log: Log) -> dict[str, Any]:
     return quantize_ort(tmp / "model.onnx", deployed, taps, profile.calibration,
                         calibration_batch(profile, RESIZE[family], images), tmp / ORT_INT8, log)
 
 
-def quantize_ort(src: Path, deployed: Any, taps: list[dict[str, Any]], cal: Any,
+def quantize_ort(src: Path, deployed: Any, taps: list[Tap], cal: Any,
                  calib: np.ndarray, dst: Path, log: Log) -> dict[str, Any]:
     """ONNX Runtime static INT8 (QDQ) of the bundle's ONNX with the calibration's float scope."""
     from .ort_quant import quantize_static_qdq
@@ -568,7 +488,7 @@ def describe_scope(items: list[str], sites: dict[str, str], blocks: list[str]) -
     return labels
 
 
-def quantize_ir(model: Any, deployed: Any, taps: list[dict[str, Any]], cal: Any,
+def quantize_ir(model: Any, deployed: Any, taps: list[Tap], cal: Any,
                 calib: np.ndarray, xml: Path, log: Log) -> dict[str, Any]:
     """NNCF INT8 of an ov.Model with the calibration's float scope; saves the IR."""
     from . import openvino as ovx
@@ -591,7 +511,7 @@ def quantize_ir(model: Any, deployed: Any, taps: list[dict[str, Any]], cal: Any,
                      "fake_quantize_ops": fq}}
 
 
-def prepare_tensorrt(bundle_dir: Path, profile: Any, taps: list[dict[str, Any]], log: Log,
+def prepare_tensorrt(bundle_dir: Path, profile: Profile, taps: list[Tap], log: Log,
                      mode: str = "letterbox", major: int | None = None,
                      images: str | list[Path] | None = None) -> tuple[Any, dict[str, Any]]:
     """See :func:`edgekit.export.tensorrt.bundle.prepare_tensorrt`."""
@@ -600,7 +520,7 @@ def prepare_tensorrt(bundle_dir: Path, profile: Any, taps: list[dict[str, Any]],
     return prepare(bundle_dir, profile, taps, log, mode, major, images)
 
 
-def build_tensorrt(bundle_dir: Path, profile: Any, taps: list[dict[str, Any]], log: Log,
+def build_tensorrt(bundle_dir: Path, profile: Profile, taps: list[Tap], log: Log,
                    mode: str = "letterbox",
                    images: str | list[Path] | None = None) -> dict[str, Any]:
     from .tensorrt.bundle import build_tensorrt as build
@@ -608,25 +528,30 @@ def build_tensorrt(bundle_dir: Path, profile: Any, taps: list[dict[str, Any]], l
     return build(bundle_dir, profile, taps, log, mode, images)
 
 
-def self_parity(tmp: Path, manifest: dict[str, Any], profile: Any, log: Log,
+def self_parity(tmp: Path, manifest: Manifest, profile: Profile, log: Log,
                 final: Path | None = None) -> dict[str, Any]:
+    from ..bundle import Bundle
     from ..parity.report import render_table
     from ..parity.run import run_parity
-    from .bundle import Bundle
 
     backends = [r.value for r in profile.runtimes]
     report = run_parity(Bundle(tmp, manifest), profile, backends)
     # the bundle is checked while it is assembled; the report names where it will live
     report["bundle"] = str((final or tmp).resolve())
     (tmp / "parity.json").write_text(json.dumps(report, indent=2) + "\n")
-    manifest["parity"] = {"passed": report["passed"],
-                          "first_divergent": {b: r["first_divergent"]
-                                              for b, r in report["backends"].items()}}
     render_table(report)
     return report
 
 
-def build_on_device(bundle_dir: Path, profile: Any, *, log: Log = print) -> ExportResult:
+def parity_record(report: dict[str, Any]) -> ParityRecord:
+    """What the manifest keeps of a parity report: the verdict and where each backend
+    first diverged."""
+    return ParityRecord(passed=report["passed"],
+                        first_divergent={b: r["first_divergent"]
+                                         for b, r in report["backends"].items()})
+
+
+def build_on_device(bundle_dir: Path, profile: Profile, *, log: Log = print) -> ExportResult:
     """Build the TensorRT engine of an existing bundle here, from its ONNX, without torch."""
     import shutil
 
@@ -647,10 +572,8 @@ def build_on_device(bundle_dir: Path, profile: Any, *, log: Log = print) -> Expo
         for p in bundle_dir.iterdir():
             if p.name != "manifest.json":
                 (shutil.copytree if p.is_dir() else shutil.copy2)(p, tmp / p.name)
-        manifest = dict(bundle.manifest)
-        manifest.update(build_tensorrt(tmp, profile, bundle.taps, log,
-                                       bundle.manifest["input"]["resize"]["mode"]))
-        manifest["artifacts"] = {**manifest["artifacts"], "tensorrt": "tensorrt/model.engine"}
-        manifest["device_profile"] = profile.model_dump(mode="json")
-        write_manifest(tmp, manifest)
+        built = build_tensorrt(tmp, profile, bundle.taps, log, bundle.manifest.input.resize.mode)
+        manifest = bundle.manifest.with_runtime("tensorrt", built["tensorrt"],
+                                                artifact="tensorrt/model.engine")
+        manifest = write_manifest(tmp, manifest.replace(device_profile=profile))
     return ExportResult(bundle_dir, manifest)

@@ -4,13 +4,16 @@ reference outputs (final output and every tap) on given inputs. Imports torch la
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .._lazy import require
 from .preprocess import RESIZE, image_batch, list_images
 from .source import ModelSource
+
+if TYPE_CHECKING:
+    from ..bundle import Manifest
 
 
 @dataclass
@@ -48,10 +51,10 @@ def prepare(src: ModelSource, *, imgsz: int, seed: int, end2end: bool | None, dy
     return Prepared(lm, model, sites, make_probe(model, sites), list(lm.notes), decorrelated)
 
 
-def recorded_images(manifest: dict[str, Any], src: ModelSource) -> str | None:
+def recorded_images(manifest: Manifest, src: ModelSource) -> str | None:
     """The image folder a bundle was exported with, for rebuilding a YAML model the same way
     (its BatchNorm statistics are re-estimated on those images); None = the samples."""
-    folder = (manifest.get("images") or {}).get("reference", {}).get("dir")
+    folder = manifest.images.reference.dir
     if src.kind != "yaml" or folder is None:
         return None
     from pathlib import Path

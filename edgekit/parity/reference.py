@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from ..bundle import Bundle
 from ..errors import UsageError
-from ..export.bundle import Bundle
 from ..models.reference import prepare, recorded_images, reference_outputs
 from ..models.source import resolve_source
 from .run import load_reference
@@ -19,12 +19,11 @@ def recompute_reference(bundle: Bundle, model_spec: str, *,
     stored = load_reference(bundle)
     inputs = stored["inputs"]
     src = resolve_source(model_spec, trust=trust_checkpoint)
-    prep = prepare(src, imgsz=m["input"]["imgsz"], seed=m["source"].get("seed") or 0,
-                   end2end=m["output"]["format"] != "yolo_raw",
-                   dynamic=bool(m["input"].get("dynamic_batch")),
+    prep = prepare(src, imgsz=m.input.imgsz, seed=m.source.seed or 0,
+                   end2end=m.output.format != "yolo_raw", dynamic=m.input.dynamic_batch,
                    images=recorded_images(m, src), example=inputs[0])
     got = {s.name for s in prep.sites}
-    want = {t["name"] for t in bundle.taps}
+    want = {t.name for t in bundle.taps}
     if got != want:
         raise UsageError(f"{model_spec} does not have the bundle's attention sites "
                          f"(missing {sorted(want - got)[:3]}, extra {sorted(got - want)[:3]})")

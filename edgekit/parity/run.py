@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..export.bundle import Bundle, tap_tensors
+from ..bundle import Bundle, tap_tensors
 from ..runtimes import RUNTIMES, Runner, RunnerSettings, get_runner, no_artifact
 from .verdict import OUTPUT_TAP, BackendResult, compare_backend
+
+if TYPE_CHECKING:
+    from ..profiles.schema import Profile
 
 REFERENCE_FILE = "reference.npz"
 SCHEMA = "edgekit.parity/1"
@@ -22,7 +25,7 @@ def load_reference(bundle: Bundle) -> dict[str, np.ndarray]:
         return {k: z[k] for k in z.files}
 
 
-def tolerance_fn(profile: Any, precision: str, overrides: dict[str, float] | None = None):
+def tolerance_fn(profile: Profile, precision: str, overrides: dict[str, float] | None = None):
     def tol(kind: str):
         t = profile.tolerance(kind, precision)
         if overrides:
@@ -66,12 +69,12 @@ def _tensorrt_tap_engine(bundle: Bundle, tmp: Path, taps: list[str]) -> Path:
     from ..errors import IntegrityError
     from ..export import tensorrt as trtx
 
-    built = bundle.manifest.get("tensorrt")
+    built = bundle.manifest.runtime("tensorrt")
     if not built or bundle.artifact("tensorrt") is None:
         raise no_artifact(bundle.path, "tensorrt",
                           [rt for rt in RUNTIMES if bundle.artifact(rt) is not None])
     trtx.check_engine_compat(built, trtx.gpu_info())
-    onnx_path = bundle.file(built.get("source_onnx") or bundle.manifest["artifacts"]["onnx"])
+    onnx_path = bundle.file(built.get("source_onnx") or bundle.manifest.artifacts["onnx"])
     settings = trtx.settings_from_dict(built["settings"], mark_outputs=tuple(taps),
                                        timing_cache=False)
     cache = None
@@ -87,15 +90,16 @@ def _tensorrt_tap_engine(bundle: Bundle, tmp: Path, taps: list[str]) -> Path:
     return engine
 
 
-def _artifact_for(bundle: Bundle, backend: str) -> Path:
-    art = bundle.artifact(backend)
+def _artifact_for(bundle: Bundle, backend: str,
+                  artifacts: dict[str, Path] | None = None) -> Path:
+    art = (artifacts or {}).get(backend) or bundle.artifact(backend)
     if art is None:
         raise no_artifact(bundle.path, backend,
                           [rt for rt in RUNTIMES if bundle.artifact(rt) is not None])
     return art
 
 
-def _run_tensorrt(bundle: Bundle, profile: Any, tmp: Path, tensors: list[str],
+def _run_tensorrt(bundle: Bundle, profile: Profile, tmp: Path, tensors: list[str],
                   inputs: np.ndarray) -> tuple[dict[str, np.ndarray], Runner, dict[str, str]]:
     """output0 from the deployed engine itself; the taps from a rebuild with them marked."""
     settings = RunnerSettings.from_profile(profile)
@@ -106,24 +110,28 @@ def _run_tensorrt(bundle: Bundle, profile: Any, tmp: Path, tensors: list[str],
     got[OUTPUT_TAP] = run_backend(get_runner("tensorrt", deployed, settings=settings),
                                   inputs, [])[OUTPUT_TAP]
     rel = str(deployed.relative_to(bundle.path))
+    built = bundle.manifest.runtime("tensorrt") or {}
     engines = {"output0": f"{rel} (the deployed engine)",
                "taps": "a rebuild with the taps marked, from "
-                       f"{bundle.manifest['tensorrt'].get('source_onnx', 'model.onnx')}"
+                       f"{built.get('source_onnx', 'model.onnx')}"
                        + (" and the deployed calibration cache"
-                          if bundle.manifest["tensorrt"].get("calibration_cache") else "")}
+                          if built.get("calibration_cache") else "")}
     return got, runner, engines
 
 
-def run_parity(bundle: Bundle, profile: Any, backends: list[str], *,
+def run_parity(bundle: Bundle, profile: Profile, backends: list[str], *,
+               artifacts: dict[str, Path] | None = None,
                reference: dict[str, np.ndarray] | None = None,
                tol_overrides: dict[str, float] | None = None,
                runner_factory: Any = None) -> dict[str, Any]:
-    """Parity of each backend against the reference; returns the JSON-ready report."""
+    """Parity of each backend against the bundle's reference; returns the JSON-ready report.
+    ``artifacts`` (backend -> file) runs other files than the bundle's own against its
+    reference, as tune does with its candidate builds."""
     ref = reference if reference is not None else load_reference(bundle)
     taps = bundle.taps
     tensors = tap_tensors(taps)
-    out_fmt = bundle.manifest["output"]["format"]
-    imgsz = bundle.manifest["input"]["imgsz"]
+    out_fmt = bundle.manifest.output.format
+    imgsz = bundle.manifest.input.imgsz
     precision = profile.precision.value
     results: list[BackendResult] = []
     with tempfile.TemporaryDirectory(prefix="edgekit-parity-") as tmpd:
@@ -134,11 +142,14 @@ def run_parity(bundle: Bundle, profile: Any, backends: list[str], *,
                 artifact = backend
                 got = run_backend(runner, ref["inputs"], tensors)
             elif backend == "tensorrt":
+                if artifacts and "tensorrt" in artifacts:
+                    raise ValueError("parity rebuilds TensorRT's tap engine from the bundle's "
+                                     "ONNX: it cannot check another engine file")
                 got, runner, engines = _run_tensorrt(bundle, profile, Path(tmpd), tensors,
                                                      ref["inputs"])
                 artifact = str(bundle.artifact("tensorrt").relative_to(bundle.path))
             else:
-                art = _artifact_for(bundle, backend)
+                art = _artifact_for(bundle, backend, artifacts)
                 artifact = (str(art.relative_to(bundle.path)) if art.is_relative_to(bundle.path)
                             else str(art))
                 # the runtime runs in its deployed precision

@@ -6,13 +6,16 @@ Pure logic over numpy arrays: runners are driven in :mod:`edgekit.parity.run`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from . import align
 from .detections import decode, match
 from .metrics import DEGENERATE_RMS, check_tensor, cosine, merge_metrics
+
+if TYPE_CHECKING:
+    from ..bundle import Tap
 
 QUERY_UNMATCHED_MAX = 0.10  # more unmatched queries than this fails the site
 OUTPUT_TAP = "output0"
@@ -56,13 +59,13 @@ class BackendResult:
                 "layers": [layer.to_dict() for layer in self.layers], "outputs": self.outputs}
 
 
-def _query_perms(taps: list[dict[str, Any]], ref: dict[str, np.ndarray],
+def _query_perms(taps: list[Tap], ref: dict[str, np.ndarray],
                  got: dict[str, np.ndarray], rel_tol: float = 0.05) -> list[np.ndarray] | None:
-    q = next((t for t in taps if t["kind"] == "queries"), None)
-    if q is None or q["tensor"] not in got:
+    q = next((t for t in taps if t.kind == "queries"), None)
+    if q is None or q.tensor not in got:
         return None
-    r, o = ref[q["name"]], got[q["tensor"]]
-    axis = q.get("query_axis", 1)
+    r, o = ref[q.name], got[q.tensor]
+    axis = q.query_axis if q.query_axis is not None else 1
     perms = []
     for k in range(r.shape[0]):
         rr = np.moveaxis(r[k], axis, 0).reshape(r[k].shape[axis], -1)
@@ -72,13 +75,13 @@ def _query_perms(taps: list[dict[str, Any]], ref: dict[str, np.ndarray],
 
 
 def compare_backend(
-    backend: str, artifact: str, *, taps: list[dict[str, Any]], ref: dict[str, np.ndarray],
+    backend: str, artifact: str, *, taps: list[Tap], ref: dict[str, np.ndarray],
     got: dict[str, np.ndarray], tolerance: Any, output_format: str, imgsz: int,
     conf: float = 0.25,
 ) -> BackendResult:
     """Compare a backend's stacked outputs (sample axis first) with the reference.
 
-    ``taps``: manifest entries (name, kind, tensor, optional query_axis) in graph order.
+    ``taps``: the manifest's taps (name, kind, tensor, optional query_axis) in graph order.
     ``ref``: reference arrays keyed by tap name and ``output0``; ``got`` keyed by tensor name.
     ``tolerance(kind)`` gives the Tolerance for a site kind.
     """
@@ -86,18 +89,18 @@ def compare_backend(
     perms = _query_perms(taps, ref, got, max(0.05, 2 * tolerance("queries").max_rel_l2))
     layers: list[LayerResult] = []
     for tap in taps:
-        if tap["kind"] == "queries":
+        if tap.kind == "queries":
             continue
-        name, tensor = tap["name"], tap["tensor"]
+        name, tensor = tap.name, tap.tensor
         if tensor not in got:
-            layers.append(LayerResult(name, tap["kind"], tensor, False, "fail", {},
+            layers.append(LayerResult(name, tap.kind, tensor, False, "fail", {},
                                       [f"the backend returned no tensor {tensor}"]))
             continue
-        tol = tolerance(tap["kind"])
+        tol = tolerance(tap.kind)
         r_all, o_all = ref[name], got[tensor]
         per_sample, reasons, passed = [], [], True
         alignment = None
-        qaxis = tap.get("query_axis")
+        qaxis = tap.query_axis
         for k in range(r_all.shape[0]):
             r, o = r_all[k], o_all[k]
             if perms is not None and qaxis is not None and o.shape == r.shape:
@@ -132,7 +135,7 @@ def compare_backend(
         if not merged:
             passed = False
         status = "fail" if not passed else ("degenerate" if degenerate else "pass")
-        layers.append(LayerResult(name, tap["kind"], tensor, passed, status, merged,
+        layers.append(LayerResult(name, tap.kind, tensor, passed, status, merged,
                                   reasons[:6], alignment))
     outputs = {OUTPUT_TAP: compare_output(ref[OUTPUT_TAP], got.get(OUTPUT_TAP), output_format,
                                           imgsz, tolerance("output"), conf, perms)}
@@ -147,11 +150,11 @@ def compare_backend(
                          status=status)
 
 
-def _input_cosine(tap: dict[str, Any], ref: dict[str, np.ndarray], got: dict[str, np.ndarray],
+def _input_cosine(tap: Tap, ref: dict[str, np.ndarray], got: dict[str, np.ndarray],
                   perms: list[np.ndarray] | None) -> float | None:
     """Worst cosine over the site's inputs and samples (None when not recorded)."""
-    refs, tensors = tap.get("input_refs", []), tap.get("inputs", [])
-    axes = tap.get("input_query_axes", [None] * len(refs))
+    refs, tensors = tap.input_refs or [], tap.inputs
+    axes = tap.input_query_axes or [None] * len(refs)
     worst: float | None = None
     for rname, tname, axis in zip(refs, tensors, axes):
         if rname not in ref or tname not in got or ref[rname].shape != got[tname].shape:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from ..profiles.schema import Profile
 
 
 @dataclass(frozen=True)
@@ -20,7 +23,7 @@ class RunnerSettings:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_profile(cls, profile: Any, **over: Any) -> RunnerSettings:
+    def from_profile(cls, profile: Profile, **over: Any) -> RunnerSettings:
         rt = profile.runtime
         kw = dict(threads=rt.threads, openvino_hint=rt.openvino_hint,
                   openvino_streams=rt.openvino_streams,

@@ -3,18 +3,21 @@ model from its recorded source (path or YAML and seed), exactly as the export di
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .._lazy import require, version_of
 from .base import Runner, RunnerSettings
 
+if TYPE_CHECKING:
+    from ..bundle import Manifest
+
 
 class TorchRunner(Runner):
     name = "torch"
 
-    def __init__(self, manifest: dict[str, Any], *, settings: RunnerSettings | None = None,
+    def __init__(self, manifest: Manifest, *, settings: RunnerSettings | None = None,
                  extra_outputs: list[str] | None = None, trust_checkpoint: bool = False) -> None:
         super().__init__(extra_outputs, settings)
         self.manifest = manifest
@@ -28,15 +31,14 @@ class TorchRunner(Runner):
         from ..models.source import resolve_source
 
         m = self.manifest
-        src = resolve_source(m["source"]["spec"] if m["source"]["kind"] == "yaml"
-                             else m["source"]["path"], trust=self.trust_checkpoint)
+        src = resolve_source(m.source.spec if m.source.kind == "yaml" else m.source.path,
+                             trust=self.trust_checkpoint)
         if self.settings.threads:
             torch.set_num_threads(self.settings.threads)
-        example = np.zeros(tuple(d if isinstance(d, int) else 1 for d in m["input"]["shape"]),
+        example = np.zeros(tuple(d if isinstance(d, int) else 1 for d in m.input.shape),
                            dtype=np.float32)
-        prep = prepare(src, imgsz=m["input"]["imgsz"], seed=m["source"].get("seed") or 0,
-                       end2end=m["output"]["format"] != "yolo_raw",
-                       dynamic=bool(m["input"].get("dynamic_batch")),
+        prep = prepare(src, imgsz=m.input.imgsz, seed=m.source.seed or 0,
+                       end2end=m.output.format != "yolo_raw", dynamic=m.input.dynamic_batch,
                        images=recorded_images(m, src), example=example)
         self.device = "cuda" if self.settings.device == "cuda" and torch.cuda.is_available() else "cpu"
         self.model = prep.model.to(self.device)

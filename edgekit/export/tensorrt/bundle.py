@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..._lazy import available, require
 from .settings import (
@@ -20,6 +20,10 @@ from .settings import (
     source_onnx,
     timing_cache_name,
 )
+
+if TYPE_CHECKING:
+    from ...bundle import Manifest, Tap
+    from ...profiles.schema import Profile
 
 Log = Callable[[str], None]
 #: ONNX ops whose outputs trtexec may not type (TopK's second output is its int32 indices)
@@ -50,7 +54,7 @@ def typed_output_nodes(deployed: Any, nodes: list[str]) -> list[str]:
             and len(n.output) == 1 and types.get(n.output[0], 1) in _FLOAT]
 
 
-def prepare_tensorrt(bundle_dir: Path, profile: Any, taps: list[dict[str, Any]], log: Log,
+def prepare_tensorrt(bundle_dir: Path, profile: Profile, taps: list[Tap], log: Log,
                      mode: str = "letterbox", major: int | None = None,
                      images: str | list[Path] | None = None) -> tuple[TrtBuildSettings, dict[str, Any]]:
     """Everything of a TensorRT build that needs no TensorRT: the fp32 pins (hotspot nodes of
@@ -107,7 +111,7 @@ def prepare_tensorrt(bundle_dir: Path, profile: Any, taps: list[dict[str, Any]],
     return settings, info
 
 
-def build_tensorrt(bundle_dir: Path, profile: Any, taps: list[dict[str, Any]], log: Log,
+def build_tensorrt(bundle_dir: Path, profile: Profile, taps: list[Tap], log: Log,
                    mode: str = "letterbox", images: str | list[Path] | None = None) -> dict[str, Any]:
     from ..pipeline import calibration_batch
     from .build import build_engine
@@ -127,15 +131,15 @@ def build_tensorrt(bundle_dir: Path, profile: Any, taps: list[dict[str, Any]], l
     return {"tensorrt": {"settings": asdict(settings), **info, **built}}
 
 
-def reconcile_profile(profile: Any, manifest: dict[str, Any], log: Log) -> Any:
+def reconcile_profile(profile: Profile, manifest: Manifest, log: Log) -> Profile:
     """A device profile applied to an existing bundle: the bundle's ONNX fixes the image
     size and, when its batch is static, the batch (a dynamic range cannot build on it)."""
-    inp = manifest["input"]
+    inp = manifest.input
     update: dict[str, Any] = {}
-    if profile.imgsz != inp["imgsz"]:
-        update["imgsz"] = inp["imgsz"]
-    if not inp.get("dynamic_batch"):
-        size = int(inp["shape"][0])
+    if profile.imgsz != inp.imgsz:
+        update["imgsz"] = inp.imgsz
+    if not inp.dynamic_batch:
+        size = int(inp.shape[0])
         b = profile.batch
         if b.dynamic or b.size != size:
             update["batch"] = b.model_copy(update={"dynamic": False, "size": size, "min": size,

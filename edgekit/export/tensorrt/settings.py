@@ -4,9 +4,12 @@ builds from, the bundle's file names and the engine compatibility check."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...errors import IntegrityError, UsageError
+
+if TYPE_CHECKING:
+    from ...profiles.schema import Profile
 
 INPUT = "images"
 ENGINE = "tensorrt/model.engine"
@@ -69,7 +72,7 @@ HOTSPOT_LAYER_TYPES = {
 }
 
 
-def hotspot_items(profile: Any) -> list[str]:
+def hotspot_items(profile: Profile) -> list[str]:
     """The profile's float-scope items that TensorRT keeps in fp32 (the rest of the float
     scope, e.g. whole attention sites in an INT8 build, is left out of INT8 and runs in the
     engine's float precision)."""
@@ -83,7 +86,7 @@ def major_of(version: str) -> int:
         raise UsageError(f"unreadable TensorRT version '{version}'") from exc
 
 
-def settings_from_profile(profile: Any, *, major: int = 10, mark_outputs: list[str] | None = None,
+def settings_from_profile(profile: Profile, *, major: int = 10, mark_outputs: list[str] | None = None,
                           fp32_layers: list[str] | None = None,
                           fp32_output_layers: list[str] | None = None) -> TrtBuildSettings:
     b = profile.batch

@@ -2,8 +2,9 @@
 
 ``manifest.json`` is written last and is the commit marker. A bundle is assembled in a
 hidden temporary directory beside its final place and renamed into place, so a failed
-or interrupted export leaves nothing under the final name. Loading verifies the sha256
-of every file the manifest lists.
+or interrupted export leaves nothing under the final name. Loading validates the manifest
+against the typed contract (:class:`Manifest`, defined in :mod:`edgekit.manifest` and
+importable from here) and verifies the sha256 of every file it lists.
 """
 
 from __future__ import annotations
@@ -14,44 +15,69 @@ import secrets
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from ..errors import IntegrityError, UsageError
-from ..models.source import sha256_file
+from .errors import IntegrityError, UsageError
+from .manifest import (
+    READABLE_VERSIONS,
+    SCHEMA_VERSION,
+    Head,
+    Host,
+    Images,
+    ImageSet,
+    InputSpec,
+    Manifest,
+    OutputSpec,
+    ParityRecord,
+    Reference,
+    Resize,
+    Source,
+    Tap,
+    manifest_from_v1,
+    parse_manifest,
+)
+from .models.source import sha256_file
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+__all__ = [
+    "MANIFEST", "READABLE_VERSIONS", "SCHEMA_VERSION", "Bundle", "BundleWriter", "Head", "Host",
+    "ImageSet", "Images", "InputSpec", "Manifest", "OutputSpec", "ParityRecord", "Reference",
+    "Resize", "Source", "Tap", "hash_tree", "load_bundle", "manifest_from_v1", "parse_manifest",
+    "refuse_existing", "tap_tensors", "verify_files", "write_manifest",
+]
 
 MANIFEST = "manifest.json"
-SCHEMA_VERSION = 1
-
-
-@dataclass
+@dataclass(frozen=True)
 class Bundle:
     path: Path
-    manifest: dict[str, Any]
+    manifest: Manifest
 
     def file(self, rel: str) -> Path:
         return self.path / rel
 
     @property
     def family(self) -> str:
-        return self.manifest["source"]["family"]
+        return self.manifest.source.family
 
     @property
-    def taps(self) -> list[dict[str, Any]]:
-        return self.manifest.get("taps", [])
+    def taps(self) -> list[Tap]:
+        return self.manifest.taps
 
     def artifact(self, runtime: str) -> Path | None:
-        arts = self.manifest.get("artifacts", {})
+        arts = self.manifest.artifacts
         # onnxruntime runs model.onnx unless the bundle carries its own (INT8) model
         key = runtime if runtime in arts or runtime != "onnxruntime" else "onnx"
         rel = arts.get(key)
         return self.path / rel if rel else None
 
 
-def tap_tensors(taps: list[dict[str, Any]]) -> list[str]:
+def tap_tensors(taps: Iterable[Tap]) -> list[str]:
     """Every tensor parity reads: site outputs, then site inputs (boundaries), no repeats."""
     out: list[str] = []
     for t in taps:
-        for name in [t["tensor"], *t.get("inputs", [])]:
+        for name in [t.tensor, *t.inputs]:
             if name not in out and name != "images":
                 out.append(name)
     return out
@@ -66,12 +92,11 @@ def hash_tree(root: Path) -> dict[str, str]:
     return out
 
 
-def write_manifest(root: Path, manifest: dict[str, Any]) -> dict[str, Any]:
-    manifest = dict(manifest)
-    manifest["schema_version"] = SCHEMA_VERSION
-    manifest["files"] = hash_tree(root)
+def write_manifest(root: Path, manifest: Manifest) -> Manifest:
+    """Sign ``root`` (the sha256 of every file) into ``manifest`` and write it last."""
+    manifest = manifest.replace(schema_version=SCHEMA_VERSION, files=hash_tree(root))
     tmp = root / (MANIFEST + ".tmp")
-    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=False, default=str) + "\n")
+    tmp.write_text(manifest.to_json())
     os.replace(tmp, root / MANIFEST)
     return manifest
 
@@ -133,7 +158,8 @@ class BundleWriter:
 
 
 def load_bundle(path: str | Path, *, verify: bool = True) -> Bundle:
-    """Read a bundle's manifest and (by default) verify every file's sha256 (exit 4)."""
+    """Read a bundle's manifest, validate it (a readable schema version, every field of its
+    type) and by default verify every file's sha256; exit 4 when any of it fails."""
     root = Path(path)
     if not root.exists():
         raise UsageError(f"bundle not found: {root}")
@@ -143,13 +169,12 @@ def load_bundle(path: str | Path, *, verify: bool = True) -> Bundle:
     if not mf.is_file():
         raise IntegrityError(f"{root}: no {MANIFEST}; not a bundle, or an incomplete export")
     try:
-        manifest = json.loads(mf.read_text())
+        data = json.loads(mf.read_text())
     except (OSError, ValueError) as exc:
         raise IntegrityError(f"{mf}: unreadable manifest: {exc}") from exc
-    if not isinstance(manifest, dict) or "files" not in manifest:
-        raise IntegrityError(f"{mf}: not an edgekit manifest (no 'files')")
+    manifest = parse_manifest(data, mf)
     if verify:
-        verify_files(root, manifest["files"])
+        verify_files(root, manifest.files)
     return Bundle(root, manifest)
 
 
