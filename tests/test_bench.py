@@ -189,7 +189,8 @@ def test_end_to_end_detections_equal_ultralytics_predictor(which, yolo_bundle, r
             img = read_image(p)
             theirs = wrapper.predict(img, imgsz=imgsz, conf=1e-4, verbose=False)[0].boxes
             x, lb = to_input(img, imgsz, b.manifest.input.resize.mode)
-            ours = postprocess(runner.infer({"images": x})["output0"], b.manifest, lb, 1e-4)[0]
+            ours = postprocess(runner.infer({"images": x})["output0"], b.manifest.output.format,
+                               imgsz, lb, 1e-4)[0]
             assert len(ours) == len(theirs)
             if len(ours):
                 np.testing.assert_allclose(ours.boxes, theirs.xyxy.numpy(), atol=0.05)
@@ -391,8 +392,7 @@ def test_rtdetr_decoding_keeps_boxes_beyond_the_image_as_the_predictor_does():
     raw[0, :, 5] = rng.integers(0, 80, n)
     img = np.zeros((480, 640, 3), np.uint8)
     _, lb = to_input(img, imgsz, "stretch")
-    manifest = {"input": {"imgsz": imgsz}, "output": {"format": "rtdetr"}}
-    ours = postprocess(raw, manifest, lb, 0.25)[0]
+    ours = postprocess(raw, "rtdetr", imgsz, lb, 0.25)[0]
 
     pred = RTDETRPredictor(overrides={"conf": 0.25, "verbose": False})
     pred.batch = [["image.jpg"]]

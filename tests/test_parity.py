@@ -64,7 +64,7 @@ def test_perturbed_site_is_named_first_divergent(which, site, before, yolo_bundl
 
 def _wrap(bundle, mutate):
     """A runner over the real ONNX Runtime whose outputs pass through ``mutate``."""
-    taps = [t["tensor"] for t in bundle.taps]
+    taps = [t.tensor for t in bundle.taps]
 
     def factory(_backend, _tensors):
         real = get_runner("onnxruntime", bundle.path / "model.onnx", extra_outputs=taps)
@@ -86,7 +86,7 @@ def _wrap(bundle, mutate):
 
 def test_a_nan_in_one_tap_fails(yolo_bundle):
     b = load_bundle(yolo_bundle.bundle)
-    tensor = b.taps[0]["tensor"]
+    tensor = b.taps[0].tensor
 
     def inject(out, k):
         if k == 0:
@@ -94,7 +94,7 @@ def test_a_nan_in_one_tap_fails(yolo_bundle):
 
     rep = run_parity(b, _profile(b), ["onnxruntime"], runner_factory=_wrap(b, inject))
     be = rep["backends"]["onnxruntime"]
-    assert not rep["passed"] and be["first_divergent"] == b.taps[0]["name"]
+    assert not rep["passed"] and be["first_divergent"] == b.taps[0].name
     assert be["layers"][0]["metrics"]["nan"] == 1
     # twin: without the NaN the same path passes
     clean = run_parity(b, _profile(b), ["onnxruntime"], runner_factory=_wrap(b, lambda o, k: None))
@@ -102,12 +102,12 @@ def test_a_nan_in_one_tap_fails(yolo_bundle):
 
 
 def _permute_queries(bundle, perm_fn):
-    qtaps = [t for t in bundle.taps if "query_axis" in t]
+    qtaps = [t for t in bundle.taps if t.query_axis is not None]
 
     def mutate(out, k):
         for t in qtaps:
-            arr = out[t["tensor"]]
-            out[t["tensor"]] = perm_fn(arr, t["query_axis"])
+            arr = out[t.tensor]
+            out[t.tensor] = perm_fn(arr, t.query_axis)
         # the final output is top-k over queries x classes: swap two equal-score rows
         o = out["output0"]
         o[:, [0, 1]] = o[:, [1, 0]]

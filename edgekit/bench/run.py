@@ -132,12 +132,12 @@ def _sample_image(target: Target) -> np.ndarray:
     return np.ascontiguousarray((x.transpose(1, 2, 0)[..., ::-1] * 255).astype(np.uint8))
 
 
-def postprocess(output: np.ndarray, manifest: Manifest, lb: Any, conf: float) -> list[Any]:
-    """Decode the runtime output into detections in original-image pixels, as Ultralytics'
-    predictor of the family does: YOLO boxes are clipped to the image, RT-DETR boxes are
-    not (its predictor scales the normalised boxes and leaves them whole)."""
-    imgsz = manifest.input.imgsz
-    fmt = manifest.output.format
+def postprocess(output: np.ndarray, fmt: str, imgsz: int, lb: Any,
+                conf: float) -> list[Any]:
+    """Decode the runtime output (of the manifest's ``output.format``, at input size
+    ``imgsz``) into detections in original-image pixels, as Ultralytics' predictor of the
+    family does: YOLO boxes are clipped to the image, RT-DETR boxes are not (its predictor
+    scales the normalised boxes and leaves them whole)."""
     dets = decode(output, fmt, imgsz, conf=conf)
     clip = fmt != "rtdetr"
     return [type(d)(lb.to_original(d.boxes, clip=clip), d.scores, d.classes) for d in dets]
@@ -193,7 +193,7 @@ def bench_backend(backend: str, target: Target, cfg: BenchConfig, *,
                        "(pip install 'edgekit[e2e]') or Pillow")
         if m is not None and cfg.e2e and cfg.batch == 1 and e2e_off is None:
             img = _sample_image(target)
-            imgsz = m.input.imgsz
+            imgsz, fmt = m.input.imgsz, m.output.format
             resize = m.input.resize.mode
             stages: dict[str, list[int]] = {"preprocess": [], "inference": [], "postprocess": []}
             clock = time.perf_counter_ns
@@ -206,7 +206,7 @@ def bench_backend(backend: str, target: Target, cfg: BenchConfig, *,
                 y = runner.infer({"images": x})
                 runner.synchronize()
                 t2 = clock()
-                last["dets"] = postprocess(y[runner.output_names[0]], m, lb, cfg.conf)
+                last["dets"] = postprocess(y[runner.output_names[0]], fmt, imgsz, lb, cfg.conf)
                 t3 = clock()
                 stages["preprocess"].append(t1 - t0)
                 stages["inference"].append(t2 - t1)

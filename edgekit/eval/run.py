@@ -73,7 +73,7 @@ def predict(runner: Any, manifest: Manifest, ds: Dataset, *, conf: float = CONF,
         if batch > 1:  # a static batch: fill it, read the first image
             x = np.repeat(x, batch, axis=0)
         y = runner.infer({"images": x})[runner.output_names[0]][:1]
-        d = postprocess(y, manifest, lb, conf)[0]
+        d = postprocess(y, manifest.output.format, imgsz, lb, conf)[0]
         preds.append((d.boxes, d.scores, d.classes))
         gt.append(((h, w), s.classes, xywh2xyxy(s.boxes * np.array([w, h, w, h]))))
         if progress:
