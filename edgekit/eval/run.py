@@ -143,6 +143,7 @@ def run_eval(bundle: str | Path, data: str | Path, cfg: EvalConfig, *,
         raise UsageError(f"{p}: eval needs a bundle directory (it reads the preprocessing and "
                          "decoding from the manifest)" if p.exists() else f"bundle not found: {p}")
     target = resolve_target(p)
+    assert target.bundle is not None, "a directory resolves to a bundle"
     m = target.bundle.manifest
     ds = load_dataset(data, cfg.split, max_images=cfg.max_images)
     backends = cfg.backends or list(target.artifacts)

@@ -65,14 +65,16 @@ FloatScopeItem = Literal[
     "topk",
     "score_sigmoid",
 ]
+#: what stays in float by default: everything quantization is known to hurt
+DEFAULT_FLOAT_SCOPE: tuple[FloatScopeItem, ...] = (
+    "attention", "decoder", "softmax", "layernorm", "gridsample", "topk", "score_sigmoid")
 
 
 class Calibration(_Strict):
     images: str | None = Field(None, description="directory of calibration images; null = samples")
     count: int = Field(32, ge=1, description="images used (cycled with flips if fewer exist)")
     float_scope: list[FloatScopeItem] = Field(
-        default_factory=lambda: ["attention", "decoder", "softmax", "layernorm", "gridsample",
-                                 "topk", "score_sigmoid"],
+        default_factory=lambda: list(DEFAULT_FLOAT_SCOPE),
         description="what stays in float when quantizing",
     )
     float_sites: dict[str, Literal["all", "core", "softmax"]] = Field(
@@ -159,7 +161,7 @@ class Profile(_Strict):
         prec = Precision(precision or self.precision)
         table = self.tolerances.get(prec, {})
         if kind in table:
-            return table[kind]  # type: ignore[index]
+            return table[kind]
         if "default" in table:
             return table["default"]
         return default_tolerance(kind, prec)

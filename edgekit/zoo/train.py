@@ -236,7 +236,9 @@ def train_here(recipe: dict[str, Any], data_yaml: str, out: Path) -> dict[str, A
         project=str(out / "run"), name="train", exist_ok=True, plots=False, val=False,
         verbose=False, **recipe["train_args"])
     seconds = time.perf_counter() - t0
-    weights = Path(model.trainer.save_dir) / "weights" / "last.pt"
+    trainer = model.trainer
+    assert trainer is not None, "train() leaves its trainer on the model"
+    weights = Path(trainer.save_dir) / "weights" / "last.pt"
     shutil.copyfile(weights, out / f"{recipe['name']}.pt")
     rd = {k: float(v) for k, v in getattr(results, "results_dict", {}).items()}
     import torch
