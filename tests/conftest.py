@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -69,6 +70,23 @@ def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None, timeou
     e.setdefault("COLUMNS", "200")
     return subprocess.run([sys.executable, "-m", "edgekit", *args], capture_output=True,
                           text=True, env=e, cwd=cwd, timeout=timeout)
+
+
+#: pip output meaning the package registry cannot be reached or lacks what was asked for
+_UNREACHABLE = re.compile(r"No matching distribution|Could not find a version|NewConnectionError|"
+                          r"Network is unreachable|Temporary failure in name resolution|"
+                          r"Connection (refused|reset)|Read timed out|ConnectTimeout")
+
+
+def pip_or_skip(python: str | Path, *args: str) -> None:
+    """``python -m pip ARGS``; skips the test when the registry is out of reach, fails it on
+    any other error (a broken pyproject.toml, say)."""
+    run = subprocess.run([str(python), "-m", "pip", *args, "-q", "--disable-pip-version-check"],
+                         capture_output=True, text=True)
+    if run.returncode and _UNREACHABLE.search(run.stdout + run.stderr):
+        pytest.skip(f"pip {' '.join(args)}: the package registry is out of reach: "
+                    f"{(run.stderr.strip().splitlines() or ['?'])[-1]}")
+    assert run.returncode == 0, f"pip {' '.join(args)} failed:\n{run.stderr[-3000:]}"
 
 
 def _tiny_dataset(root: Path) -> Path:
