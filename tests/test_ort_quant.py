@@ -11,12 +11,13 @@ from conftest import IMGSZ
 pytest.importorskip("onnxruntime")
 onnx = pytest.importorskip("onnx")
 
-EXCLUDED = {"conv_f", "mul_f"}
+EXCLUDED = {"conv_f", "mul_f", "sig"}
 
 
 def _shared_graph(path):
     """x -> conv_a -> a (also a graph output); the float conv_f reads a, which the quantized
-    Concat reads too; the float mul_f and the quantized mul_q multiply by the same constant s."""
+    Concat reads too; the float mul_f and the quantized mul_q multiply by the same constant s;
+    the float sig is the only reader of a quantized Concat (its Q/DQ pair has no use left)."""
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(0)
@@ -32,10 +33,13 @@ def _shared_graph(path):
         helper.make_node("Mul", ["q", "s"], ["mq"], "mul_q"),
         helper.make_node("Mul", ["f", "s"], ["mf"], "mul_f"),
         helper.make_node("Add", ["mq", "mf"], ["y"], "add"),
+        helper.make_node("Concat", ["q", "q"], ["c2"], "concat2", axis=1),
+        helper.make_node("Sigmoid", ["c2"], ["z"], "sig"),
     ]
     inits = [w("wa", 4, 4, 3, 3), w("wf", 4, 4, 1, 1), w("wq", 4, 8, 1, 1),
              numpy_helper.from_array(np.array([0.37], np.float32), "s")]
     io = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 4, 8, 8]) for n in "xya"]
+    io.append(helper.make_tensor_value_info("z", TensorProto.FLOAT, [1, 8, 8, 8]))
     graph = helper.make_graph(nodes, "shared", [io[0]], io[1:], inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     onnx.checker.check_model(model)
@@ -96,6 +100,12 @@ def test_excluded_nodes_read_float_tensors_and_constants(tmp_path):
     for name in ("concat", "conv_q", "mul_q"):
         assert all(producer[x].op_type == "DequantizeLinear" for x in nodes[name].input), name
     assert producer[nodes["mul_q"].input[1]].input[0] in inits
+    assert nodes["sig"].input == ["c2"] and producer["c2"].name == "concat2"
+    # nothing left over: every Q/DQ output and every initializer has a reader
+    read = {x for n in m.graph.node for x in n.input} | {o.name for o in m.graph.output}
+    assert all(n.output[0] in read for n in m.graph.node
+               if n.op_type in ("QuantizeLinear", "DequantizeLinear"))
+    assert set(inits) <= read
 
     x = _calib(1)
     ref = ort.InferenceSession(str(src)).run(["y"], {"x": x})[0]
@@ -114,7 +124,7 @@ def test_plain_nodes_to_exclude_leaks_into_the_float_nodes(tmp_path):
     m = _plain_quantize(src, tmp_path / "plain.onnx", _calib())
     leaks = float_leaks(m, EXCLUDED)
     assert any(x.startswith("conv_f reads") and "dequantized" in x for x in leaks)
-    assert any(x.startswith("mul_f reads") for x in leaks)
+    assert any(x.startswith("sig reads") for x in leaks)
     assert len([x for x in leaks if x.startswith("mul_f reads")]) == 2  # f and s
 
 

@@ -161,6 +161,7 @@ def restore_float_inputs(model: Any, excluded: set[str]) -> int:
                 rewired += 1
     if rewired:
         outputs = {o.name for o in g.output}
+        freed: set[str] = set()
         while True:
             read = {x for n in g.node for x in n.input} | outputs
             dead = [n for n in g.node if n.op_type in ("QuantizeLinear", "DequantizeLinear")
@@ -168,7 +169,11 @@ def restore_float_inputs(model: Any, excluded: set[str]) -> int:
             if not dead:
                 break
             for n in dead:
+                freed.update(n.input)
                 g.node.remove(n)
+        # their scales and zero points, where nothing else reads them
+        for t in [t for t in g.initializer if t.name in freed - read]:
+            g.initializer.remove(t)
     return rewired
 
 
