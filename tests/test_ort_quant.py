@@ -51,7 +51,7 @@ def _calib(n: int = 4) -> np.ndarray:
     return np.random.default_rng(1).normal(0, 1, (n, 1, 4, 8, 8)).astype(np.float32)[:, 0]
 
 
-def _plain_quantize(src, dst, calib):
+def _plain_quantize(src, dst, calib, exclude=EXCLUDED):
     """ONNX Runtime's quantize_static with nodes_to_exclude and nothing else: the fault."""
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, quantize_static
 
@@ -63,7 +63,7 @@ def _plain_quantize(src, dst, calib):
             return next(self._it, None)
 
     quantize_static(str(src), str(dst), Reader(), quant_format=QuantFormat.QDQ,
-                    nodes_to_exclude=sorted(EXCLUDED))
+                    nodes_to_exclude=sorted(exclude))
     return onnx.load(str(dst))
 
 
@@ -170,3 +170,59 @@ def test_yolo_float_blocks_next_to_quantized_ones_stay_float(bundles_root, yolo_
     sess = ort.InferenceSession(str(dst))
     y = sess.run(None, {"images": calib[:1]})[0]
     assert np.isfinite(y).all()
+
+
+def _head_graph(path):
+    """A detection head's end: pixel boxes (conv * 160) and float 0-1 scores (sig, kept
+    float) joined by one output Concat."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(2)
+    inits = [numpy_helper.from_array(rng.normal(0, 0.3, (4, 4, 1, 1)).astype(np.float32), n)
+             for n in ("wb", "ws")] + [numpy_helper.from_array(np.float32(160.0), "k")]
+    nodes = [
+        helper.make_node("Conv", ["x", "wb"], ["b"], "conv_b"),
+        helper.make_node("Mul", ["b", "k"], ["boxes"], "mul_b"),
+        helper.make_node("Conv", ["x", "ws"], ["logits"], "conv_s"),
+        helper.make_node("Sigmoid", ["logits"], ["scores"], "sig"),
+        helper.make_node("Concat", ["boxes", "scores"], ["out"], "cat", axis=1),
+    ]
+    graph = helper.make_graph(
+        nodes, "head", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 8, 8])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 8, 8, 8])], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    return path
+
+
+def _score_error(src, dst) -> float:
+    import onnxruntime as ort
+
+    x = _calib(1)
+    ref = ort.InferenceSession(str(src)).run(None, {"x": x})[0][:, 4:]
+    got = ort.InferenceSession(str(dst)).run(None, {"x": x})[0][:, 4:]
+    return float(np.abs(ref - got).max())
+
+
+def test_float_scores_reach_the_output_float(tmp_path):
+    """The output Concat after the last arithmetic is not quantized, so the float Sigmoid's
+    scores are not rounded to the boxes' scale."""
+    from edgekit.export.ort_quant import float_leaks, passive_tail, quantize_static_qdq
+
+    src = _head_graph(tmp_path / "head.onnx")
+    assert passive_tail(onnx.load(str(src))) == {"cat"}
+    dst = tmp_path / "q.onnx"
+    info = quantize_static_qdq(src, dst, _calib(), exclude_nodes=["sig"], input_name="x")
+    assert info["float_tail_nodes"] == 1
+    m = onnx.load(str(dst))
+    assert float_leaks(m, {"sig", "cat"}) == []
+    assert any(n.op_type == "QuantizeLinear" for n in m.graph.node)  # the Convs still are
+    assert _score_error(src, dst) < 0.02  # what the quantized conv_s costs, no more
+
+
+def test_plain_quantization_rounds_the_float_scores_at_the_output(tmp_path):
+    """The planted fault: without the float tail the Concat quantizes the scores with the
+    boxes' range."""
+    src = _head_graph(tmp_path / "head.onnx")
+    dst = tmp_path / "plain.onnx"
+    _plain_quantize(src, dst, _calib(), ["sig"])
+    assert _score_error(src, dst) > 0.1

@@ -13,6 +13,7 @@ still rewires every consumer when a tensor has a single quantized one). So the e
 get their own copy of each shared float initializer before quantization
 (:func:`split_shared_initializers`), and are pointed back at the float tensor before the
 QuantizeLinear afterwards (:func:`restore_float_inputs`); :func:`float_leaks` checks it.
+The passive tail before the outputs (:func:`passive_tail`) is kept float as well.
 """
 
 from __future__ import annotations
@@ -61,8 +62,9 @@ def quantize_static_qdq(src: Path, dst: Path, calib: np.ndarray, *, exclude_node
         # shape inference only: ORT's graph optimisation here would rename the nodes that the
         # float scope and the parity taps refer to
         quant_pre_process(str(src), str(pre), skip_optimization=True, skip_symbolic_shape=True)
-        excluded = set(exclude_nodes)
         prepared = onnx.load(str(pre))
+        tail = passive_tail(prepared) - set(exclude_nodes)
+        excluded = set(exclude_nodes) | tail
         split = split_shared_initializers(prepared, excluded)
         if split:
             onnx.save(prepared, str(pre))
@@ -71,7 +73,7 @@ def quantize_static_qdq(src: Path, dst: Path, calib: np.ndarray, *, exclude_node
                         activation_type=QuantType.QInt8 if tensorrt else QuantType.QUInt8,
                         weight_type=QuantType.QInt8,
                         calibrate_method=CalibrationMethod.MinMax,
-                        nodes_to_exclude=list(exclude_nodes),
+                        nodes_to_exclude=sorted(excluded),
                         # TensorRT takes float biases (it folds them into its int8 kernels)
                         extra_options={"ActivationSymmetric": tensorrt, "WeightSymmetric": True,
                                        "QuantizeBias": not tensorrt})
@@ -94,7 +96,30 @@ def quantize_static_qdq(src: Path, dst: Path, calib: np.ndarray, *, exclude_node
             "per_channel": per_channel, "reduce_range": reduce_range,
             "subset_size": len(calib), "quantize_linear_ops": q,
             "excluded_nodes": len(exclude_nodes), "float_inputs_restored": restored,
-            "float_constants_split": split}
+            "float_constants_split": split, "float_tail_nodes": len(tail)}
+
+
+#: ops that only move, select or reshape values: quantizing them saves no arithmetic
+PASSIVE_OPS = frozenset({"Concat", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Flatten",
+                         "Slice", "Split", "Gather", "GatherElements", "Expand", "Identity",
+                         "Tile", "TopK"})
+
+
+def passive_tail(model: Any) -> set[str]:
+    """The nodes between the last arithmetic and the graph outputs: passive ops whose every
+    reader is one too. Quantizing them gains nothing and costs accuracy where they join
+    tensors of different ranges (a detection head's output Concat of pixel boxes and 0-1
+    scores, quantized with one scale, leaves the scores a few levels)."""
+    tail: set[str] = set()
+    readers: dict[str, list[str]] = {}
+    for n in model.graph.node:
+        for x in n.input:
+            readers.setdefault(x, []).append(n.name)
+    for n in reversed(model.graph.node):
+        if n.name and n.op_type in PASSIVE_OPS and all(r in tail for o in n.output
+                                                       for r in readers.get(o, [])):
+            tail.add(n.name)
+    return tail
 
 
 def split_shared_initializers(model: Any, excluded: set[str]) -> int:
