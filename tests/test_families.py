@@ -87,7 +87,7 @@ TOY_FORMAT = OutputFormat("toy_xyxyn", "(N, 6): x1, y1, x2, y2 in [0, 1], score,
                           _decode_toy, clip_boxes=False)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ToyFamily(FamilySpec):
     name: str = "toy"
     head_classes: tuple[str, ...] = ("ToyHead",)

@@ -87,10 +87,11 @@ def _mro_names(obj: Any) -> list[str]:
     return [k.__name__ for k in type(obj).__mro__]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class FamilySpec:
     """One model family. Subclass it with the family's values as field defaults (and override
-    the methods where the family differs), then ``register(Subclass())``."""
+    the methods where the family differs), then ``register(Subclass())``. A spec is one
+    instance per family, compared by identity (``eq=False`` keeps it hashable)."""
 
     name: str
     description: str = ""

@@ -25,7 +25,7 @@ RTDETR_FORMAT = OutputFormat(
     _decode, clip_boxes=False)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class RTDETRFamily(FamilySpec):
     name: str = "rtdetr"
     description: str = "Ultralytics RT-DETR (RTDETRDecoder heads)"

@@ -45,7 +45,7 @@ RAW = OutputFormat(
     _decode_raw, needs_nms=True)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class YoloFamily(FamilySpec):
     name: str = "yolo"
     description: str = "Ultralytics YOLO Detect heads (YOLO26, YOLO11, YOLO12, YOLOv8, YOLOv10)"
