@@ -15,6 +15,7 @@ from .base import Runner, RunnerSettings
 
 class OpenVinoRunner(Runner):
     name = "openvino"
+    device = "CPU"  # the OpenVINO device plug-in every profile targets
 
     def __init__(self, model_path: Path, *, extra_outputs: list[str] | None = None,
                  settings: RunnerSettings | None = None) -> None:
@@ -37,7 +38,7 @@ class OpenVinoRunner(Runner):
         # parity compares against fp32: keep CPU execution precision at fp32 unless asked. An
         # fp16 IR on a CPU is a storage format (OpenVINO decompresses it); without this pin a
         # CPU with BF16 would run either IR in bf16, which the profile never asked for
-        if self.settings.precision in ("fp32", "fp16") or self.settings.extra.get("exact_fp32"):
+        if self.settings.precision in ("fp32", "fp16"):
             cfg[props.hint.inference_precision] = ov.Type.f32
         return cfg
 
@@ -49,7 +50,7 @@ class OpenVinoRunner(Runner):
         except Exception as exc:
             raise UsageError(f"{self.model_path}: OpenVINO cannot read it: "
                              f"{str(exc).splitlines()[0][:300]}") from exc
-        batch = self.settings.extra.get("batch")
+        batch = self.settings.batch
         if batch:
             inp = model.inputs[0]
             shape = inp.get_partial_shape()
@@ -68,7 +69,7 @@ class OpenVinoRunner(Runner):
             except Exception as exc:
                 raise UsageError(f"{self.model_path}: cannot expose tap tensors "
                                  f"{self.extra_outputs[:3]}...: {exc}") from exc
-        self.compiled = core.compile_model(model, self.settings.device, self.config())
+        self.compiled = core.compile_model(model, self.device, self.config())
         self._compiled_props = self._read_props()
         self.request = self.compiled.create_infer_request()
         self.input_names = [i.get_any_name() for i in self.compiled.inputs]
@@ -115,7 +116,7 @@ class OpenVinoRunner(Runner):
         return out
 
     def describe(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"device": self.settings.device, "hint": self.settings.openvino_hint}
+        out: dict[str, Any] = {"device": self.device, "hint": self.settings.openvino_hint}
         props = self._read_props() if self.compiled is not None else getattr(
             self, "_compiled_props", {})
         if props:
