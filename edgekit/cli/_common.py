@@ -11,6 +11,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from ..errors import EdgekitError
+from ._logging import library_messages
 from ._streams import data_out, messages_out, third_party_output
 
 EXIT_INTERNAL = 70  # an unexpected error: a bug in edgekit
@@ -71,7 +72,7 @@ def handle_errors(fn: F) -> F:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with third_party_output(state.verbose):
+        with third_party_output(state.verbose), library_messages():
             try:
                 return fn(*args, **kwargs)
             except typer.Exit:
