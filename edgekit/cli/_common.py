@@ -107,10 +107,15 @@ def writing(what: str, path: str) -> Iterator[None]:
 
 def write_json_report(report: dict[str, Any], path: str) -> None:
     """--json: '-' is the real stdout, which carries nothing else; a file is replaced whole."""
-    from ..parity.report import write_json
+    from ..parity.report import report_json, write_json
 
     with writing("--json", path):
-        write_json(report, path, stdout=data_out())
+        if path == "-":
+            out = data_out()
+            out.write(report_json(report))
+            out.flush()
+        else:
+            write_json(report, path)
 
 
 def check_imgsz(imgsz: int | None) -> None:

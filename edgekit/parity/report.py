@@ -47,18 +47,15 @@ def gate_summary(report: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def write_json(report: dict[str, Any], path: str, stdout: Any = None) -> None:
-    """Write the report to ``path`` (atomically), or to ``stdout`` (default sys.stdout) for '-'."""
-    text = json.dumps(report, indent=2) + "\n"
-    if path == "-":
-        import sys
+def report_json(report: dict[str, Any]) -> str:
+    """A report as the JSON text every command writes."""
+    return json.dumps(report, indent=2) + "\n"
 
-        out = stdout or sys.stdout
-        out.write(text)
-        out.flush()
-        return
+
+def write_json(report: dict[str, Any], path: str) -> None:
+    """Write the report to ``path``, atomically (never seen half-written)."""
     tmp = Path(path + ".tmp")
-    tmp.write_text(text)
+    tmp.write_text(report_json(report))
     os.replace(tmp, path)
 
 
