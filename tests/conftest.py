@@ -17,16 +17,12 @@ TINY_RTDETR = str(ASSETS / "rtdetr-tiny.yaml")
 IMGSZ = 160
 
 
-def _quiet(_msg: str) -> None:
-    pass
-
-
 def build_bundle(tmp_root: Path, model: str, profile: str, imgsz: int = IMGSZ, **kw):
     from edgekit.export.pipeline import export
     from edgekit.profiles import load_profile
 
     prof = load_profile(profile, {"imgsz": imgsz})
-    return export(model, prof, tmp_root, log=_quiet, **kw)
+    return export(model, prof, tmp_root, **kw)
 
 
 @pytest.fixture(scope="session")

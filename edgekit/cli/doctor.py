@@ -24,9 +24,9 @@ def profile_runs_here(profile, rts: dict, gpus: list, jetson) -> tuple[bool, str
 
 @handle_errors
 def doctor(as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False) -> None:
-    from .._table import new_table
     from ..hostinfo import cpu_info, gpu_list, jetson_info, runtimes
     from ..profiles import list_profiles, load_profile
+    from .render.table import new_table
 
     cpu, gpus, jet, rts = cpu_info(), gpu_list(), jetson_info(), runtimes()
     prof = {}
