@@ -112,7 +112,7 @@ class Tuner:
     def _settings(self) -> Any:
         from .runtimes.base import RunnerSettings
 
-        return RunnerSettings(threads=self.threads)
+        return RunnerSettings.from_profile(self.profile, threads=self.threads)
 
     def _bench(self, artifact: Path) -> tuple[float, float]:
         from .bench.run import BenchConfig, Target, bench_backend
@@ -179,7 +179,7 @@ class Tuner:
             # NNCF draws progress bars on stdout: dozens of builds would bury the table
             with contextlib.redirect_stdout(io.StringIO()):
                 quantize_ir(self.base_ir.clone(), self.deployed, self.b.taps, cal, self.calib,
-                            dst, quiet)
+                            dst, quiet, policy=self.profile.float_policy)
         else:
             quantize_ort(self.onnx_path, self.deployed, self.b.taps, cal, self.calib, dst, quiet)
 

@@ -16,6 +16,7 @@ from ..export.bundle import Bundle, load_bundle
 from ..hostinfo import cpu_info, gpu_list, jetson_info, runtimes
 from ..models.preprocess import read_image, to_input
 from ..parity.detections import decode
+from ..precision import manifest_policy
 from ..runtimes import RunnerSettings, get_runner, no_artifact, runtime_for_file
 from .stats import CV_WARN, summarize
 from .timer import measure
@@ -143,10 +144,11 @@ def postprocess(output: np.ndarray, manifest: dict[str, Any], lb: Any, conf: flo
     return [type(d)(lb.to_original(d.boxes, clip=clip), d.scores, d.classes) for d in dets]
 
 
-def _make_runner(backend: str, target: Target, cfg: BenchConfig, precision: str) -> Any:
+def _make_runner(backend: str, target: Target, cfg: BenchConfig, precision: str,
+                 float_precision: str = "f32") -> Any:
     extra = {"batch": cfg.batch} if cfg.batch > 1 else {}
     settings = RunnerSettings(threads=cfg.threads, openvino_hint=cfg.hint, precision=precision,
-                              extra=extra)
+                              float_precision=float_precision, extra=extra)
     if backend == "torch":
         if target.bundle is None:
             raise UsageError("the torch backend needs a bundle (it rebuilds the model from it)")
@@ -166,7 +168,8 @@ def _make_runner(backend: str, target: Target, cfg: BenchConfig, precision: str)
 def bench_backend(backend: str, target: Target, cfg: BenchConfig, *,
                   progress: Any = None) -> dict[str, Any]:
     m = target.bundle.manifest if target.bundle else None
-    runner = _make_runner(backend, target, cfg, m["profile"]["precision"] if m else "fp32")
+    runner = _make_runner(backend, target, cfg, m["profile"]["precision"] if m else "fp32",
+                          manifest_policy(m))
     art = target.artifacts.get(backend)
     if art is None:  # torch: rebuilt from the bundle's recorded source
         shown = f"pytorch: {m['source']['spec']}" if m else None
@@ -248,7 +251,8 @@ def bench_interleaved(models: dict[str, tuple[str, Path]], bundle: Bundle, *, it
     with ExitStack() as stack:
         for label, (backend, art) in models.items():
             target = Target(art, bundle, {backend: art})
-            r = stack.enter_context(_make_runner(backend, target, cfg, precision))
+            r = stack.enter_context(_make_runner(backend, target, cfg, precision,
+                                                 manifest_policy(bundle.manifest)))
             feed = _feed_for(r, target, 1)
             steps[label] = (lambda r=r, f=feed: r.infer(f)), r.synchronize
             measure(steps[label][0], warmup=warmup, iters=1, sync=r.synchronize)
@@ -264,6 +268,8 @@ def bench_throughput(target: Target, cfg: BenchConfig) -> dict[str, Any]:
     if "openvino" not in target.artifacts:
         raise UsageError("throughput mode runs on OpenVINO: the target has no OpenVINO IR")
     settings = RunnerSettings(threads=cfg.threads, openvino_hint="throughput",
+                              float_precision=manifest_policy(
+                                  target.bundle.manifest if target.bundle else None),
                               extra={"batch": cfg.batch} if cfg.batch > 1 else {})
     runner = get_runner("openvino", target.artifacts["openvino"], settings=settings)
     with runner:

@@ -25,6 +25,7 @@ from ..bench.run import BenchConfig, Target, _make_runner, postprocess, resolve_
 from ..errors import UsageError
 from ..models.preprocess import read_image, to_input
 from ..parity.detections import xywh2xyxy
+from ..precision import manifest_policy
 from .data import Dataset, load_dataset
 from .metric import coco_map
 
@@ -181,7 +182,7 @@ def run_eval(bundle: str | Path, data: str | Path, cfg: EvalConfig, *,
     precision = m["profile"]["precision"]
     for be in backends:
         with _make_runner(be, Target(target.path, target.bundle, target.artifacts), bcfg,
-                          precision) as runner:
+                          precision, manifest_policy(m)) as runner:
             res = predict(runner, m, ds, conf=cfg.conf, progress=progress, label=be)
         if reference is not None and reference.get("map50_95") is not None \
                 and res["map50_95"] is not None:

@@ -17,6 +17,8 @@ class RunnerSettings:
     ort_graph_optimization: str = "all"
     device: str = "CPU"  # OpenVINO device, or "cuda" for torch
     precision: str = "fp32"
+    #: the float parts' inference precision (edgekit/precision.py): f32, bf16, fp16, auto
+    float_precision: str = "f32"
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -25,7 +27,7 @@ class RunnerSettings:
         kw = dict(threads=rt.threads, openvino_hint=rt.openvino_hint,
                   openvino_streams=rt.openvino_streams,
                   ort_graph_optimization=rt.ort_graph_optimization,
-                  precision=profile.precision.value)
+                  precision=profile.precision.value, float_precision=profile.float_policy)
         kw.update({k: v for k, v in over.items() if v is not None})
         return cls(**kw)
 
