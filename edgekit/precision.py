@@ -57,13 +57,6 @@ def cpu_support(flags: dict[str, bool] | None = None) -> dict[str, bool]:
             "amx": bool(flags.get("amx"))}
 
 
-def manifest_policy(manifest: dict[str, Any] | None) -> str:
-    """The float precision a bundle was exported for (its resolved profile); f32 for a bare
-    model file, or a bundle older than the policy whose profile is not fp16."""
-    prof = (manifest or {}).get("profile") or {}
-    return prof.get("float_precision") or ("fp16" if prof.get("precision") == "fp16" else "f32")
-
-
 def _is_quantizer(op: Any) -> bool:
     return op.get_type_name() == "FakeQuantize"
 

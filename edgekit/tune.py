@@ -100,6 +100,7 @@ class Tuner:
         self.calib = calibration_batch(profile, mode)
         self.inputs = load_reference(bundle)["inputs"]
         self.fp32_blocks: dict[str, np.ndarray] = {}
+        self.fp32_artifact: Path | None = None
         self.base_ir: Any = None
         if backend == "openvino":
             from .export import openvino as ovx
@@ -109,16 +110,21 @@ class Tuner:
         self.n = 0
 
     # -- measuring ---------------------------------------------------------------------
-    def _settings(self) -> Any:
+    def _settings(self, artifact: Path) -> Any:
+        """One source for timing and parity: the tuned profile's runtime settings and
+        precision policy (the fp32 baseline runs under the fp32 policy)."""
         from .runtimes.base import RunnerSettings
 
-        return RunnerSettings.from_profile(self.profile, threads=self.threads)
+        fp32 = artifact == self.fp32_artifact
+        return RunnerSettings.from_profile(self.profile, threads=self.threads,
+                                           precision="fp32" if fp32 else None)
 
     def _bench(self, artifact: Path) -> tuple[float, float]:
         from .bench.run import BenchConfig, Target, bench_backend
 
         cfg = BenchConfig(warmup=self.warmup, iters=self.iters, threads=self.threads, e2e=False)
-        r = bench_backend(self.backend, Target(artifact, self.b, {self.backend: artifact}), cfg)
+        r = bench_backend(self.backend, Target(artifact, self.b, {self.backend: artifact}), cfg,
+                          settings=self._settings(artifact))
         return r["model_only"]["p50"], r["model_only"]["p99"]
 
     def _block_outputs(self, artifact: Path) -> dict[str, np.ndarray]:
@@ -126,7 +132,7 @@ class Tuner:
         from .runtimes import get_runner
 
         runner = get_runner(self.backend, artifact, extra_outputs=self.block_tensors,
-                            settings=self._settings())
+                            settings=self._settings(artifact))
         out = run_backend(runner, self.inputs, self.block_tensors)
         return {t: out[t] for t in self.block_tensors if t in out}
 
@@ -161,6 +167,7 @@ class Tuner:
             ovx.save(self.base_ir, c.artifact)
         else:
             c.artifact = self.onnx_path
+        self.fp32_artifact = c.artifact
         self.fp32_blocks = self._block_outputs(c.artifact)
         c.p50_ms, c.p99_ms = self._bench(c.artifact)
         c.passed, c.speedup = True, 1.0
@@ -243,7 +250,8 @@ class Tuner:
         self.log(f"tune: side-by-side timing of {len(models)} builds in {rounds} interleaved "
                  "rounds")
         res = bench_interleaved(models, self.b, iters=self.iters * 2, rounds=rounds,
-                                warmup=self.warmup, threads=self.threads)
+                                warmup=self.warmup, threads=self.threads,
+                                settings={k: self._settings(a) for k, (_, a) in models.items()})
         base = res[fp32.label]["p50"]
         for c in [fp32, *keep]:
             r = res[c.label]

@@ -56,13 +56,14 @@ def test_search_follows_the_error_to_its_source(yolo_bundle, tmp_path):
     labels = [c["label"] for c in cands]
     assert labels[:2] == ["full int8", "profile default scope"]
     first = cands[0]
+    # the premise, asserted: full int8 fails at a site, so the search takes a third step
     site = next((s for s in first["failing"] if s != "output0"), None)
-    if site is not None and len(cands) > 2:
-        if first["input_cosine"][site] < 0.99:
-            assert labels[2].endswith(f"(upstream of {site})")
-            assert len(cands[2]["float_blocks"]) == 1
-        else:
-            assert labels[2] == f"+ {site}: softmax"
+    assert site is not None and len(cands) > 2, (first["failing"], labels)
+    if first["input_cosine"][site] < 0.99:
+        assert labels[2].endswith(f"(upstream of {site})")
+        assert len(cands[2]["float_blocks"]) == 1
+    else:
+        assert labels[2] == f"+ {site}: softmax"
     assert r.returncode == (0 if rep["passed"] else 1)
     assert (tmp_path / (rep["profile"] + "-tuned-" + yolo_bundle.bundle.name + ".yaml")).is_file()
     timed = [c for c in cands if c["remeasured"]]

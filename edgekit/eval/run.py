@@ -25,7 +25,6 @@ from ..bench.run import BenchConfig, Target, _make_runner, postprocess, resolve_
 from ..errors import UsageError
 from ..models.preprocess import read_image, to_input
 from ..parity.detections import xywh2xyxy
-from ..precision import manifest_policy
 from .data import Dataset, load_dataset
 from .metric import coco_map
 
@@ -178,11 +177,10 @@ def run_eval(bundle: str | Path, data: str | Path, cfg: EvalConfig, *,
                          "extra (PyTorch rebuilds the bundle's source model), or use a bundle "
                          "exported with --data on this dataset")
     results: dict[str, Any] = {}
-    bcfg = BenchConfig(threads=cfg.threads)
-    precision = m["profile"]["precision"]
+    bcfg = BenchConfig(threads=cfg.threads)  # run as bench runs it: the bundle's profile
     for be in backends:
-        with _make_runner(be, Target(target.path, target.bundle, target.artifacts), bcfg,
-                          precision, manifest_policy(m)) as runner:
+        with _make_runner(be, Target(target.path, target.bundle, target.artifacts),
+                          bcfg) as runner:
             res = predict(runner, m, ds, conf=cfg.conf, progress=progress, label=be)
         if reference is not None and reference.get("map50_95") is not None \
                 and res["map50_95"] is not None:
@@ -197,7 +195,7 @@ def run_eval(bundle: str | Path, data: str | Path, cfg: EvalConfig, *,
         "schema": SCHEMA, "edgekit": __version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "bundle": str(target.path), "model": m["source"].get("spec"),
-        "precision": precision, "imgsz": m["input"]["imgsz"],
+        "precision": m["profile"]["precision"], "imgsz": m["input"]["imgsz"],
         "output_format": m["output"]["format"],
         "data": _data_section(ds, cfg.conf),
         "metric": {"library": "faster-coco-eval", "iou": "0.50:0.95", "max_dets": 100,

@@ -417,7 +417,8 @@ def _check_onnx_outputs(tmp: Path, manifest: dict[str, Any], ref: dict[str, np.n
         outs = [runner.infer({"images": x})[runner.output_names[0]] for x in ref["inputs"]]
     tol = tolerance_fn(profile, "fp32")("output")
     res = compare_output(ref["output0"], np.stack(outs), manifest["output"]["format"],
-                         manifest["input"]["imgsz"], tol, 0.25)
+                         manifest["input"]["imgsz"], tol, 0.25,
+                         random_weights=bool(manifest["source"].get("random_weights")))
     manifest["onnx_check"] = {"backend": backend, **res}
     if res["status"] == "fail":
         raise GateFailed("the exported ONNX does not reproduce PyTorch's output: "
