@@ -10,15 +10,18 @@ rt_info (measured on 2026.4), and picks bf16 by default on a CPU that has it. Wh
 honour is a per-op mark, the "disable precision conversion" attribute (``precise_0``), on
 ops whose weights are not f16-compressed: a marked op keeps f32 under a bf16 default. So an
 f32 policy is carried by marking the float ops; the rt_info entry is the written record.
-The mark does not survive the plugin's own op rewrites (it is not copied), so a SoftMax-8 is
-rewritten here to SoftMax-1, which the plugin keeps; a MatMul with constant weights still
-becomes a FullyConnected without its mark. :func:`plain_client_precisions` compiles the IR
+The mark does not survive the plugin's own op rewrites (it is not copied), so SoftMax-8,
+MaxPool-8 and Interpolate-11 are rewritten here to the older versions the plugin keeps; a
+MatMul with constant weights (RT-DETR's linear layers) still becomes a FullyConnected without
+its mark, and an int8 op's output is written at the default precision. :func:`plain_client_precisions` compiles the IR
 the way a plain client does and names what still runs reduced, for the manifest.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+import numpy as np
 
 from ._lazy import require
 
@@ -74,11 +77,64 @@ def _softmax8_to_1(model: Any) -> int:
         if rank.is_dynamic:
             continue
         new = opset1.softmax(op.input_value(0), op.get_axis() % rank.get_length())
-        new.set_friendly_name(op.get_friendly_name())
-        new.output(0).get_tensor().set_names(op.output(0).get_tensor().get_names())
-        op.output(0).replace(new.output(0))
+        _take_place(op, new)
         n += 1
     return n
+
+
+def _maxpool8_to_1(model: Any) -> int:
+    """MaxPool-8 whose indices no op reads -> MaxPool-1 (the plugin's own rewrite drops the
+    mark)."""
+    ov = require("openvino")
+    n = 0
+    for op in list(model.get_ops()):
+        if op.get_type_name() != "MaxPool" or op.get_type_info().version_id != "opset8":
+            continue
+        a = op.get_attributes()
+        if op.output(1).get_target_inputs() or any(d != 1 for d in a["dilations"]):
+            continue
+        new = ov.opset1.max_pool(op.input_value(0), a["strides"], a["pads_begin"], a["pads_end"],
+                                 a["kernel"], a["rounding_type"], a["auto_pad"])
+        _take_place(op, new)
+        n += 1
+    return n
+
+
+def _interpolate11_to_4(model: Any) -> int:
+    """Interpolate-11 by scales over a static shape -> Interpolate-4 (same attributes, the
+    output sizes made explicit): the plugin's own rewrite drops the mark."""
+    ov = require("openvino")
+    n = 0
+    for op in list(model.get_ops()):
+        if op.get_type_name() != "Interpolate" or op.get_type_info().version_id != "opset11":
+            continue
+        a = op.get_attributes()
+        out = op.get_output_partial_shape(0)
+        if a["shape_calculation_mode"] != "scales" or out.is_dynamic:
+            continue
+        if op.get_input_size() > 2:
+            node = op.input_value(2).get_node()
+            if node.get_type_name() != "Constant":
+                continue
+            axes = [int(v) for v in node.get_vector()]
+        else:
+            axes = list(range(out.rank.get_length()))
+        sizes = ov.opset1.constant(np.array([out[i].get_length() for i in axes], np.int64))
+        # opset10's builder makes the Interpolate-4 op
+        new = ov.opset10.interpolate(op.input_value(0), sizes, op.input_value(1), a["mode"],
+                                     "scales", a["pads_begin"], a["pads_end"],
+                                     a["coordinate_transformation_mode"], a["nearest_mode"],
+                                     a["antialias"], a["cube_coeff"],
+                                     ov.opset1.constant(np.array(axes, np.int64)))
+        _take_place(op, new)
+        n += 1
+    return n
+
+
+def _take_place(old: Any, new: Any) -> None:
+    new.set_friendly_name(old.get_friendly_name())
+    new.output(0).get_tensor().set_names(old.output(0).get_tensor().get_names())
+    old.output(0).replace(new.output(0))
 
 
 def mark_ir(model: Any, policy: str) -> dict[str, Any]:
@@ -94,7 +150,8 @@ def mark_ir(model: Any, policy: str) -> dict[str, Any]:
     model.set_rt_info(OV_TYPES[policy], RT_INFO_KEY)
     info["rt_info"] = "/".join(RT_INFO_KEY) + f" = {OV_TYPES[policy]}"
     if policy == "f32":
-        info["softmax_rewritten"] = _softmax8_to_1(model)
+        info["rewritten"] = {"softmax": _softmax8_to_1(model), "maxpool": _maxpool8_to_1(model),
+                             "interpolate": _interpolate11_to_4(model)}
         for op in model.get_ops():
             if not _is_quantizer(op):
                 op.get_rt_info()[PRECISE_MARK] = ""
