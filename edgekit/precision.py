@@ -13,8 +13,9 @@ f32 policy is carried by marking the float ops; the rt_info entry is the written
 The mark does not survive the plugin's own op rewrites (it is not copied), so SoftMax-8,
 MaxPool-8 and Interpolate-11 are rewritten here to the older versions the plugin keeps; a
 MatMul with constant weights (RT-DETR's linear layers) still becomes a FullyConnected without
-its mark, and an int8 op's output is written at the default precision. :func:`plain_client_precisions` compiles the IR
-the way a plain client does and names what still runs reduced, for the manifest.
+its mark, and an int8 op's output is written at the default precision.
+:func:`plain_client_precisions` compiles the IR the way a plain client does and names what
+still runs reduced, for the manifest.
 """
 
 from __future__ import annotations
