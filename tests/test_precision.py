@@ -199,3 +199,21 @@ def test_doctor_pays_here_follows_the_flags():
     assert pays is False and "AVX512_BF16" in why
     amx = P.cpu_support({"amx": True, "amx_bf16": True})
     assert profile_pays_here(load_profile("intel-cpu-bf16"), amx) == (True, "AMX")
+
+
+def test_eval_and_bench_reports_record_the_precision_in_force(yolo_bundle, tmp_path):
+    from edgekit.zoo.synth import SynthSpec, make_dataset
+
+    data = make_dataset(tmp_path / "data", SynthSpec(n_train=1, n_val=2, seed=5))
+    out = tmp_path / "eval.json"
+    r = run_cli("eval", str(yolo_bundle.bundle), "--data", str(data), "--backend",
+                "openvino,onnxruntime", "--reference", "none", "--json", str(out))
+    assert r.returncode == 0, r.stderr
+    got = json.loads(out.read_text())["backends"]
+    assert got["openvino"]["settings"]["inference_precision"] == "f32"
+    assert got["onnxruntime"]["settings"]["inference_precision"] == "f32"
+    out = tmp_path / "bench.json"
+    r = run_cli("bench", str(yolo_bundle.bundle), "--backend", "openvino", "--iters", "2",
+                "--warmup", "1", "--json", str(out))
+    assert r.returncode == 0, r.stderr
+    assert '"inference_precision": "f32"' in out.read_text()
