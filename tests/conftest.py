@@ -16,10 +16,6 @@ TINY_RTDETR = str(ASSETS / "rtdetr-tiny.yaml")
 IMGSZ = 160
 
 
-def _quiet(_msg: str) -> None:
-    pass
-
-
 def pytest_runtest_setup(item):
     """`bf16` tests need a CPU with bf16 (AVX512_BF16 or AMX), read from its flags."""
     if item.get_closest_marker("bf16"):
@@ -34,7 +30,7 @@ def build_bundle(tmp_root: Path, model: str, profile: str, imgsz: int = IMGSZ, *
     from edgekit.profiles import load_profile
 
     prof = load_profile(profile, {"imgsz": imgsz})
-    return export(model, prof, tmp_root, log=_quiet, **kw)
+    return export(model, prof, tmp_root, **kw)
 
 
 @pytest.fixture(scope="session")

@@ -45,12 +45,13 @@ def bench(
 
     console = err_console()
     if targets and targets[0] == "compare":
-        from ..bench.report import compare, load_report
+        from ..bench.report import load_report
+        from .render.bench import render_comparison
 
         files = targets[1:]
         if len(files) < 1:
             raise UsageError("bench compare needs one or more JSON reports")
-        compare([(Path(f).stem, load_report(f)) for f in files], console)
+        render_comparison([(Path(f).stem, load_report(f)) for f in files], console)
         return
     if len(targets) != 1:
         raise UsageError("bench takes one target (a bundle or a model file)")
@@ -65,9 +66,10 @@ def bench(
     check_imgsz(imgsz)
     check_writable_file(json_out, "--json")
     check_writable_file(plot, "--plot")
-    from ..bench.report import baseline_results, render
+    from ..bench.report import baseline_results
     from ..bench.run import BenchConfig, regression, run_bench
     from ..runtimes import check_installed
+    from .render.bench import render_bench
 
     backends = [b.strip() for b in backend.split(",")] if backend else None
     for b in backends or []:
@@ -103,7 +105,7 @@ def bench(
         report = run_bench(targets[0], cfg, throughput=hint == "throughput", progress=progress)
     if base is not None:
         report["regression"] = regression(report, base, max_regression)
-    render(report, console)
+    render_bench(report, console)
     from ..bench.report import markdown
 
     def draw(rep: dict, path: str) -> None:

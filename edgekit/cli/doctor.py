@@ -39,10 +39,10 @@ def profile_pays_here(profile, support: dict) -> tuple[bool | None, str]:
 
 @handle_errors
 def doctor(as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False) -> None:
-    from .._table import new_table
     from ..hostinfo import cpu_info, gpu_list, jetson_info, runtimes
     from ..precision import cpu_support
     from ..profiles import list_profiles, load_profile
+    from .render.table import new_table
 
     cpu, gpus, jet, rts = cpu_info(), gpu_list(), jetson_info(), runtimes()
     support = cpu_support(cpu["flags"])
