@@ -197,7 +197,7 @@ class Tuner:
                 # NNCF draws progress bars on stdout: dozens of builds would bury the table
                 with contextlib.redirect_stdout(io.StringIO()):
                     quantize_ir(self.base_ir.clone(), self.deployed, self.b.taps, cal,
-                                self.calib, dst)
+                                self.calib, dst, policy=self.profile.float_policy)
             else:
                 quantize_ort(self.onnx_path, self.deployed, self.b.taps, cal, self.calib, dst)
 

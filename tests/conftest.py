@@ -17,6 +17,15 @@ TINY_RTDETR = str(ASSETS / "rtdetr-tiny.yaml")
 IMGSZ = 160
 
 
+def pytest_runtest_setup(item):
+    """`bf16` tests need a CPU with bf16 (AVX512_BF16 or AMX), read from its flags."""
+    if item.get_closest_marker("bf16"):
+        from edgekit.precision import cpu_support
+
+        if not cpu_support()["bf16"]:
+            pytest.skip("this CPU has no AVX512_BF16 or AMX")
+
+
 def build_bundle(tmp_root: Path, model: str, profile: str, imgsz: int = IMGSZ, **kw):
     from edgekit.export.pipeline import export
     from edgekit.profiles import load_profile

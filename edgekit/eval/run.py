@@ -183,6 +183,7 @@ def run_eval(bundle: str | Path, data: str | Path, cfg: EvalConfig, *,
         with _make_runner(be, Target(target.path, target.bundle, target.artifacts),
                           bcfg) as runner:
             res = predict(runner, m, ds, conf=cfg.conf, progress=progress, label=be)
+            res["settings"] = runner.describe()  # the precision in force among them
         if reference is not None and reference.get("map50_95") is not None \
                 and res["map50_95"] is not None:
             res["drop_map50_95"] = (reference["map50_95"] - res["map50_95"]) * 100

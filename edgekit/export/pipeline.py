@@ -492,18 +492,30 @@ def float_scope(deployed: Any, taps: list[dict[str, Any]], items: list[str],
 
 def build_openvino(tmp: Path, profile: Any, deployed: Any, taps: list[dict[str, Any]],
                    family: str, images: str | list[Path] | None) -> dict[str, Any]:
+    from ..precision import plain_client_precisions
     from . import openvino as ovx
 
     xml = tmp / "openvino" / "model.xml"
     prec = profile.precision.value
+    policy = profile.float_policy
     model = ovx.convert(tmp / "model.onnx", keep_tensors=tap_tensors(taps))
     if prec != "int8":
-        ovx.save(model, xml, fp16=prec == "fp16")
-        log.info(f"openvino: IR ({prec}) converted from model.onnx")
-        return {"precision": prec, "converted_from": "model.onnx"}
-    cal = profile.calibration
-    return quantize_ir(model, deployed, taps, cal,
-                       calibration_batch(profile, get_family(family).resize, images), xml)
+        marks = ovx.save(model, xml, fp16=prec == "fp16", policy=policy)
+        log.info(f"openvino: IR ({prec}, float parts at {policy}) converted from model.onnx")
+        info = {"precision": prec, "converted_from": "model.onnx", "float_precision": marks}
+    else:
+        info = quantize_ir(model, deployed, taps, profile.calibration,
+                           calibration_batch(profile, get_family(family).resize, images), xml,
+                           policy=policy)
+    # what a plain client (compile_model, no config; benchmark_app) runs the IR at, here
+    plain = plain_client_precisions(xml)
+    info["plain_client"] = {**plain, "reduced": len(plain["reduced"]),
+                            "reduced_examples": plain["reduced"][:5]}
+    if policy == "f32" and plain["reduced"]:
+        log.info(f"openvino: {len(plain['reduced'])} float ops still run at reduced precision "
+                 f"under a plain compile_model here ({plain['default_hint']} default), e.g. "
+                 f"{plain['reduced'][0]}; edgekit's runners pin f32")
+    return info
 
 
 def calibration_batch(profile: Any, mode: str,
@@ -563,8 +575,10 @@ def describe_scope(items: list[str], sites: dict[str, str], blocks: list[str]) -
 
 
 def quantize_ir(model: Any, deployed: Any, taps: list[dict[str, Any]], cal: Any,
-                calib: np.ndarray, xml: Path) -> dict[str, Any]:
-    """NNCF INT8 of an ov.Model with the calibration's float scope; saves the IR."""
+                calib: np.ndarray, xml: Path, policy: str = "f32") -> dict[str, Any]:
+    """NNCF INT8 of an ov.Model with the calibration's float scope; saves the IR with the
+    float ``policy`` in it (edgekit/precision.py: an f32 float scope stays f32 for a plain
+    client on a bf16 CPU)."""
     from . import openvino as ovx
 
     nodes, tensors, ov_types = calibration_scope(deployed, taps, cal)
@@ -574,7 +588,7 @@ def quantize_ir(model: Any, deployed: Any, taps: list[dict[str, Any]], cal: Any,
         f"{len(names)} ops in float ({', '.join(scope) or 'nothing'})")
     q = ovx.quantize_int8(model, calib, ignored_names=names, ignored_types=ov_types,
                           preset=cal.preset)
-    ovx.save(q, xml)
+    marks = ovx.save(q, xml, policy=policy)
     fq = sum(1 for op in q.get_ops() if op.get_type_name() == "FakeQuantize")
     return {"precision": "int8", "converted_from": "model.onnx",
             "nncf": {"model_type": "transformer", "preset": cal.preset,
@@ -582,7 +596,8 @@ def quantize_ir(model: Any, deployed: Any, taps: list[dict[str, Any]], cal: Any,
                      "float_sites": dict(cal.float_sites),
                      "float_blocks": list(cal.float_blocks),
                      "ignored_ops": len(names), "ignored_types": ov_types,
-                     "fake_quantize_ops": fq}}
+                     "fake_quantize_ops": fq},
+            "float_precision": marks}
 
 
 def prepare_tensorrt(bundle_dir: Path, profile: Any, taps: list[dict[str, Any]],

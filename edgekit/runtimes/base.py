@@ -9,6 +9,7 @@ from typing import Any, Literal
 import numpy as np
 
 PrecisionName = Literal["fp32", "fp16", "int8"]
+FloatPrecisionName = Literal["f32", "bf16", "fp16", "auto"]
 OpenVinoHint = Literal["latency", "throughput"]
 OrtGraphOptimization = Literal["disable", "basic", "extended", "all"]
 
@@ -24,9 +25,11 @@ class RunnerSettings:
     #: the input batch to run; a runner whose graph has another (or a dynamic) batch
     #: reshapes it where the runtime can (OpenVINO). None: the graph's own batch
     batch: int | None = None
-    #: the precision policy: OpenVINO keeps CPU execution in f32 for an fp32 or fp16
-    #: profile (an fp16 IR is a storage format there), and leaves int8 to its own choice
+    #: the build precision (what the artifact is: fp32, fp16 or int8)
     precision: PrecisionName = "fp32"
+    #: the inference precision of the float parts (edgekit/precision.py): f32, bf16, fp16, or
+    #: auto (the runtime's default); an fp16 IR on a CPU is a storage format, run at this
+    float_precision: FloatPrecisionName = "f32"
     openvino_hint: OpenVinoHint = "latency"
     openvino_streams: int | None = None
     ort_graph_optimization: OrtGraphOptimization = "all"
@@ -41,7 +44,8 @@ class RunnerSettings:
             kw = dict(threads=rt.threads, openvino_hint=rt.openvino_hint,
                       openvino_streams=rt.openvino_streams,
                       ort_graph_optimization=rt.ort_graph_optimization,
-                      precision=getattr(profile.precision, "value", profile.precision))
+                      precision=getattr(profile.precision, "value", profile.precision),
+                      float_precision=profile.float_policy)
         unknown = set(overrides) - {f.name for f in fields(cls)}
         if unknown:
             raise TypeError(f"RunnerSettings has no field {', '.join(sorted(unknown))}")

@@ -10,6 +10,7 @@ import numpy as np
 
 from .._lazy import require, version_of
 from ..errors import UsageError
+from ..precision import OV_TYPES, policy_name
 from .base import Runner, RunnerSettings
 
 
@@ -35,11 +36,11 @@ class OpenVinoRunner(Runner):
             cfg[props.inference_num_threads] = self.settings.threads
         if self.settings.openvino_streams:
             cfg[props.num_streams] = self.settings.openvino_streams
-        # parity compares against fp32: keep CPU execution precision at fp32 unless asked. An
-        # fp16 IR on a CPU is a storage format (OpenVINO decompresses it); without this pin a
-        # CPU with BF16 would run either IR in bf16, which the profile never asked for
-        if self.settings.precision in ("fp32", "fp16"):
-            cfg[props.hint.inference_precision] = ov.Type.f32
+        # the profile's float precision (edgekit/precision.py); "auto" leaves the plugin's
+        # default (bf16 on a CPU that has it), read back after compiling
+        if self.settings.float_precision in OV_TYPES:
+            cfg[props.hint.inference_precision] = getattr(ov.Type,
+                                                          OV_TYPES[self.settings.float_precision])
         return cfg
 
     def _activate(self) -> None:
@@ -116,11 +117,14 @@ class OpenVinoRunner(Runner):
         return out
 
     def describe(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"device": self.device, "hint": self.settings.openvino_hint}
+        out: dict[str, Any] = {"device": self.device, "hint": self.settings.openvino_hint,
+                               "float_precision_policy": self.settings.float_precision}
         props = self._read_props() if self.compiled is not None else getattr(
             self, "_compiled_props", {})
         if props:
             out.update(props)
+            if "inference_precision_hint" in props:  # "auto" resolved: what the plugin chose
+                out["inference_precision"] = policy_name(props["inference_precision_hint"])
             out["threads_from"] = "requested" if self.settings.threads else "openvino (affinity mask)"
         return out
 
