@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import time
 from pathlib import Path
@@ -25,24 +26,26 @@ def coco_reference(ck, recipe) -> dict:
     from edgekit.bundle import Images, ImageSet, InputSpec, Manifest, OutputSpec, Source
     from edgekit.eval.data import load_dataset
     from edgekit.eval.run import compute_reference
-    from edgekit.models.preprocess import RESIZE, input_spec
+    from edgekit.families import get_family
 
-    family = "rtdetr" if "rtdetr" in Path(recipe.model).name else "yolo"
+    fam = get_family("rtdetr" if "rtdetr" in Path(recipe.model).name else "yolo")
     manifest = Manifest.model_construct(
         source=Source.model_construct(kind="checkpoint", spec=str(ck.path), path=str(ck.path),
                                       seed=None),
-        input=InputSpec.model_validate({**input_spec(family), "imgsz": recipe.imgsz,
+        input=InputSpec.model_validate({**fam.input_spec(), "imgsz": recipe.imgsz,
                                         "shape": [1, 3, recipe.imgsz, recipe.imgsz],
                                         "dynamic_batch": False}),
-        output=OutputSpec.model_construct(format="rtdetr" if family == "rtdetr"
-                                          else "yolo_end2end"),
+        # YOLO: the end-to-end head
+        output=OutputSpec.model_construct(format=fam.formats[0].name),
         images=Images.model_construct(reference=ImageSet.model_construct(dir=None)))
-    assert manifest.input.resize.mode == RESIZE[family]
     ref = compute_reference(manifest, load_dataset(ck.data, "val"))
     return {"map50_95": ref["map50_95"], "map50": ref["map50"], "per_class": ref["per_class"]}
 
 
 def main() -> None:
+    # edgekit's progress lines (training, the tune search) on stderr, as the CLI shows them
+    logging.basicConfig(format="%(message)s")
+    logging.getLogger("edgekit").setLevel(logging.INFO)
     from edgekit.zoo.train import RECIPES, cache_root, checkpoint, recipe_key
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -54,7 +57,7 @@ def main() -> None:
     for name in a.recipes.split(","):
         recipe = RECIPES[name]
         t0 = time.perf_counter()
-        ck = checkpoint(recipe, log=print)
+        ck = checkpoint(recipe)
         cached = time.perf_counter() - t0 < 5
         info = ck.info
         print(f"{name}: {ck.path} ({'cached' if cached else 'trained now'})")

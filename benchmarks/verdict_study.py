@@ -436,8 +436,7 @@ def run_checkpoint(name: str, work: Path, n_val: int, only: list[str] | None = N
         log(f"== {name} {vname}")
         prof = load_profile("intel-cpu-int8", {"imgsz": imgsz, **overrides})
         res = export(str(ck.path), prof, work / f"{name}-{vname}",
-                     data=str(ck.data) if use_data else None, trust_checkpoint=True,
-                     log=lambda *a: None)
+                     data=str(ck.data) if use_data else None, trust_checkpoint=True)
         if ref is None:
             bundle = load_bundle(res.bundle)
             inputs, labels = extended_inputs(bundle, ck.data, n_val)

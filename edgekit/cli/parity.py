@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 
-from ._common import TrustCheckpoint, handle_errors, log, write_reports
+from ._common import TrustCheckpoint, err_console, handle_errors, log, write_reports
 
 
 @handle_errors
@@ -32,10 +32,11 @@ def parity(
     from .._paths import check_writable_file
     from ..bundle import load_bundle
     from ..errors import GateFailed, UsageError
-    from ..parity.report import gate_summary, markdown, render_table, write_junit
+    from ..parity.report import gate_summary, markdown, write_junit
     from ..parity.run import run_parity
     from ..profiles import load_profile
     from ..runtimes import check_installed
+    from .render.parity import render_parity
 
     def usable(names: list[str]) -> list[str]:
         for x in names:
@@ -59,7 +60,7 @@ def parity(
     report = run_parity(b, prof, backends, reference=ref, tol_overrides={
         "min_cosine": min_cosine, "max_rel_l2": max_rel_l2, "atol": atol, "rtol": rtol,
         "max_violation_frac": max_violation_frac})
-    render_table(report)
+    render_parity(report, err_console())
     write_reports(report, json_out, markdown=markdown, files=(("--junit", junit, write_junit),))
     if not report["passed"]:
         raise GateFailed("parity failed: " + gate_summary(report))

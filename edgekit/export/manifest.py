@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from .. import __version__
 from .._lazy import version_of
 from ..bundle import Head, Host, Images, ImageSet, InputSpec, Manifest, OutputSpec, Reference, Source, Tap
+from ..families import get_family
 from ..models.preprocess import image_provenance, input_spec
 
 if TYPE_CHECKING:
@@ -22,14 +23,6 @@ if TYPE_CHECKING:
     from ..models.sites import Site
     from ..models.source import ModelSource
     from ..profiles.schema import Profile
-
-#: how to read the deployed output, per output format
-DECODING = {
-    "yolo_end2end": "(N, 300, 6): x1, y1, x2, y2 in input pixels, score, class index; NMS-free",
-    "yolo_raw": "(N, 4 + nc, anchors): cx, cy, w, h in input pixels, then class scores; needs NMS",
-    "rtdetr": "(N, 300, 6): cx, cy, w, h normalised to [0, 1] of the input, score, class index",
-}
-
 
 def toolchain_versions() -> dict[str, str | None]:
     names = ["torch", "ultralytics", "onnx", "onnxslim", "onnxruntime", "openvino", "nncf",
@@ -68,12 +61,6 @@ def site_taps(sites: list[Site], tap_map: dict[str, str], ref: dict[str, np.ndar
     return taps
 
 
-def output_format(lm: LoadedModel) -> str:
-    if lm.family == "rtdetr":
-        return "rtdetr"
-    return "yolo_end2end" if getattr(lm.head, "end2end", False) else "yolo_raw"
-
-
 def build_manifest(*, src: ModelSource, lm: LoadedModel, profile: Profile, opset: int,
                    taps: list[Tap], out_shape: list[int], ref_labels: list[str],
                    image_info: dict[str, Any], notes: list[str], decorrelated: bool,
@@ -81,7 +68,7 @@ def build_manifest(*, src: ModelSource, lm: LoadedModel, profile: Profile, opset
     """The manifest of a fresh export, before any runtime build adds its section."""
     imgsz, batch = profile.imgsz, profile.batch.size
     lead: int | str = "batch" if profile.batch.dynamic else batch
-    fmt = output_format(lm)
+    fmt = get_family(lm.family).output_format(lm.head)
     return Manifest(
         edgekit=__version__,
         created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -96,8 +83,8 @@ def build_manifest(*, src: ModelSource, lm: LoadedModel, profile: Profile, opset
         input=InputSpec.model_validate({**input_spec(lm.family), "imgsz": imgsz,
                                         "shape": [lead, 3, imgsz, imgsz],
                                         "dynamic_batch": profile.batch.dynamic}),
-        output=OutputSpec(name="output0", shape=[lead, *out_shape], format=fmt,
-                          decoding=DECODING[fmt]),
+        output=OutputSpec(name="output0", shape=[lead, *out_shape], format=fmt.name,
+                          decoding=fmt.decoding),
         names={str(k): v for k, v in lm.names.items()},
         head=Head.model_validate(lm.head_choice) if lm.head_choice else None,
         taps=taps,

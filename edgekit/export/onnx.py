@@ -19,22 +19,21 @@ from ..errors import BackendError, UsageError
 log = logging.getLogger("edgekit")
 
 DEFAULT_OPSET = 17
-OPSET_FLOOR = {"rtdetr": 16, "yolo": 11}  # RT-DETR needs GridSample (opset 16)
 OUTPUT_NAME = "output0"
 INPUT_NAME = "images"
 
 
 def choose_opset(family: str, requested: int | None) -> tuple[int, list[str]]:
-    """The opset for a family; rejects one below the family's floor."""
-    notes: list[str] = []
-    floor = OPSET_FLOOR.get(family, 11)
+    """The opset for a family; rejects one below the family's floor, and notes the family's
+    fragile ops at the chosen opset."""
+    from ..families import get_family
+
+    spec = get_family(family)
     opset = requested or DEFAULT_OPSET
-    if opset < floor:
-        raise UsageError(f"opset {opset} is too old for {family}: needs >= {floor} (GridSample)")
-    if family == "rtdetr" and opset >= 20:
-        notes.append(f"opset {opset}: GridSample at opset 20 has been seen to lose precision in "
-                     "deformable attention; opset 17-19 is safer")
-    return opset, notes
+    if opset < spec.opset_floor:
+        raise UsageError(f"opset {opset} is too old for {family}: needs >= {spec.opset_floor}"
+                         + (f" ({spec.opset_floor_reason})" if spec.opset_floor_reason else ""))
+    return opset, spec.opset_notes(opset)
 
 
 def export_probe(probe: Any, example: Any, path: Path, *, opset: int, tap_names: list[str],
@@ -100,17 +99,6 @@ def strip_taps(model: Any, tap_names: list[str]) -> tuple[Any, dict[str, str]]:
     del g.output[:]
     g.output.extend(keep_out)
     return deployed, tap_map
-
-
-def check_onnx_file(path: Path) -> None:
-    """Load and check an ONNX file; a truncated or corrupt one raises UsageError."""
-    onnx = require("onnx")
-    try:
-        model = onnx.load(str(path))
-        onnx.checker.check_model(model)
-    except Exception as exc:
-        raise UsageError(f"{path}: not a valid ONNX model ({type(exc).__name__}: "
-                         f"{str(exc).splitlines()[0][:200] if str(exc) else 'corrupt'})") from exc
 
 
 def set_metadata(model: Any, meta: dict[str, str]) -> None:

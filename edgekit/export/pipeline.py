@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
-from collections.abc import Callable
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,14 +26,15 @@ from ..bundle import (
     write_manifest,
 )
 from ..errors import GateFailed, UsageError
-from ..models.preprocess import RESIZE, check_images, image_batch, image_provenance, list_images
+from ..families import get_family
+from ..models.preprocess import check_images, image_batch, image_provenance, list_images
 from ..models.source import resolve_source
 from .manifest import build_manifest, record_calibration_images, site_taps
 
 if TYPE_CHECKING:
     from ..profiles.schema import Profile
 
-Log = Callable[[str], None]
+log = logging.getLogger(__name__)
 N_RANDOM_INPUTS = 1
 
 
@@ -98,16 +100,16 @@ def reference_inputs(imgsz: int, batch: int, images_dir: str | None, seed: int,
 
 def export(model_spec: str, profile: Profile, out_dir: Path, *, seed: int = 0,
            end2end: bool | None = None, parity: bool = True, images: str | None = None,
-           force: bool = False, log: Log = print, trust_checkpoint: bool = False,
+           force: bool = False, trust_checkpoint: bool = False,
            data: str | None = None, fraction: float | None = None) -> ExportResult:
     """Build a bundle ``out_dir/<model>[-o2m]-<profile>-<imgsz>``. An existing bundle of that
     name is refused (exit 2) unless ``force``; then it is replaced once the new one is
-    complete. ``end2end`` None exports a YOLO checkpoint's own head (see ``choose_head``).
+    complete. ``end2end`` None exports a YOLO checkpoint's own head (see ``FamilySpec.choose_head``).
     ``data`` (an Ultralytics data.yaml): calibration images from its train split (the
     profile's count, or ``fraction`` of the split), and the PyTorch reference mAP on its val
     split recorded in the bundle, so a device without torch can gate on the drop."""
     if Path(model_spec).is_dir():
-        return build_on_device(Path(model_spec), profile, log=log)
+        return build_on_device(Path(model_spec), profile)
     _check_out(out_dir)
     src = resolve_source(model_spec, trust=trust_checkpoint)
     check_backends_available(profile)
@@ -146,13 +148,14 @@ def export(model_spec: str, profile: Profile, out_dir: Path, *, seed: int = 0,
     name = bundle_name(model_spec, profile.name, imgsz, one2one)
     if not force:
         refuse_existing(out_dir / name)
-    mode = RESIZE[lm.family]
+    fam = get_family(lm.family)
+    mode = fam.resize
     ref_in, ref_labels = reference_inputs(imgsz, batch, images, seed, mode)
     notes = list(prep.notes)
     opset, opset_notes = onnx_x.choose_opset(lm.family, profile.opset)
     notes += opset_notes
     for n in notes:
-        log(f"[yellow]warning:[/] {n}")
+        log.warning(n)
     q = next((s for s in sites if not s.is_attention), None)
     decorrelated = prep.decorrelated
     out_names = probe_output_names(sites)
@@ -162,7 +165,7 @@ def export(model_spec: str, profile: Profile, out_dir: Path, *, seed: int = 0,
     need = bundle_bytes(lm.model, profile, ref_in)
     with disk_full_is_usage_error(out_dir, lambda: need), \
             BundleWriter(out_dir / name, force=force) as tmp:
-        log(f"exporting {src.spec} ({lm.family}, {len(sites) - (1 if q else 0)} attention sites) "
+        log.info(f"exporting {src.spec} ({lm.family}, {len(sites) - (1 if q else 0)} attention sites) "
             f"at {imgsz}px, opset {opset} -> {out_dir / name}")
         probe_path = tmp / "probe.onnx"
         onnx_x.export_probe(probe, example, probe_path, opset=opset, tap_names=out_names,
@@ -178,8 +181,7 @@ def export(model_spec: str, profile: Profile, out_dir: Path, *, seed: int = 0,
 
         # golden reference: PyTorch fp32 through the same probe, on the same inputs
         ref_arrays = reference_outputs(prep, ref_in)
-        taps = site_taps(sites, tap_map, ref_arrays, deployed,
-                         getattr(lm.head, "num_queries", None))
+        taps = site_taps(sites, tap_map, ref_arrays, deployed, fam.num_queries(lm.head))
         np.savez(tmp / "reference.npz", inputs=ref_in, **ref_arrays)
         manifest = build_manifest(src=src, lm=lm, profile=profile, opset=opset, taps=taps,
                                   out_shape=list(ref_arrays["output0"].shape[2:]),
@@ -187,27 +189,27 @@ def export(model_spec: str, profile: Profile, out_dir: Path, *, seed: int = 0,
                                   decorrelated=decorrelated, t_export=t_export)
         if parity:
             manifest = manifest.replace(onnx_check=_check_onnx_outputs(
-                tmp, manifest, {**ref_arrays, "inputs": ref_in}, profile, log))
+                tmp, manifest, {**ref_arrays, "inputs": ref_in}, profile))
         if "openvino" in [r.value for r in profile.runtimes]:
             t1 = time.perf_counter()
-            section = build_openvino(tmp, profile, deployed, taps, lm.family, calib, log)
+            section = build_openvino(tmp, profile, deployed, taps, lm.family, calib)
             manifest = manifest.with_runtime(
                 "openvino", section, artifact="openvino/model.xml",
                 timings={"openvino": round(time.perf_counter() - t1, 2)})
         if "onnxruntime" in [r.value for r in profile.runtimes] \
                 and profile.precision.value == "int8":
             t1 = time.perf_counter()
-            section = build_ort_int8(tmp, profile, deployed, taps, lm.family, calib, log)
+            section = build_ort_int8(tmp, profile, deployed, taps, lm.family, calib)
             manifest = manifest.with_runtime(
                 "onnxruntime", section, artifact=ORT_INT8,
                 timings={"onnxruntime_int8": round(time.perf_counter() - t1, 2)})
         if "tensorrt" in [r.value for r in profile.runtimes]:
-            built = build_tensorrt(tmp, profile, taps, log, RESIZE[lm.family], calib)
+            built = build_tensorrt(tmp, profile, taps, mode, calib)
             manifest = manifest.with_runtime("tensorrt", built["tensorrt"],
                                              artifact="tensorrt/model.engine")
         manifest = record_calibration_images(manifest, profile, images, image_info, calib_info)
         if data is not None:
-            manifest = _record_eval_reference(manifest, data, log, trust_checkpoint)
+            manifest = _record_eval_reference(manifest, data, trust_checkpoint)
         import shutil
 
         first_image = list_images(images)[0]
@@ -219,7 +221,7 @@ def export(model_spec: str, profile: Profile, out_dir: Path, *, seed: int = 0,
                         data=data, fraction=fraction)
         parity_report = None
         if parity:
-            parity_report = self_parity(tmp, manifest, profile, log, final=out_dir / name)
+            parity_report = self_parity(tmp, manifest, profile, final=out_dir / name)
             manifest = manifest.replace(parity=parity_record(parity_report))
         manifest = write_manifest(tmp, manifest)
     result = ExportResult(out_dir / name, manifest, parity_report, notes)
@@ -295,7 +297,7 @@ def write_reproduce(tmp: Path, src: Any, profile: Profile, *, seed: int, end2end
         f"exec edgekit export {shlex.quote(model)}{profile_arg} {shlex.join(flags)} \"$@\"\n")
 
 
-def _record_eval_reference(manifest: Manifest, data: str, log: Log,
+def _record_eval_reference(manifest: Manifest, data: str,
                            trust_checkpoint: bool = False) -> Manifest:
     """``export --data``: the PyTorch reference mAP on the dataset's val split, recorded so
     ``edgekit eval`` can gate on the drop where torch is not installed."""
@@ -303,12 +305,12 @@ def _record_eval_reference(manifest: Manifest, data: str, log: Log,
     from .calibration import EVAL_SPLIT, has_split
 
     if not has_split(data, EVAL_SPLIT):
-        log(f"[yellow]warning:[/] {data} has no '{EVAL_SPLIT}' split: no reference mAP recorded")
+        log.warning(f"{data} has no '{EVAL_SPLIT}' split: no reference mAP recorded")
         return manifest
     t0 = time.perf_counter()
     ref = reference_for_export(manifest, data, split=EVAL_SPLIT,
                                trust_checkpoint=trust_checkpoint)
-    log(f"reference mAP50-95 {100 * ref['map50_95']:.2f} (mAP50 {100 * ref['map50']:.2f}) on "
+    log.info(f"reference mAP50-95 {100 * ref['map50_95']:.2f} (mAP50 {100 * ref['map50']:.2f}) on "
         f"{ref['data']['images']} '{EVAL_SPLIT}' images of {data}, recorded in the bundle")
     return manifest.replace(eval_reference=ref, timings_s={
         **manifest.timings_s, "eval_reference": round(time.perf_counter() - t0, 2)})
@@ -318,7 +320,7 @@ def ultralytics_metadata(lm: Any, imgsz: int, batch: int, dynamic: bool) -> dict
     """Metadata in the form Ultralytics' AutoBackend reads, so `YOLO("model.onnx")` (or
     `RTDETR(...)`) and `yolo predict` can load the bundle's ONNX directly."""
     head = lm.head
-    end2end = bool(getattr(head, "end2end", False)) if lm.family == "yolo" else False
+    end2end = get_family(lm.family).output_format(head).ultralytics_end2end
     meta = {
         "description": f"edgekit export of {lm.source.spec}",
         "author": "edgekit", "version": __version__,
@@ -331,7 +333,7 @@ def ultralytics_metadata(lm: Any, imgsz: int, batch: int, dynamic: bool) -> dict
 
 
 def _check_onnx_outputs(tmp: Path, manifest: Manifest, ref: dict[str, np.ndarray],
-                        profile: Profile, log: Log) -> dict[str, Any]:
+                        profile: Profile) -> dict[str, Any]:
     """Before anything else is built: the ONNX's final output against PyTorch (what the
     manifest records as ``onnx_check``)."""
     from .._lazy import available
@@ -345,16 +347,17 @@ def _check_onnx_outputs(tmp: Path, manifest: Manifest, ref: dict[str, np.ndarray
         outs = [runner.infer({"images": x})[runner.output_names[0]] for x in ref["inputs"]]
     tol = tolerance_fn(profile, "fp32")("output")
     res = compare_output(ref["output0"], np.stack(outs), manifest.output.format,
-                         manifest.input.imgsz, tol, 0.25)
+                         manifest.input.imgsz, tol, 0.25,
+                         random_weights=manifest.source.random_weights)
     if res["status"] == "fail":
         raise GateFailed("the exported ONNX does not reproduce PyTorch's output: "
                          + "; ".join(res["reasons"]))
     if res["status"] != "pass":
         # never a pass: the export goes on, and parity's output0 check fails the gate
-        log(f"[yellow]warning:[/] onnx check ({backend}): output0 {'; '.join(res['reasons'])}")
+        log.warning(f"onnx check ({backend}): output0 {'; '.join(res['reasons'])}")
         return {"backend": backend, **res}
     d = res["detections"]
-    log(f"onnx check ({backend}): output matches PyTorch ({d['matched']} detections matched, "
+    log.info(f"onnx check ({backend}): output matches PyTorch ({d['matched']} detections matched, "
         f"max box shift {d['max_box_shift_px']:.3f}px)")
     return {"backend": backend, **res}
 
@@ -418,19 +421,31 @@ def float_scope(deployed: Any, taps: list[Tap], items: list[str],
 
 
 def build_openvino(tmp: Path, profile: Profile, deployed: Any, taps: list[Tap],
-                   family: str, images: str | list[Path] | None, log: Log) -> dict[str, Any]:
+                   family: str, images: str | list[Path] | None) -> dict[str, Any]:
+    from ..precision import plain_client_precisions
     from . import openvino as ovx
 
     xml = tmp / "openvino" / "model.xml"
     prec = profile.precision.value
+    policy = profile.float_policy
     model = ovx.convert(tmp / "model.onnx", keep_tensors=tap_tensors(taps))
     if prec != "int8":
-        ovx.save(model, xml, fp16=prec == "fp16")
-        log(f"openvino: IR ({prec}) converted from model.onnx")
-        return {"precision": prec, "converted_from": "model.onnx"}
-    cal = profile.calibration
-    return quantize_ir(model, deployed, taps, cal,
-                       calibration_batch(profile, RESIZE[family], images), xml, log)
+        marks = ovx.save(model, xml, fp16=prec == "fp16", policy=policy)
+        log.info(f"openvino: IR ({prec}, float parts at {policy}) converted from model.onnx")
+        info = {"precision": prec, "converted_from": "model.onnx", "float_precision": marks}
+    else:
+        info = quantize_ir(model, deployed, taps, profile.calibration,
+                           calibration_batch(profile, get_family(family).resize, images), xml,
+                           policy=policy)
+    # what a plain client (compile_model, no config; benchmark_app) runs the IR at, here
+    plain = plain_client_precisions(xml)
+    info["plain_client"] = {**plain, "reduced": len(plain["reduced"]),
+                            "reduced_examples": plain["reduced"][:5]}
+    if policy == "f32" and plain["reduced"]:
+        log.info(f"openvino: {len(plain['reduced'])} float ops still run at reduced precision "
+                 f"under a plain compile_model here ({plain['default_hint']} default), e.g. "
+                 f"{plain['reduced'][0]}; edgekit's runners pin f32")
+    return info
 
 
 def calibration_batch(profile: Profile, mode: str,
@@ -453,19 +468,20 @@ ORT_INT8 = "onnxruntime/model.int8.onnx"
 
 
 def build_ort_int8(tmp: Path, profile: Profile, deployed: Any, taps: list[Tap],
-                   family: str, images: str | list[Path] | None, log: Log) -> dict[str, Any]:
+                   family: str, images: str | list[Path] | None) -> dict[str, Any]:
     return quantize_ort(tmp / "model.onnx", deployed, taps, profile.calibration,
-                        calibration_batch(profile, RESIZE[family], images), tmp / ORT_INT8, log)
+                        calibration_batch(profile, get_family(family).resize, images),
+                        tmp / ORT_INT8)
 
 
 def quantize_ort(src: Path, deployed: Any, taps: list[Tap], cal: Any,
-                 calib: np.ndarray, dst: Path, log: Log) -> dict[str, Any]:
+                 calib: np.ndarray, dst: Path) -> dict[str, Any]:
     """ONNX Runtime static INT8 (QDQ) of the bundle's ONNX with the calibration's float scope."""
     from .ort_quant import quantize_static_qdq
 
     nodes, _tensors, _ov_types = calibration_scope(deployed, taps, cal)
     scope = describe_scope(cal.float_scope, cal.float_sites, cal.float_blocks)
-    log(f"onnxruntime int8: static QDQ on {len(calib)} images, keeping {len(nodes)} nodes in "
+    log.info(f"onnxruntime int8: static QDQ on {len(calib)} images, keeping {len(nodes)} nodes in "
         f"float ({', '.join(scope) or 'nothing'})")
     info = quantize_static_qdq(src, dst, calib, exclude_nodes=nodes)
     return {"precision": "int8", "quantized_from": "model.onnx", **info,
@@ -473,7 +489,8 @@ def quantize_ort(src: Path, deployed: Any, taps: list[Tap], cal: Any,
             "float_blocks": list(cal.float_blocks)}
 
 
-def describe_scope(items: list[str], sites: dict[str, str], blocks: list[str]) -> list[str]:
+def describe_scope(items: Sequence[str], sites: Mapping[str, str],
+                   blocks: Sequence[str]) -> list[str]:
     """A float scope as short labels, for logs and reports."""
     labels = list(items) + [f"{k}:{v}" for k, v in sites.items()]
     if blocks:
@@ -489,18 +506,20 @@ def describe_scope(items: list[str], sites: dict[str, str], blocks: list[str]) -
 
 
 def quantize_ir(model: Any, deployed: Any, taps: list[Tap], cal: Any,
-                calib: np.ndarray, xml: Path, log: Log) -> dict[str, Any]:
-    """NNCF INT8 of an ov.Model with the calibration's float scope; saves the IR."""
+                calib: np.ndarray, xml: Path, policy: str = "f32") -> dict[str, Any]:
+    """NNCF INT8 of an ov.Model with the calibration's float scope; saves the IR with the
+    float ``policy`` in it (edgekit/precision.py: an f32 float scope stays f32 for a plain
+    client on a bf16 CPU)."""
     from . import openvino as ovx
 
     nodes, tensors, ov_types = calibration_scope(deployed, taps, cal)
     names = ovx.ov_names_for(model, nodes, tensors)
     scope = describe_scope(cal.float_scope, cal.float_sites, cal.float_blocks)
-    log(f"openvino int8: NNCF (transformer, {cal.preset}) on {len(calib)} images, keeping "
+    log.info(f"openvino int8: NNCF (transformer, {cal.preset}) on {len(calib)} images, keeping "
         f"{len(names)} ops in float ({', '.join(scope) or 'nothing'})")
     q = ovx.quantize_int8(model, calib, ignored_names=names, ignored_types=ov_types,
                           preset=cal.preset)
-    ovx.save(q, xml)
+    marks = ovx.save(q, xml, policy=policy)
     fq = sum(1 for op in q.get_ops() if op.get_type_name() == "FakeQuantize")
     return {"precision": "int8", "converted_from": "model.onnx",
             "nncf": {"model_type": "transformer", "preset": cal.preset,
@@ -508,30 +527,30 @@ def quantize_ir(model: Any, deployed: Any, taps: list[Tap], cal: Any,
                      "float_sites": dict(cal.float_sites),
                      "float_blocks": list(cal.float_blocks),
                      "ignored_ops": len(names), "ignored_types": ov_types,
-                     "fake_quantize_ops": fq}}
+                     "fake_quantize_ops": fq},
+            "float_precision": marks}
 
 
-def prepare_tensorrt(bundle_dir: Path, profile: Profile, taps: list[Tap], log: Log,
+def prepare_tensorrt(bundle_dir: Path, profile: Profile, taps: list[Tap],
                      mode: str = "letterbox", major: int | None = None,
                      images: str | list[Path] | None = None) -> tuple[Any, dict[str, Any]]:
     """See :func:`edgekit.export.tensorrt.bundle.prepare_tensorrt`."""
     from .tensorrt.bundle import prepare_tensorrt as prepare
 
-    return prepare(bundle_dir, profile, taps, log, mode, major, images)
+    return prepare(bundle_dir, profile, taps, mode, major, images)
 
 
-def build_tensorrt(bundle_dir: Path, profile: Profile, taps: list[Tap], log: Log,
+def build_tensorrt(bundle_dir: Path, profile: Profile, taps: list[Tap],
                    mode: str = "letterbox",
                    images: str | list[Path] | None = None) -> dict[str, Any]:
     from .tensorrt.bundle import build_tensorrt as build
 
-    return build(bundle_dir, profile, taps, log, mode, images)
+    return build(bundle_dir, profile, taps, mode, images)
 
 
-def self_parity(tmp: Path, manifest: Manifest, profile: Profile, log: Log,
+def self_parity(tmp: Path, manifest: Manifest, profile: Profile,
                 final: Path | None = None) -> dict[str, Any]:
     from ..bundle import Bundle
-    from ..parity.report import render_table
     from ..parity.run import run_parity
 
     backends = [r.value for r in profile.runtimes]
@@ -539,7 +558,6 @@ def self_parity(tmp: Path, manifest: Manifest, profile: Profile, log: Log,
     # the bundle is checked while it is assembled; the report names where it will live
     report["bundle"] = str((final or tmp).resolve())
     (tmp / "parity.json").write_text(json.dumps(report, indent=2) + "\n")
-    render_table(report)
     return report
 
 
@@ -551,7 +569,7 @@ def parity_record(report: dict[str, Any]) -> ParityRecord:
                                          for b, r in report["backends"].items()})
 
 
-def build_on_device(bundle_dir: Path, profile: Profile, *, log: Log = print) -> ExportResult:
+def build_on_device(bundle_dir: Path, profile: Profile) -> ExportResult:
     """Build the TensorRT engine of an existing bundle here, from its ONNX, without torch."""
     import shutil
 
@@ -564,7 +582,7 @@ def build_on_device(bundle_dir: Path, profile: Profile, *, log: Log = print) -> 
     check_writable_dir(bundle_dir.parent, "the bundle's folder")
     from .tensorrt.bundle import reconcile_profile
 
-    profile = reconcile_profile(profile, bundle.manifest, log)
+    profile = reconcile_profile(profile, bundle.manifest)
     # a copy of the bundle, and an engine about the size of its ONNX
     need = tree_bytes(bundle_dir) + (bundle_dir / "model.onnx").stat().st_size
     with disk_full_is_usage_error(bundle_dir.parent, lambda: need), \
@@ -572,7 +590,7 @@ def build_on_device(bundle_dir: Path, profile: Profile, *, log: Log = print) -> 
         for p in bundle_dir.iterdir():
             if p.name != "manifest.json":
                 (shutil.copytree if p.is_dir() else shutil.copy2)(p, tmp / p.name)
-        built = build_tensorrt(tmp, profile, bundle.taps, log, bundle.manifest.input.resize.mode)
+        built = build_tensorrt(tmp, profile, bundle.taps, bundle.manifest.input.resize.mode)
         manifest = bundle.manifest.with_runtime("tensorrt", built["tensorrt"],
                                                 artifact="tensorrt/model.engine")
         manifest = write_manifest(tmp, manifest.replace(device_profile=profile))

@@ -48,7 +48,7 @@ def has_image_backend() -> bool:
 
 def _cv2():
     try:
-        import cv2  # type: ignore[import-not-found]
+        import cv2
 
         return cv2
     except ImportError:
@@ -82,7 +82,7 @@ def _resize(img: np.ndarray, wh: tuple[int, int]) -> np.ndarray:
         return cv2.resize(img, wh, interpolation=cv2.INTER_LINEAR)
     from PIL import Image
 
-    return np.asarray(Image.fromarray(img).resize(wh, Image.BILINEAR))
+    return np.asarray(Image.fromarray(img).resize(wh, Image.Resampling.BILINEAR))
 
 
 def letterbox(img: np.ndarray, size: int) -> tuple[np.ndarray, Letterbox]:
@@ -107,10 +107,6 @@ def stretch(img: np.ndarray, size: int) -> tuple[np.ndarray, Letterbox]:
     return out, Letterbox((h, w), size / w, 0, 0, ratio_y=size / h)
 
 
-#: resize mode per family, as Ultralytics' predictors do it
-RESIZE = {"yolo": "letterbox", "rtdetr": "stretch"}
-
-
 def to_input(img_bgr: np.ndarray, size: int, mode: str = "letterbox") -> tuple[np.ndarray, Letterbox]:
     """BGR HWC uint8 image -> (1, 3, size, size) float32 RGB in [0, 1], and the mapping."""
     boxed, lb = (stretch if mode == "stretch" else letterbox)(img_bgr, size)
@@ -118,23 +114,11 @@ def to_input(img_bgr: np.ndarray, size: int, mode: str = "letterbox") -> tuple[n
     return (np.ascontiguousarray(chw, dtype=np.float32) / 255.0)[None], lb
 
 
-INPUT_SPEC = {
-    "name": "images",
-    "layout": "NCHW",
-    "dtype": "float32",
-    "color": "RGB",
-    "scale": "1/255",
-    "mean": [0.0, 0.0, 0.0],
-    "std": [1.0, 1.0, 1.0],
-}
-
-
 def input_spec(family: str) -> dict[str, object]:
-    mode = RESIZE.get(family, "letterbox")
-    resize: dict[str, object] = {"mode": mode, "interpolation": "linear"}
-    if mode == "letterbox":
-        resize.update(pad_value=PAD_VALUE, center=True, scaleup=True)
-    return {**INPUT_SPEC, "resize": resize}
+    """The manifest's input section for a family: its normalisation and resize mode."""
+    from ..families import get_family
+
+    return get_family(family).input_spec()
 
 
 def sample_images() -> list[Path]:

@@ -132,6 +132,7 @@ def run_parity(bundle: Bundle, profile: Profile, backends: list[str], *,
     tensors = tap_tensors(taps)
     out_fmt = bundle.manifest.output.format
     imgsz = bundle.manifest.input.imgsz
+    random_weights = bundle.manifest.source.random_weights
     precision = profile.precision.value
     results: list[BackendResult] = []
     with tempfile.TemporaryDirectory(prefix="edgekit-parity-") as tmpd:
@@ -158,7 +159,8 @@ def run_parity(bundle: Bundle, profile: Profile, backends: list[str], *,
                 got = run_backend(runner, ref["inputs"], tensors)
             res = compare_backend(backend, artifact, taps=taps, ref=ref, got=got,
                                   tolerance=tolerance_fn(profile, precision, tol_overrides),
-                                  output_format=out_fmt, imgsz=imgsz)
+                                  output_format=out_fmt, imgsz=imgsz,
+                                  random_weights=random_weights)
             res.settings = runner.describe()
             if engines:
                 res.settings["engines"] = engines

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..families import get_format
 from . import align
 from .detections import decode, match
 from .metrics import DEGENERATE_RMS, check_tensor, cosine, merge_metrics
@@ -77,13 +78,15 @@ def _query_perms(taps: list[Tap], ref: dict[str, np.ndarray],
 def compare_backend(
     backend: str, artifact: str, *, taps: list[Tap], ref: dict[str, np.ndarray],
     got: dict[str, np.ndarray], tolerance: Any, output_format: str, imgsz: int,
-    conf: float = 0.25,
+    conf: float = 0.25, random_weights: bool = False,
 ) -> BackendResult:
     """Compare a backend's stacked outputs (sample axis first) with the reference.
 
     ``taps``: the manifest's taps (name, kind, tensor, optional query_axis) in graph order.
     ``ref``: reference arrays keyed by tap name and ``output0``; ``got`` keyed by tensor name.
-    ``tolerance(kind)`` gives the Tolerance for a site kind.
+    ``tolerance(kind)`` gives the Tolerance for a site kind. ``random_weights``: the
+    bundle's model has random weights (its manifest's ``source.random_weights``), see
+    :func:`compare_output`.
     """
     # a query embedding carries the runtime's own error: match within what its precision allows
     perms = _query_perms(taps, ref, got, max(0.05, 2 * tolerance("queries").max_rel_l2))
@@ -138,7 +141,8 @@ def compare_backend(
         layers.append(LayerResult(name, tap.kind, tensor, passed, status, merged,
                                   reasons[:6], alignment))
     outputs = {OUTPUT_TAP: compare_output(ref[OUTPUT_TAP], got.get(OUTPUT_TAP), output_format,
-                                          imgsz, tolerance("output"), conf, perms)}
+                                          imgsz, tolerance("output"), conf, perms,
+                                          random_weights=random_weights)}
     failed = [layer.name for layer in layers if not layer.passed]
     out_status = outputs[OUTPUT_TAP]["status"]
     first = failed[0] if failed else (OUTPUT_TAP if out_status == "fail" else None)
@@ -177,14 +181,25 @@ def _input_cosine(tap: Tap, ref: dict[str, np.ndarray], got: dict[str, np.ndarra
 NOT_COMPARED = "not_compared"
 
 
+#: a random-weight model's detections compared: its best ones, when few pass ``conf``
+RANDOM_WEIGHTS_BEST = 20
+RANDOM_WEIGHTS_MIN_CONFIDENT = 5
+
+
 def compare_output(ref: np.ndarray, got: np.ndarray | None, fmt: str, imgsz: int, tol: Any,
-                   conf: float, perms: list[np.ndarray] | None = None) -> dict[str, Any]:
+                   conf: float, perms: list[np.ndarray] | None = None, *,
+                   random_weights: bool = False) -> dict[str, Any]:
     """Detection-aware comparison of the final output: matched, missing, extra, shifts.
 
     ``status`` is ``pass``, ``fail`` or ``not_compared``: when no reference detection was
     matched and none was decisively missing (every reference score inside the don't-care
     band around the threshold, tied top scores, or no detections at all), nothing was
-    compared, and that is not a pass (``passed`` is false)."""
+    compared, and that is not a pass (``passed`` is false).
+
+    ``random_weights`` (a random-weight model, as structural tests export): an image with
+    fewer than RANDOM_WEIGHTS_MIN_CONFIDENT reference detections over ``conf`` compares its
+    RANDOM_WEIGHTS_BEST best instead, so that such a model's output is compared at all. A
+    trained model's gate compares at ``conf`` only."""
     if got is None:
         return _fail_output(["the backend returned no output0"])
     if got.shape != ref.shape:
@@ -199,7 +214,7 @@ def compare_output(ref: np.ndarray, got: np.ndarray | None, fmt: str, imgsz: int
     confs = []
     ambiguous = 0
     clean = np.nan_to_num(got)
-    floor = 1e-3 if fmt == "yolo_raw" else 0.0  # raw outputs go through NMS: keep it small
+    floor = get_format(fmt).conf_floor  # outputs that go through NMS: keep it small
     for k in range(ref.shape[0]):
         rd = decode(ref[k], fmt, imgsz, conf=floor)
         od = decode(clean[k], fmt, imgsz, conf=floor)
@@ -209,10 +224,11 @@ def compare_output(ref: np.ndarray, got: np.ndarray | None, fmt: str, imgsz: int
                 # arbitrary on any runtime, so a set comparison says nothing
                 ambiguous += 1
                 continue
-            # with few confident detections (random weights), compare the 20 best instead
-            c = conf if (r_i.scores >= conf).sum() >= 5 else float(
-                np.sort(r_i.scores)[::-1][min(19, len(r_i) - 1)]) if len(r_i) else conf
-            c = max(min(c, conf), 1e-6)
+            c = conf
+            if (random_weights and len(r_i)
+                    and (r_i.scores >= conf).sum() < RANDOM_WEIGHTS_MIN_CONFIDENT):
+                best = np.sort(r_i.scores)[::-1][min(RANDOM_WEIGHTS_BEST, len(r_i)) - 1]
+                c = max(min(float(best), conf), 1e-6)
             confs.append(c)
             m = match(r_i.above(c), o_i.above(max(c - margin, 0.0)), conf=c, margin=margin)
             for key in ("matched", "missing", "extra", "undecided"):

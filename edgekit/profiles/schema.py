@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class Runtime(str, Enum):
@@ -18,6 +18,12 @@ class Precision(str, Enum):
     fp32 = "fp32"
     fp16 = "fp16"
     int8 = "int8"
+    #: only as a tolerance key: a bf16 profile is an fp32 build run at ``float_precision: bf16``
+    bf16 = "bf16"
+
+
+#: at what precision the float parts run: see edgekit/precision.py
+FloatPrecision = Literal["f32", "bf16", "fp16", "auto"]
 
 
 class _Strict(BaseModel):
@@ -65,14 +71,25 @@ FloatScopeItem = Literal[
     "topk",
     "score_sigmoid",
 ]
+#: what stays in float by default: everything quantization is known to hurt
+DEFAULT_FLOAT_SCOPE: tuple[FloatScopeItem, ...] = (
+    "attention", "decoder", "softmax", "layernorm", "gridsample", "topk", "score_sigmoid")
+
+
+def _block_name(name: str) -> str:
+    """A top-level block name of a registered model family (``model.N``)."""
+    from ..families import is_block_name
+
+    if not is_block_name(name):
+        raise ValueError(f"'{name}' is not a block name (model.N)")
+    return name
 
 
 class Calibration(_Strict):
     images: str | None = Field(None, description="directory of calibration images; null = samples")
     count: int = Field(32, ge=1, description="images used (cycled with flips if fewer exist)")
     float_scope: list[FloatScopeItem] = Field(
-        default_factory=lambda: ["attention", "decoder", "softmax", "layernorm", "gridsample",
-                                 "topk", "score_sigmoid"],
+        default_factory=lambda: list(DEFAULT_FLOAT_SCOPE),
         description="what stays in float when quantizing",
     )
     float_sites: dict[str, Literal["all", "core", "softmax"]] = Field(
@@ -82,7 +99,7 @@ class Calibration(_Strict):
                     "softmax ('core') — or only its softmax ('softmax'); what `edgekit tune` "
                     "writes",
     )
-    float_blocks: list[Annotated[str, StringConstraints(pattern=r"^model\.\d+$")]] = Field(
+    float_blocks: list[Annotated[str, AfterValidator(_block_name)]] = Field(
         default_factory=list,
         description="top-level modules (model.N) kept whole in float: where `edgekit tune` "
                     "widens the scope upstream of a site whose error is inherited",
@@ -138,6 +155,24 @@ class Profile(_Strict):
     tolerances: dict[Precision, dict[SiteKindName, Tolerance]] = Field(default_factory=dict)
     budget: Budget = Field(default_factory=Budget)
     jetson: bool = Field(False, description="the target is a Jetson: build engines on the device")
+    float_precision: FloatPrecision | None = Field(
+        None, description="inference precision of the float parts (an INT8 build's float "
+                          "scope included): f32, bf16, fp16, or auto (the runtime's default, "
+                          "recorded as resolved); null = fp16 for fp16 builds, else f32")
+
+    @field_validator("precision")
+    @classmethod
+    def _not_bf16(cls, v: Precision) -> Precision:
+        if v == Precision.bf16:
+            raise ValueError("a bf16 profile is precision fp32 with float_precision bf16")
+        return v
+
+    @property
+    def float_policy(self) -> str:
+        """The stated float precision, the default filled in."""
+        if self.float_precision:
+            return self.float_precision
+        return "fp16" if self.precision == Precision.fp16 else "f32"
 
     @field_validator("imgsz")
     @classmethod
@@ -157,9 +192,11 @@ class Profile(_Strict):
     def tolerance(self, kind: str, precision: Precision | str | None = None) -> Tolerance:
         """The tolerance for a site kind at a precision: profile value, else the built-in one."""
         prec = Precision(precision or self.precision)
+        if prec == Precision.fp32 and self.float_policy in ("bf16", "fp16"):
+            prec = Precision(self.float_policy)  # an fp32 build run at reduced precision
         table = self.tolerances.get(prec, {})
         if kind in table:
-            return table[kind]  # type: ignore[index]
+            return table[kind]
         if "default" in table:
             return table["default"]
         return default_tolerance(kind, prec)
@@ -180,6 +217,10 @@ _DEFAULTS: dict[Precision, dict[str, Tolerance]] = {
     Precision.fp16: {
         "default": Tolerance(min_cosine=0.999, max_rel_l2=5e-2, atol=5e-2, rtol=5e-2,
                              max_violation_frac=1e-2),
+    },
+    Precision.bf16: {  # bf16 keeps 8 mantissa bits: about 2-3 significant digits per value
+        "default": Tolerance(min_cosine=0.999, max_rel_l2=5e-2, atol=5e-2, rtol=5e-2,
+                             max_violation_frac=2e-2),
     },
     Precision.int8: {
         "default": Tolerance(min_cosine=0.99, max_rel_l2=0.15, atol=0.1, rtol=0.1,
