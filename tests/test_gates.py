@@ -112,22 +112,22 @@ def test_parity_cli_output0_not_compared_fails_the_gate(yolo_bundle, tmp_path):
     assert case.find("failure").get("type") == "not_compared"
 
 
-def test_onnx_self_check_never_passes_on_nothing_compared(yolo_bundle, tmp_path):
+def test_onnx_self_check_never_passes_on_nothing_compared(yolo_bundle, tmp_path, caplog):
+    import logging
     import shutil
 
     from edgekit.export.pipeline import _check_onnx_outputs
 
+    caplog.set_level(logging.INFO, logger="edgekit")
     shutil.copy(yolo_bundle.bundle / "model.onnx", tmp_path / "model.onnx")
     m = yolo_bundle.manifest
-    prof = m.profile
     ref = dict(np.load(yolo_bundle.bundle / "reference.npz"))
-    said = []
-    check = _check_onnx_outputs(tmp_path, m, ref, prof, said.append)
-    assert check["status"] == "pass" and "matches PyTorch" in said[-1]
+    check = _check_onnx_outputs(tmp_path, m, ref, m.profile)
+    assert check["status"] == "pass" and "matches PyTorch" in caplog.messages[-1]
     ref["output0"] = _moved(ref["output0"])
-    check = _check_onnx_outputs(tmp_path, m, ref, prof, said.append)
+    check = _check_onnx_outputs(tmp_path, m, ref, m.profile)
     assert check["status"] == "not_compared" and not check["passed"]
-    assert "matches" not in said[-1] and "not compared" in said[-1]
+    assert "matches" not in caplog.messages[-1] and "not compared" in caplog.messages[-1]
 
 
 def test_unwritable_step_summary_warns_and_keeps_the_gate_exit_code(yolo_bundle, tmp_path):
