@@ -13,6 +13,8 @@ from ..runtimes import RUNTIMES, Runner, RunnerSettings, get_runner, no_artifact
 from .verdict import OUTPUT_TAP, BackendResult, compare_backend
 
 REFERENCE_FILE = "reference.npz"
+#: how a seeded noise input is labelled in the manifest's reference inputs
+NOISE_LABEL = "random("
 SCHEMA = "edgekit.parity/1"
 
 
@@ -30,6 +32,15 @@ def tolerance_fn(profile: Any, precision: str, overrides: dict[str, float] | Non
         return t
 
     return tol
+
+
+def real_samples(manifest: Any, n: int) -> list[bool] | None:
+    """Which reference samples are real images (not the seeded noise input): the verdict's
+    medians are over those. None when the manifest's labels do not cover the samples."""
+    labels = list((manifest.get("reference") or {}).get("inputs") or [])
+    if len(labels) != n:
+        return None
+    return [not str(lb).startswith(NOISE_LABEL) for lb in labels]
 
 
 def overall_status(statuses: list[str]) -> str:
@@ -147,7 +158,8 @@ def run_parity(bundle: Bundle, profile: Any, backends: list[str], *,
                 got = run_backend(runner, ref["inputs"], tensors)
             res = compare_backend(backend, artifact, taps=taps, ref=ref, got=got,
                                   tolerance=tolerance_fn(profile, precision, tol_overrides),
-                                  output_format=out_fmt, imgsz=imgsz)
+                                  output_format=out_fmt, imgsz=imgsz,
+                                  real=real_samples(bundle.manifest, ref["inputs"].shape[0]))
             res.settings = runner.describe()
             if engines:
                 res.settings["engines"] = engines
