@@ -46,8 +46,10 @@ from verdict_study import (  # noqa: E402
 )
 
 RESULTS = Path(__file__).resolve().parent / "results"
-#: FakeQuantize levels put on the final score Sigmoid's output (range [0, 1])
-SIGMOID_LEVELS = (16, 4)
+#: (variant, FakeQuantize levels, score Sigmoid only) put on the default build's final
+#: Sigmoid outputs (range [0, 1]); RT-DETR's box Sigmoids reach the output too
+SIGMOID_VARIANTS = (("score-sigmoid-fq16", 16, True), ("score-sigmoid-fq4", 4, True),
+                    ("output-sigmoids-fq16", 16, False))
 
 
 def variants(family: str, black: Path, dim05: Path) -> list[tuple[str, dict[str, Any], bool]]:
@@ -65,9 +67,9 @@ def variants(family: str, black: Path, dim05: Path) -> list[tuple[str, dict[str,
     return out
 
 
-def score_sigmoids(model: Any) -> list[Any]:
-    """The IR's final score Sigmoid(s): Sigmoids that reach a Result without passing a
-    Convolution (a SiLU's Sigmoid feeds the next Conv)."""
+def output_sigmoids(model: Any) -> list[Any]:
+    """The IR's Sigmoids that reach a Result without passing a Convolution (a SiLU's Sigmoid
+    feeds the next Conv): the final score Sigmoid and, in RT-DETR, the box Sigmoids too."""
     found = []
     for op in model.get_ordered_ops():
         if op.get_type_name() != "Sigmoid":
@@ -90,10 +92,19 @@ def score_sigmoids(model: Any) -> list[Any]:
     return found
 
 
-def quantize_score_sigmoid(src: Path, dst: Path, levels: int) -> int:
+def score_sigmoids(model: Any, nc: int) -> list[Any]:
+    """Of :func:`output_sigmoids`, the class-score ones: an axis of ``nc`` (boxes have 4)."""
+    assert nc != 4, "4 classes: the score and box Sigmoids cannot be told apart by shape"
+    return [op for op in output_sigmoids(model)
+            if nc in [d.get_length() for d in op.output(0).get_partial_shape()
+                      if d.is_static]]
+
+
+def quantize_score_sigmoid(src: Path, dst: Path, levels: int, scores_only: bool = True) -> int:
     """A copy of bundle ``src`` at ``dst`` whose OpenVINO IR has a FakeQuantize with
-    ``levels`` levels over [0, 1] on each final score Sigmoid's output (NNCF leaves that
-    Sigmoid float on its own). Returns how many Sigmoids it quantized."""
+    ``levels`` levels over [0, 1] on the final score Sigmoid's output (NNCF leaves that
+    Sigmoid float on its own), or with ``scores_only`` false on every Sigmoid of
+    :func:`output_sigmoids`. Returns how many Sigmoids it quantized."""
     import openvino as ov
     import openvino.opset13 as ops
 
@@ -103,7 +114,8 @@ def quantize_score_sigmoid(src: Path, dst: Path, levels: int) -> int:
     xml = dst / "openvino" / "model.xml"
     core = ov.Core()
     model = core.read_model(str(xml))
-    sigs = score_sigmoids(model)
+    nc = len(json.loads((dst / "manifest.json").read_text())["names"])
+    sigs = score_sigmoids(model, nc) if scores_only else output_sigmoids(model)
     for sig in sigs:
         port = sig.output(0)
         targets = list(port.get_target_inputs())
@@ -117,7 +129,7 @@ def quantize_score_sigmoid(src: Path, dst: Path, levels: int) -> int:
     tmp.with_suffix(".bin").replace(xml.with_suffix(".bin"))
     m = json.loads((dst / "manifest.json").read_text())
     m["notes"] = [*m.get("notes", []), f"verdict_check: FakeQuantize({levels} levels) on "
-                  f"{len(sigs)} score Sigmoid(s)"]
+                  f"{len(sigs)} {'score' if scores_only else 'output'} Sigmoid(s)"]
     write_manifest(dst, m)
     return len(sigs)
 
@@ -182,7 +194,14 @@ def map_drop(bundle_dir: Path, data: Path, torch_map: float) -> float:
     return torch_map - ev["backends"]["openvino"]["map50_95"] * 100
 
 
-def run_checkpoint(name: str, work: Path, log: Any = print) -> list[dict[str, Any]]:
+def _read_ir(bundle_dir: Path) -> Any:
+    import openvino as ov
+
+    return ov.Core().read_model(str(bundle_dir / "openvino" / "model.xml"))
+
+
+def run_checkpoint(name: str, work: Path, only: list[str] | None = None,
+                   log: Any = print) -> list[dict[str, Any]]:
     from edgekit.export.bundle import load_bundle
     from edgekit.parity.run import load_reference
     from edgekit.profiles import load_profile
@@ -198,6 +217,8 @@ def run_checkpoint(name: str, work: Path, log: Any = print) -> list[dict[str, An
     base = base_ref = base_labels = None
     torch_map = 0.0
     for vname, overrides, use_data in variants(family, black, dim05):
+        if only and vname not in only and vname != "default":
+            continue
         log(f"== {name} {vname}")
         prof, res = build_variant(ck, name, vname, imgsz, overrides, use_data, work)
         if base is None:
@@ -208,11 +229,16 @@ def run_checkpoint(name: str, work: Path, log: Any = print) -> list[dict[str, An
         rows.append(measure(name, vname, res.bundle, prof, ck.data, torch_map, base_ref,
                             base_labels, log))
         if vname == "default":
-            for levels in SIGMOID_LEVELS:
-                vn = f"score-sigmoid-fq{levels}"
+            for vn, levels, scores_only in SIGMOID_VARIANTS:
+                if only and vn not in only:
+                    continue
                 log(f"== {name} {vn}")
                 dst = work / f"{name}-{vn}" / res.bundle.name
-                n = quantize_score_sigmoid(res.bundle, dst, levels)
+                n = quantize_score_sigmoid(res.bundle, dst, levels, scores_only)
+                if not scores_only and n == len(score_sigmoids(_read_ir(dst), len(
+                        res.manifest["names"]))):
+                    shutil.rmtree(dst.parent)  # the same build as the score-only one
+                    continue
                 row = measure(name, vn, dst, prof, ck.data, torch_map, base_ref, base_labels,
                               log)
                 row["score_sigmoids_quantized"] = n
@@ -258,7 +284,10 @@ def render(rows: list[dict[str, Any]], seps: dict[str, Any]) -> str:
          "default build's reference. **today** = the per-image rule with the INT8 "
          "tolerances on the 3 inputs bundles had before (2 samples, 1 noise input). "
          "score-sigmoid-fqN: the default build's IR with a FakeQuantize of N levels on the "
-         "final score Sigmoid. Nothing here is timed."), "",
+         "final score Sigmoid (the Sigmoid with an axis of one per class); "
+         "output-sigmoids-fq16: on every Sigmoid that reaches the output without a Conv "
+         "(RT-DETR: the box and reference-point Sigmoids too; YOLO26 has only the score "
+         "one, so it has no such row). Nothing here is timed."), "",
         ("| checkpoint | variant | drop | new | new, 2+8 images | today | worst median SQNR "
          "dB | worst median err/stream | agreement drop |"),
         "|---|---|---|---|---|---|---|---|---|"]
@@ -286,16 +315,30 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--checkpoints", nargs="+", default=["yolo26n-test", "rtdetr-tiny-test"])
     ap.add_argument("--out", default=str(RESULTS / "verdict_check"))
+    ap.add_argument("--variants", nargs="+",
+                    help="build only these variants and the default one (default: all)")
+    ap.add_argument("--merge", action="store_true",
+                    help="keep the rows of the results file that this run does not measure")
     args = ap.parse_args()
     out = Path(args.out)
     rows: list[dict[str, Any]] = []
     work = Path(tempfile.mkdtemp(prefix="edgekit-verdict-check-"))
     try:
         for name in args.checkpoints:
-            rows += run_checkpoint(name, work)
+            rows += run_checkpoint(name, work, args.variants)
             out.with_suffix(".partial.json").write_text(json.dumps({"rows": rows}, indent=1))
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    if args.merge and out.with_suffix(".json").is_file():
+        done = {(r["checkpoint"], r["variant"]) for r in rows}
+        old = [r for r in json.loads(out.with_suffix(".json").read_text())["rows"]
+               if (r["checkpoint"], r["variant"]) not in done]
+        order = [v[0] for v in variants("rtdetr", Path(), Path())[:1]] + [
+            v[0] for v in SIGMOID_VARIANTS] + [v[0] for v in variants("rtdetr", Path(), Path())]
+        rows = sorted(old + rows, key=lambda r: (args.checkpoints.index(r["checkpoint"])
+                                                 if r["checkpoint"] in args.checkpoints else -1,
+                                                 order.index(r["variant"])
+                                                 if r["variant"] in order else 99))
     for r in rows:
         r["new_best"] = r.get("new_on_default_reference") or r["new"]
     seps = {"new": today_separation(rows, "new"),

@@ -282,7 +282,9 @@ def compare_output(ref: np.ndarray, got: np.ndarray | None, fmt: str, imgsz: int
     nonfinite = int((~np.isfinite(got)).sum())
     margin = max(tol.atol, 0.02)
     reasons: list[str] = []
+    rules: list[str] = []
     if nonfinite:
+        rules.append("non_finite")
         reasons.append(f"{nonfinite} non-finite values")
     totals = {"matched": 0, "missing": 0, "extra": 0, "undecided": 0, "max_box_shift_px": 0.0,
               "max_score_diff": 0.0, "min_iou": 1.0}
@@ -315,10 +317,13 @@ def compare_output(ref: np.ndarray, got: np.ndarray | None, fmt: str, imgsz: int
         totals["min_iou"] = 0.0
     box_tol = max(1.0, tol.atol * imgsz)
     if totals["missing"] or totals["extra"]:
+        rules.append("missing_extra")
         reasons.append(f"{totals['missing']} missing and {totals['extra']} extra detections")
     if totals["max_box_shift_px"] > box_tol:
+        rules.append("box_shift")
         reasons.append(f"box shift {totals['max_box_shift_px']:.2f}px > {box_tol:.2f}px")
     if totals["max_score_diff"] > margin:
+        rules.append("score_diff")
         reasons.append(f"score difference {totals['max_score_diff']:.4f} > {margin}")
     out: dict[str, Any] = {"detections": totals, "ambiguous_images": ambiguous,
                            "conf": min(confs) if confs else conf,
@@ -332,6 +337,7 @@ def compare_output(ref: np.ndarray, got: np.ndarray | None, fmt: str, imgsz: int
         if 1.0 - same_set > QUERY_UNMATCHED_MAX:
             # the query evidence wins: detections decoded from other queries can match the
             # reference's only by position, which says nothing about the decoder
+            rules.append("query_set")
             reasons.append(f"the decoder selected a different query set ({1 - same_set:.0%} of "
                            "its queries differ from the reference's); the detections "
                            "come from other queries and are not evidence of parity")
@@ -342,7 +348,8 @@ def compare_output(ref: np.ndarray, got: np.ndarray | None, fmt: str, imgsz: int
         reasons.append(_why_not_compared(totals, ambiguous, len(confs), margin))
     else:
         status = "pass"
-    out.update({"passed": status == "pass", "status": status, "reasons": reasons})
+    out.update({"passed": status == "pass", "status": status, "reasons": reasons,
+                "failed_rules": rules})
     return out
 
 
