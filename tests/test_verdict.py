@@ -206,3 +206,50 @@ def test_a_bundle_without_data_keeps_its_samples_and_noise_input(yolo_bundle):
         not lb.startswith("random(") for lb in labels]
     assert sum(lb.startswith("random(") for lb in labels) == 1
     assert real_samples({"reference": {"inputs": labels}}, len(labels) + 1) is None
+
+
+@pytest.mark.parametrize("width", [80, 200])
+def test_the_table_shows_what_the_median_verdict_decided_on(width):
+    import io
+
+    from rich.console import Console
+    from test_output import assert_fits
+
+    from edgekit.parity.report import render_table
+
+    site, stream = _site()
+    bad = _noisy(site, 1.0)
+    res = _compare([_tap("model.10.m.0.attn")], [(site, stream)], [bad])
+    report = {"bundle": "b", "precision": "int8", "backends": {"openvino": res.to_dict()}}
+    buf = io.StringIO()
+    render_table(report, Console(file=buf, width=width))
+    text = buf.getvalue()
+    assert "SQNR dB" in text and "err/stream" in text and "median SQNR" in text
+    assert "agreement mAP50-95 100.0" in text
+    if width == 80:
+        assert_fits(text)
+    # twin: a per-image (fp32) report keeps its columns
+    res = _compare([_tap("model.10.m.0.attn")], [(site, stream)], [bad], tol=FP32)
+    buf = io.StringIO()
+    render_table({"bundle": "b", "precision": "fp32", "backends": {"b": res.to_dict()}},
+                 Console(file=buf, width=width))
+    assert "SQNR dB" not in buf.getvalue() and "rel L2" in buf.getvalue()
+
+
+def test_parity_cli_can_judge_a_bundle_by_the_median_rule(yolo_bundle, tmp_path):
+    from conftest import run_cli
+
+    out = tmp_path / "p.json"
+    args = ["parity", str(yolo_bundle.bundle), "--backend", "onnxruntime", "--verdict", "median"]
+    r = run_cli(*args, "--json", str(out))
+    assert r.returncode == 0, r.stderr
+    be = json.loads(out.read_text())["backends"]["onnxruntime"]
+    assert be["verdict"] == "median" and be["outputs"]["output0"]["check"] == "agreement"
+    # twin: a floor no fp32 build reaches fails, naming the first site and the rule
+    r = run_cli(*args, "--min-median-sqnr-db", "400", "--json", str(out))
+    assert r.returncode == 1 and "model.10.m.0.attn" in r.stderr
+    be = json.loads(out.read_text())["backends"]["onnxruntime"]
+    assert be["first_divergent"] == "model.10.m.0.attn"
+    assert be["layers"][0]["failed_rules"] == ["min_median_sqnr_db"]
+    r = run_cli(*args[:-1], "worst")
+    assert r.returncode == 2 and "--verdict worst" in r.stderr

@@ -57,7 +57,7 @@ def render_table(report: dict[str, Any], console: Any = None) -> None:
         compact = console.width < WIDE
         median = res.get("verdict") == "median"
         # the median verdict's columns: what it decides on, then the worst-image cosines
-        cols = (["site", "kind", "SQNR dB", "err/stream", "cosine", "in cos", "NaN/Inf",
+        cols = (["site", "kind", "SQNR dB", "err/stream", "min cos", "in cos", "NaN/Inf",
                  "verdict"] if median else
                 ["site", "kind", "cosine", "in cos", "max abs", "rel L2", "> tol", "NaN/Inf",
                  "verdict"])

@@ -127,7 +127,7 @@ def _run_tensorrt(bundle: Bundle, profile: Any, tmp: Path, tensors: list[str],
 
 def run_parity(bundle: Bundle, profile: Any, backends: list[str], *,
                reference: dict[str, np.ndarray] | None = None,
-               tol_overrides: dict[str, float] | None = None,
+               tol_overrides: dict[str, Any] | None = None,
                runner_factory: Any = None) -> dict[str, Any]:
     """Parity of each backend against the reference; returns the JSON-ready report."""
     ref = reference if reference is not None else load_reference(bundle)
