@@ -23,16 +23,15 @@ def coco_reference(ck, recipe) -> dict:
     """edgekit's mAP of a checkpoint: a minimal manifest for the PyTorch runner."""
     from edgekit.eval.data import load_dataset
     from edgekit.eval.run import compute_reference
-    from edgekit.models.preprocess import RESIZE, input_spec
+    from edgekit.families import get_family
 
-    family = "rtdetr" if "rtdetr" in Path(recipe.model).name else "yolo"
+    fam = get_family("rtdetr" if "rtdetr" in Path(recipe.model).name else "yolo")
     manifest = {
         "source": {"kind": "checkpoint", "spec": str(ck.path), "path": str(ck.path)},
-        "input": {**input_spec(family), "imgsz": recipe.imgsz,
+        "input": {**fam.input_spec(), "imgsz": recipe.imgsz,
                   "shape": [1, 3, recipe.imgsz, recipe.imgsz]},
-        "output": {"format": "rtdetr" if family == "rtdetr" else "yolo_end2end"},
+        "output": {"format": fam.formats[0].name},  # YOLO: the end-to-end head
     }
-    assert manifest["input"]["resize"]["mode"] == RESIZE[family]
     ref = compute_reference(manifest, load_dataset(ck.data, "val"))
     return {"map50_95": ref["map50_95"], "map50": ref["map50"], "per_class": ref["per_class"]}
 

@@ -33,6 +33,7 @@ import numpy as np
 from ._lazy import require
 from .errors import UsageError
 from .export.bundle import Bundle, BundleWriter, load_bundle, refuse_existing, write_manifest
+from .families import get_family
 from .parity.metrics import cosine
 
 Log = Any
@@ -375,7 +376,8 @@ def tune(bundle_path: Path, profile: Any, out: Path, *, time_limit_s: float = 18
                   "backend": backend, "fp32": fp32.row(),
                   "candidates": [c.row() for c in tried],
                   "decoder_sites": [x["name"] for x in b.taps
-                                    if ".decoder." in x["name"] and x["kind"] != "queries"],
+                                    if get_family(b.family).is_decoder_site(x["name"])
+                                    and x["kind"] != "queries"],
                   "side_by_side": side,
                   "chosen": chosen.label, "why": why, "passed": chosen.passed,
                   "time_limit_s": time_limit_s,

@@ -137,7 +137,9 @@ def postprocess(output: np.ndarray, manifest: dict[str, Any], lb: Any, conf: flo
     imgsz = manifest["input"]["imgsz"]
     fmt = manifest["output"]["format"]
     dets = decode(output, fmt, imgsz, conf=conf)
-    clip = fmt != "rtdetr"
+    from ..families import get_format
+
+    clip = get_format(fmt).clip_boxes
     return [type(d)(lb.to_original(d.boxes, clip=clip), d.scores, d.classes) for d in dets]
 
 

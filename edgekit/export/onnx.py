@@ -19,22 +19,21 @@ from ..errors import BackendError, UsageError
 log = logging.getLogger("edgekit")
 
 DEFAULT_OPSET = 17
-OPSET_FLOOR = {"rtdetr": 16, "yolo": 11}  # RT-DETR needs GridSample (opset 16)
 OUTPUT_NAME = "output0"
 INPUT_NAME = "images"
 
 
 def choose_opset(family: str, requested: int | None) -> tuple[int, list[str]]:
-    """The opset for a family; rejects one below the family's floor."""
-    notes: list[str] = []
-    floor = OPSET_FLOOR.get(family, 11)
+    """The opset for a family; rejects one below the family's floor, and notes the family's
+    fragile ops at the chosen opset."""
+    from ..families import get_family
+
+    spec = get_family(family)
     opset = requested or DEFAULT_OPSET
-    if opset < floor:
-        raise UsageError(f"opset {opset} is too old for {family}: needs >= {floor} (GridSample)")
-    if family == "rtdetr" and opset >= 20:
-        notes.append(f"opset {opset}: GridSample at opset 20 has been seen to lose precision in "
-                     "deformable attention; opset 17-19 is safer")
-    return opset, notes
+    if opset < spec.opset_floor:
+        raise UsageError(f"opset {opset} is too old for {family}: needs >= {spec.opset_floor}"
+                         + (f" ({spec.opset_floor_reason})" if spec.opset_floor_reason else ""))
+    return opset, spec.opset_notes(opset)
 
 
 def export_probe(probe: Any, example: Any, path: Path, *, opset: int, tap_names: list[str],

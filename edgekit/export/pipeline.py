@@ -16,7 +16,8 @@ from .. import __version__
 from .._lazy import require, version_of
 from .._paths import check_writable_dir, disk_full_is_usage_error, tree_bytes
 from ..errors import GateFailed, UsageError
-from ..models.preprocess import RESIZE, check_images, image_batch, image_provenance, input_spec, list_images
+from ..families import get_family
+from ..models.preprocess import check_images, image_batch, image_provenance, input_spec, list_images
 from ..models.source import resolve_source
 from .bundle import BundleWriter, load_bundle, refuse_existing, tap_tensors, write_manifest
 
@@ -126,7 +127,7 @@ def export(model_spec: str, profile: Any, out_dir: Path, *, seed: int = 0,
            data: str | None = None, fraction: float | None = None) -> ExportResult:
     """Build a bundle ``out_dir/<model>[-o2m]-<profile>-<imgsz>``. An existing bundle of that
     name is refused (exit 2) unless ``force``; then it is replaced once the new one is
-    complete. ``end2end`` None exports a YOLO checkpoint's own head (see ``choose_head``).
+    complete. ``end2end`` None exports a YOLO checkpoint's own head (see ``FamilySpec.choose_head``).
     ``data`` (an Ultralytics data.yaml): calibration images from its train split (the
     profile's count, or ``fraction`` of the split), and the PyTorch reference mAP on its val
     split recorded in the bundle, so a device without torch can gate on the drop."""
@@ -171,7 +172,8 @@ def export(model_spec: str, profile: Any, out_dir: Path, *, seed: int = 0,
     name = bundle_name(model_spec, profile.name, imgsz, one2one)
     if not force:
         refuse_existing(out_dir / name)
-    mode = RESIZE[lm.family]
+    fam = get_family(lm.family)
+    mode = fam.resize
     ref_in, ref_labels = reference_inputs(imgsz, batch, images, seed, mode,
                                           held_out_images(data, images))
     notes = list(prep.notes)
@@ -207,7 +209,7 @@ def export(model_spec: str, profile: Any, out_dir: Path, *, seed: int = 0,
         gi = GraphIndex(deployed)
         order = {t: i for i, t in enumerate(n.output[0] for n in deployed.graph.node)}
         head = lm.head
-        nq = getattr(head, "num_queries", None)
+        nq = fam.num_queries(head)
         taps = []
         for s in sites:
             tensor = tap_map[s.tap]
@@ -230,10 +232,7 @@ def export(model_spec: str, profile: Any, out_dir: Path, *, seed: int = 0,
             taps.append(entry)
         # compressed: the letterboxed images' padding and 8-bit levels shrink several-fold
         np.savez_compressed(tmp / "reference.npz", inputs=ref_in, **ref_arrays)
-        if lm.family == "rtdetr":
-            fmt = "rtdetr"
-        else:
-            fmt = "yolo_end2end" if getattr(head, "end2end", False) else "yolo_raw"
+        out_format = fam.output_format(head)
         out_shape = list(ref_arrays["output0"].shape[2:])
         manifest: dict[str, Any] = {
             "edgekit": __version__,
@@ -254,7 +253,7 @@ def export(model_spec: str, profile: Any, out_dir: Path, *, seed: int = 0,
                       "dynamic_batch": profile.batch.dynamic},
             "output": {"name": "output0", "shape": ["batch" if profile.batch.dynamic else batch,
                                                     *out_shape],
-                       "format": fmt, "decoding": _DECODING[fmt]},
+                       "format": out_format.name, "decoding": out_format.decoding},
             "names": {str(k): v for k, v in lm.names.items()},
             **({"head": lm.head_choice} if lm.head_choice else {}),
             "taps": taps,
@@ -283,7 +282,7 @@ def export(model_spec: str, profile: Any, out_dir: Path, *, seed: int = 0,
                                                      calib, log)
             manifest["timings_s"]["onnxruntime_int8"] = round(time.perf_counter() - t1, 2)
         if "tensorrt" in [r.value for r in profile.runtimes]:
-            manifest.update(build_tensorrt(tmp, profile, taps, log, RESIZE[lm.family], calib))
+            manifest.update(build_tensorrt(tmp, profile, taps, log, mode, calib))
             manifest["artifacts"]["tensorrt"] = "tensorrt/model.engine"
         _record_calibration_images(manifest, profile, images, image_info, calib_info)
         if data is not None:
@@ -424,7 +423,7 @@ def ultralytics_metadata(lm: Any, imgsz: int, batch: int, dynamic: bool) -> dict
     """Metadata in the form Ultralytics' AutoBackend reads, so `YOLO("model.onnx")` (or
     `RTDETR(...)`) and `yolo predict` can load the bundle's ONNX directly."""
     head = lm.head
-    end2end = bool(getattr(head, "end2end", False)) if lm.family == "yolo" else False
+    end2end = get_family(lm.family).output_format(head).ultralytics_end2end
     meta = {
         "description": f"edgekit export of {lm.source.spec}",
         "author": "edgekit", "version": __version__,
@@ -434,13 +433,6 @@ def ultralytics_metadata(lm: Any, imgsz: int, batch: int, dynamic: bool) -> dict
         "channels": 3, "end2end": end2end,
     }
     return {k: str(v) for k, v in meta.items()}
-
-
-_DECODING = {
-    "yolo_end2end": "(N, 300, 6): x1, y1, x2, y2 in input pixels, score, class index; NMS-free",
-    "yolo_raw": "(N, 4 + nc, anchors): cx, cy, w, h in input pixels, then class scores; needs NMS",
-    "rtdetr": "(N, 300, 6): cx, cy, w, h normalised to [0, 1] of the input, score, class index",
-}
 
 
 def _check_onnx_outputs(tmp: Path, manifest: dict[str, Any], ref: dict[str, np.ndarray],
@@ -542,7 +534,7 @@ def build_openvino(tmp: Path, profile: Any, deployed: Any, taps: list[dict[str, 
         return {"precision": prec, "converted_from": "model.onnx"}
     cal = profile.calibration
     return quantize_ir(model, deployed, taps, cal,
-                       calibration_batch(profile, RESIZE[family], images), xml, log)
+                       calibration_batch(profile, get_family(family).resize, images), xml, log)
 
 
 def calibration_batch(profile: Any, mode: str,
@@ -567,7 +559,8 @@ ORT_INT8 = "onnxruntime/model.int8.onnx"
 def build_ort_int8(tmp: Path, profile: Any, deployed: Any, taps: list[dict[str, Any]],
                    family: str, images: str | list[Path] | None, log: Log) -> dict[str, Any]:
     return quantize_ort(tmp / "model.onnx", deployed, taps, profile.calibration,
-                        calibration_batch(profile, RESIZE[family], images), tmp / ORT_INT8, log)
+                        calibration_batch(profile, get_family(family).resize, images),
+                        tmp / ORT_INT8, log)
 
 
 def quantize_ort(src: Path, deployed: Any, taps: list[dict[str, Any]], cal: Any,

@@ -8,7 +8,6 @@ every node downstream of the decoder's query input.
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from typing import Any
 
@@ -53,16 +52,16 @@ class GraphIndex:
         return [self.nodes[i].name for i in sorted(idx)]
 
 
-_BLOCK = re.compile(r"(?:^|/)(model\.\d+)(?=[/.])")
-
-
 def block_of(node_name: str) -> str | None:
-    """The top-level Ultralytics module (``model.N``) an exported node belongs to.
+    """The top-level module (``model.N`` in Ultralytics models: a registered family's
+    ``block_pattern``) an exported node belongs to.
 
     The TorchScript exporter scopes names irregularly (``/model/model.9/cv2/conv/Conv`` for
     YOLO, ``/model.28/decoder/...`` elsewhere); the first ``model.N`` path component names
     the block either way."""
-    m = _BLOCK.search(node_name)
+    from ..families import block_regex
+
+    m = block_regex().search(node_name)
     return m.group(1) if m else None
 
 

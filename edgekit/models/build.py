@@ -9,6 +9,7 @@ from typing import Any
 
 from .._lazy import require
 from ..errors import UsageError
+from ..families import family_of, family_of_yaml, get_family
 from .source import ModelSource
 
 DEFAULT_SEED = 0
@@ -19,7 +20,7 @@ log = logging.getLogger("edgekit")
 @dataclass
 class LoadedModel:
     model: Any  # torch.nn.Module (an Ultralytics DetectionModel / RTDETRDetectionModel)
-    family: str  # "yolo" | "rtdetr"
+    family: str  # a registered family's name (edgekit.families)
     names: dict[int, str]
     source: ModelSource
     seed: int | None
@@ -40,20 +41,6 @@ def _quiet_ultralytics() -> None:
         LOGGER.setLevel(logging.WARNING)
     except Exception:  # pragma: no cover - cosmetic only
         pass
-
-
-def detect_family(model: Any) -> str:
-    from ultralytics.nn.modules.head import Detect, RTDETRDecoder
-
-    head = model.model[-1]
-    if isinstance(head, RTDETRDecoder):
-        return "rtdetr"
-    if isinstance(head, Detect) and type(head).__name__ in ("Detect", "v10Detect"):
-        return "yolo"
-    raise UsageError(
-        f"unsupported head {type(head).__name__}: edgekit exports detection models "
-        "(YOLO Detect and RT-DETR) only"
-    )
 
 
 def _coco_names(nc: int) -> dict[int, str]:
@@ -89,7 +76,8 @@ def load_model(src: ModelSource, *, seed: int = DEFAULT_SEED,
             model = load_detection_model(src.path, trust=src.trusted)
         names = {int(k): str(v) for k, v in dict(getattr(model, "names", {}) or {}).items()}
     else:
-        from ultralytics.nn.tasks import DetectionModel, RTDETRDetectionModel, yaml_model_load
+        import ultralytics.nn.tasks as tasks
+        from ultralytics.nn.tasks import yaml_model_load
 
         try:
             cfg = yaml_model_load(src.yaml_name)
@@ -97,8 +85,8 @@ def load_model(src: ModelSource, *, seed: int = DEFAULT_SEED,
             raise UsageError(f"cannot read model YAML {src.spec}: {exc}") from exc
         if not isinstance(cfg, dict) or not cfg.get("head"):
             raise UsageError(f"{src.spec}: not an Ultralytics model YAML (no 'head' section)")
-        last = cfg["head"][-1][2] if cfg["head"] and len(cfg["head"][-1]) > 2 else ""
-        cls = RTDETRDetectionModel if last == "RTDETRDecoder" else DetectionModel
+        fam = family_of_yaml(cfg)  # an unknown head is refused once built, by its class
+        cls = getattr(tasks, fam.task_model if fam else "DetectionModel")
         torch.manual_seed(seed)
         used_seed = seed
         from .checkpoint import restricted_build
@@ -115,39 +103,12 @@ def load_model(src: ModelSource, *, seed: int = DEFAULT_SEED,
     model = model.float().eval()
     for p in model.parameters():
         p.requires_grad_(False)
-    family = detect_family(model)
+    spec = family_of(model)
     if not names:
         names = _coco_names(int(getattr(model.model[-1], "nc", 80)))
     model.names = names
-    choice: dict[str, Any] = {}
-    if family == "yolo":
-        end2end, choice = choose_head(model.model[-1], src, end2end, notes)
-        model.model[-1].end2end = end2end
-    return LoadedModel(model, family, names, src, used_seed, notes, head_choice=choice)
-
-
-def choose_head(head: Any, src: ModelSource, end2end: bool | None,
-                notes: list[str]) -> tuple[bool, dict[str, Any]]:
-    """The YOLO head to export (True: one-to-one, NMS-free) and the reason, recorded in the
-    manifest. A warning goes into ``notes`` when an override contradicts the checkpoint."""
-    has_one2one = getattr(head, "one2one_cv2", None) is not None
-    saved = bool(getattr(head, "end2end", False)) if src.kind == "checkpoint" else None
-    if end2end is None:
-        want = saved if saved is not None else True
-        why = ("the checkpoint's own mode" if saved is not None
-               else "edgekit's default for YAML-built models")
-    else:
-        want, why = end2end, "--end2end" if end2end else "--no-end2end"
-        if end2end and saved is False and has_one2one:
-            notes.append("--end2end forces the one-to-one head on a checkpoint saved in "
-                         "one-to-many mode; Ultralytics' val and export use its one-to-many "
-                         "head, and the two can score differently (check with edgekit eval)")
-    if want and not has_one2one:
-        notes.append("this YOLO head has no end-to-end branch: exporting the one-to-many "
-                     "form, which needs NMS")
-        want, why = False, "the head has no one-to-one branch"
-    mode = {True: "one2one", False: "one2many", None: None}
-    return want, {"exported": mode[want], "reason": why, "checkpoint_mode": mode[saved]}
+    choice = spec.choose_head(model.model[-1], src, end2end, notes)
+    return LoadedModel(model, spec.name, names, src, used_seed, notes, head_choice=choice)
 
 
 def recalibrate_batchnorm(lm: LoadedModel, images: Any, passes: int = 3) -> None:
@@ -187,20 +148,18 @@ def prepare_for_export(lm: LoadedModel, imgsz: int, *, dynamic: bool = False) ->
     """
     torch = require("torch")
     from ultralytics.nn.modules import C2f
-    from ultralytics.nn.modules.head import Detect, RTDETRDecoder
 
+    spec = get_family(lm.family)
     model = lm.model.eval().float()
     with torch.no_grad():
         model = model.fuse(verbose=False)
     for m in model.modules():
-        if isinstance(m, (Detect, RTDETRDecoder)):
+        if spec.is_export_head(m):
             m.dynamic = dynamic
             m.export = True
             m.format = "onnx"
             stride = [int(s) for s in model.stride.tolist()]
-            available = (m.num_queries if isinstance(m, RTDETRDecoder)
-                         else sum((imgsz // s) ** 2 for s in stride))
-            m.max_det = min(MAX_DET, available)
+            m.max_det = min(MAX_DET, spec.max_candidates(m, imgsz, stride))
             m.xyxy = False
             m.shape = None
         elif isinstance(m, C2f):
@@ -209,8 +168,10 @@ def prepare_for_export(lm: LoadedModel, imgsz: int, *, dynamic: bool = False) ->
     return lm.model
 
 
-def decorrelate_decoder(lm: LoadedModel, seed: int) -> bool:
-    """Random weights only: give each RT-DETR decoder layer its own seeded perturbation.
+def decorrelate_decoder(lm: LoadedModel, seed: int,
+                        layer_class: str = "DeformableTransformerDecoderLayer") -> bool:
+    """Random weights only: give each decoder layer (``layer_class``, the family's
+    ``decorrelate_layers``) its own seeded perturbation.
 
     At initialisation the decoder layers are identical clones, and MSDeformAttn's
     sampling-offset and attention-weight projections are zero, so every layer computes
@@ -218,7 +179,7 @@ def decorrelate_decoder(lm: LoadedModel, seed: int) -> bool:
     perturbation makes each layer distinct and query-dependent, as trained weights are.
     """
     torch = require("torch")
-    layers = [m for m in lm.model.modules() if type(m).__name__ == "DeformableTransformerDecoderLayer"]
+    layers = [m for m in lm.model.modules() if type(m).__name__ == layer_class]
     if not layers:
         return False
     gen = torch.Generator().manual_seed(seed + 1)

@@ -107,10 +107,6 @@ def stretch(img: np.ndarray, size: int) -> tuple[np.ndarray, Letterbox]:
     return out, Letterbox((h, w), size / w, 0, 0, ratio_y=size / h)
 
 
-#: resize mode per family, as Ultralytics' predictors do it
-RESIZE = {"yolo": "letterbox", "rtdetr": "stretch"}
-
-
 def to_input(img_bgr: np.ndarray, size: int, mode: str = "letterbox") -> tuple[np.ndarray, Letterbox]:
     """BGR HWC uint8 image -> (1, 3, size, size) float32 RGB in [0, 1], and the mapping."""
     boxed, lb = (stretch if mode == "stretch" else letterbox)(img_bgr, size)
@@ -118,23 +114,11 @@ def to_input(img_bgr: np.ndarray, size: int, mode: str = "letterbox") -> tuple[n
     return (np.ascontiguousarray(chw, dtype=np.float32) / 255.0)[None], lb
 
 
-INPUT_SPEC = {
-    "name": "images",
-    "layout": "NCHW",
-    "dtype": "float32",
-    "color": "RGB",
-    "scale": "1/255",
-    "mean": [0.0, 0.0, 0.0],
-    "std": [1.0, 1.0, 1.0],
-}
-
-
 def input_spec(family: str) -> dict[str, object]:
-    mode = RESIZE.get(family, "letterbox")
-    resize: dict[str, object] = {"mode": mode, "interpolation": "linear"}
-    if mode == "letterbox":
-        resize.update(pad_value=PAD_VALUE, center=True, scaleup=True)
-    return {**INPUT_SPEC, "resize": resize}
+    """The manifest's input section for a family: its normalisation and resize mode."""
+    from ..families import get_family
+
+    return get_family(family).input_spec()
 
 
 def sample_images() -> list[Path]:

@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 
 from .._lazy import require
-from .preprocess import RESIZE, image_batch, list_images
+from ..families import get_family
+from .preprocess import image_batch, list_images
 from .source import ModelSource
 
 
@@ -34,16 +35,18 @@ def prepare(src: ModelSource, *, imgsz: int, seed: int, end2end: bool | None, dy
 
     torch.set_num_threads(usable_cpus())
     lm = load_model(src, seed=seed, end2end=end2end)
+    fam = get_family(lm.family)
     decorrelated = False
     if src.kind == "yaml":
         # random weights: re-estimate BatchNorm statistics on real images (see recalibrate_batchnorm)
-        calib = image_batch(list_images(images), imgsz, count=8, mode=RESIZE[lm.family])
-        if lm.family == "rtdetr":
-            decorrelated = decorrelate_decoder(lm, seed)
-        recalibrate_batchnorm(lm, calib)
+        calib = image_batch(list_images(images), imgsz, count=8, mode=fam.resize)
+        if fam.decorrelate_layers:
+            decorrelated = decorrelate_decoder(lm, seed, fam.decorrelate_layers)
+        if fam.recalibrate_batchnorm:
+            recalibrate_batchnorm(lm, calib)
     model = prepare_for_export(lm, imgsz, dynamic=dynamic)
-    q = query_site(model)
-    sites = order_by_execution(model, find_sites(model) + ([q] if q else []),
+    q = query_site(model, fam.query_module)
+    sites = order_by_execution(model, find_sites(model, fam.site_classes) + ([q] if q else []),
                                torch.from_numpy(example))
     return Prepared(lm, model, sites, make_probe(model, sites), list(lm.notes), decorrelated)
 

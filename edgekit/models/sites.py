@@ -1,6 +1,7 @@
 """Attention sites: where they are in the PyTorch model, their kind, and exact taps.
 
-A site is a module whose output we compare across runtimes. Sites are found by class,
+A site is a module whose output we compare across runtimes. Sites are found by class (the
+family's ``site_classes``, see :mod:`edgekit.families`),
 outermost first (the MultiheadAttention inside an AIFI layer belongs to the AIFI site),
 and ordered by execution, found with forward hooks on a real forward pass.
 
@@ -15,25 +16,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..families import family_of
+
 TAP_PREFIX = "tap::"
 BOUNDARY_PREFIX = "bnd::"
 
-#: Ultralytics class name -> site kind. Subclasses are matched through the MRO.
-SITE_CLASSES: dict[str, str] = {
-    "AIFI": "aifi",
-    "MSDeformAttn": "deform_attn",
-    "MultiheadAttention": "self_attn",
-    "Attention": "psa_attn",  # C2PSA / PSABlock attention (YOLO11, YOLO26)
-    "AAttn": "area_attn",  # area attention (YOLO12 A2C2f)
-    "TransformerEncoderLayer": "transformer",
-    "TransformerLayer": "transformer",
-}
 
 
 @dataclass(frozen=True)
 class Site:
     name: str  # module path, e.g. "model.10.m.0.attn"
-    kind: str  # see SITE_CLASSES, or "queries" for the RT-DETR decoder's input
+    kind: str  # the family's site_classes kind, or "queries" for the decoder's query input
     cls: str  # the module's class name
     port: str = "out"  # "out": the module's output; "in": its first input
     n_inputs: int = 0  # tensor inputs seen on a real forward (boundary taps, for regions)
@@ -51,32 +44,41 @@ class Site:
         return self.kind != "queries"
 
 
-def query_site(model: Any) -> Site | None:
-    """RT-DETR: the decoder's query embeddings (top-k selected encoder features).
+def query_site(model: Any, module_class: str | None = None) -> Site | None:
+    """The decoder's query embeddings (RT-DETR: the top-k selected encoder features), the
+    first input of the family's ``query_module`` (``module_class``; None: the model's
+    family's).
 
     Runtimes may order near-equal top-k scores differently; the decoder then sees the
     same queries in another order. Matching rows of this tensor gives the permutation
     that aligns every per-query tap, so a reorder is not mistaken for an error.
     """
+    if module_class is None:
+        module_class = family_of(model).query_module
+    if module_class is None:
+        return None
     for name, module in model.named_modules():
-        if type(module).__name__ == "DeformableTransformerDecoder":
+        if type(module).__name__ == module_class:
             return Site(name, "queries", type(module).__name__, port="in")
     return None
 
 
-def _kind_of(module: Any) -> tuple[str, str] | None:
+def _kind_of(module: Any, classes: dict[str, str]) -> tuple[str, str] | None:
     for klass in type(module).__mro__:
-        kind = SITE_CLASSES.get(klass.__name__)
+        kind = classes.get(klass.__name__)
         if kind:
             return kind, type(module).__name__
     return None
 
 
-def find_sites(model: Any) -> list[Site]:
-    """Every attention site, outermost first, in module-definition order."""
+def find_sites(model: Any, classes: dict[str, str] | None = None) -> list[Site]:
+    """Every attention site, outermost first, in module-definition order. ``classes``: class
+    name -> site kind (None: the site classes of the model's family)."""
+    if classes is None:
+        classes = family_of(model).site_classes
     sites: list[Site] = []
     for name, module in model.named_modules():
-        hit = _kind_of(module)
+        hit = _kind_of(module, classes)
         if hit is None or any(name.startswith(s.name + ".") for s in sites):
             continue
         sites.append(Site(name, hit[0], hit[1]))

@@ -1,10 +1,8 @@
 """Decoding of the exported detector outputs, NMS, and detection-aware comparison.
 
-Output conventions (recorded in each bundle's manifest as ``output.format``):
-
-* ``yolo_end2end``: (N, 300, 6) ``[x1, y1, x2, y2, score, class]`` in input pixels (NMS-free).
-* ``yolo_raw``: (N, 4 + nc, anchors) ``[cx, cy, w, h, class scores...]`` in input pixels; needs NMS.
-* ``rtdetr``: (N, 300, 6) ``[cx, cy, w, h, score, class]`` with boxes normalised to [0, 1].
+Output conventions (recorded in each bundle's manifest as ``output.format``) are the
+output formats of the registered model families (:mod:`edgekit.families`: ``yolo_end2end``
+and ``yolo_raw`` in ``yolo26``, ``rtdetr`` in ``rtdetr``), each with its layout and decoder.
 """
 
 from __future__ import annotations
@@ -12,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from ..families import get_format
 
 
 @dataclass(frozen=True)
@@ -80,25 +80,11 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
 def decode(output: np.ndarray, fmt: str, imgsz: int, *, conf: float = 0.25, iou: float = 0.7,
            max_det: int = 300, agnostic: bool = False) -> list[Detections]:
     """One Detections per image, boxes in input pixels (not clipped), scores > conf."""
+    decoder = get_format(fmt).decode  # ValueError for an unknown format
     out = np.asarray(output, dtype=np.float32)
     dets: list[Detections] = []
     for x in out:
-        if fmt == "yolo_end2end":
-            boxes, scores, cls = x[:, :4], x[:, 4], x[:, 5]
-        elif fmt == "rtdetr":
-            boxes, scores, cls = xywh2xyxy(x[:, :4]) * imgsz, x[:, 4], x[:, 5]
-        elif fmt == "yolo_raw":
-            p = x.T  # (anchors, 4 + nc)
-            cls_scores = p[:, 4:]
-            cls = cls_scores.argmax(1)
-            scores = cls_scores[np.arange(len(p)), cls]
-            k = scores > conf
-            boxes, scores, cls = xywh2xyxy(p[k, :4]), scores[k], cls[k]
-            offset = 0 if agnostic else cls.astype(np.float32)[:, None] * 7680.0
-            keep = nms(boxes + offset, scores, iou)[:max_det]
-            boxes, scores, cls = boxes[keep], scores[keep], cls[keep]
-        else:
-            raise ValueError(f"unknown output format {fmt}")
+        boxes, scores, cls = decoder(x, imgsz, conf, iou, max_det, agnostic)
         k = scores > conf  # strictly above, as Ultralytics' predictors keep them
         order = np.argsort(-scores[k], kind="stable")
         dets.append(Detections(boxes[k][order].astype(np.float32), scores[k][order].astype(np.float32),

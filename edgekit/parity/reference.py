@@ -8,6 +8,7 @@ import numpy as np
 
 from ..errors import UsageError
 from ..export.bundle import Bundle
+from ..families import get_format
 from ..models.reference import prepare, recorded_images, reference_outputs
 from ..models.source import resolve_source
 from .run import load_reference
@@ -20,7 +21,7 @@ def recompute_reference(bundle: Bundle, model_spec: str, *,
     inputs = stored["inputs"]
     src = resolve_source(model_spec, trust=trust_checkpoint)
     prep = prepare(src, imgsz=m["input"]["imgsz"], seed=m["source"].get("seed") or 0,
-                   end2end=m["output"]["format"] != "yolo_raw",
+                   end2end=not get_format(m["output"]["format"]).needs_nms,
                    dynamic=bool(m["input"].get("dynamic_batch")),
                    images=recorded_images(m, src), example=inputs[0])
     got = {s.name for s in prep.sites}

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from ..families import get_format
 from . import align
 from .detections import Detections, decode, match
 from .metrics import DEGENERATE_RMS, check_tensor, cosine, median_of, merge_metrics, sqnr_db, stream_rel
@@ -291,7 +292,7 @@ def compare_output(ref: np.ndarray, got: np.ndarray | None, fmt: str, imgsz: int
     confs = []
     ambiguous = 0
     clean = np.nan_to_num(got)
-    floor = 1e-3 if fmt == "yolo_raw" else 0.0  # raw outputs go through NMS: keep it small
+    floor = get_format(fmt).conf_floor  # outputs that go through NMS: keep it small
     for k in range(ref.shape[0]):
         rd = decode(ref[k], fmt, imgsz, conf=floor)
         od = decode(clean[k], fmt, imgsz, conf=floor)

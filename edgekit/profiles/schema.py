@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class Runtime(str, Enum):
@@ -67,6 +67,15 @@ FloatScopeItem = Literal[
 ]
 
 
+def _block_name(name: str) -> str:
+    """A top-level block name of a registered model family (``model.N``)."""
+    from ..families import is_block_name
+
+    if not is_block_name(name):
+        raise ValueError(f"'{name}' is not a block name (model.N)")
+    return name
+
+
 class Calibration(_Strict):
     images: str | None = Field(None, description="directory of calibration images; null = samples")
     count: int = Field(32, ge=1, description="images used (cycled with flips if fewer exist)")
@@ -82,7 +91,7 @@ class Calibration(_Strict):
                     "softmax ('core') — or only its softmax ('softmax'); what `edgekit tune` "
                     "writes",
     )
-    float_blocks: list[Annotated[str, StringConstraints(pattern=r"^model\.\d+$")]] = Field(
+    float_blocks: list[Annotated[str, AfterValidator(_block_name)]] = Field(
         default_factory=list,
         description="top-level modules (model.N) kept whole in float: where `edgekit tune` "
                     "widens the scope upstream of a site whose error is inherited",

@@ -24,6 +24,7 @@ class TorchRunner(Runner):
 
     def _activate(self) -> None:
         torch = require("torch", purpose="the torch backend")
+        from ..families import get_format
         from ..models.reference import prepare, recorded_images
         from ..models.source import resolve_source
 
@@ -35,7 +36,7 @@ class TorchRunner(Runner):
         example = np.zeros(tuple(d if isinstance(d, int) else 1 for d in m["input"]["shape"]),
                            dtype=np.float32)
         prep = prepare(src, imgsz=m["input"]["imgsz"], seed=m["source"].get("seed") or 0,
-                       end2end=m["output"]["format"] != "yolo_raw",
+                       end2end=not get_format(m["output"]["format"]).needs_nms,
                        dynamic=bool(m["input"].get("dynamic_batch")),
                        images=recorded_images(m, src), example=example)
         self.device = "cuda" if self.settings.device == "cuda" and torch.cuda.is_available() else "cpu"

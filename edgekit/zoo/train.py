@@ -218,16 +218,18 @@ def train_here(recipe: dict[str, Any], data_yaml: str, out: Path) -> dict[str, A
     """Run Ultralytics training in this process (the child). Writes ``out/<name>.pt``."""
     import logging
 
-    from ultralytics import RTDETR, YOLO
+    import ultralytics
+    from ultralytics.nn.tasks import yaml_model_load
     from ultralytics.utils import LOGGER
 
+    from ..families import family_of_yaml
     from ..models.source import resolve_source
 
     LOGGER.setLevel(logging.WARNING)
     src = resolve_source(recipe["model"])
     spec = src.yaml_name or recipe["model"]
-    is_rtdetr = "rtdetr" in Path(spec).name.lower()
-    model = (RTDETR if is_rtdetr else YOLO)(spec)
+    fam = family_of_yaml(yaml_model_load(spec))  # the model wrapper that trains its head
+    model = getattr(ultralytics, fam.trainer if fam else "YOLO")(spec)
     load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     t0 = time.perf_counter()
     results = model.train(
