@@ -77,8 +77,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     a = ap.parse_args()
     prof = load_profile("intel-cpu-fp32", {"imgsz": a.imgsz, "runtime.threads": a.threads})
-    res = export("yolo26n.yaml", prof, a.out / "bundles", parity=False, force=True,
-                 log=lambda m: None)
+    res = export("yolo26n.yaml", prof, a.out / "bundles", parity=False, force=True)
     rows = [overhead(res.bundle, be, a.iters, a.rounds, a.threads)
             for be in ("onnxruntime", "openvino")]
     xml = res.bundle / "openvino" / "model.xml"

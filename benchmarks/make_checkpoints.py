@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import time
 from pathlib import Path
@@ -37,6 +38,9 @@ def coco_reference(ck, recipe) -> dict:
 
 
 def main() -> None:
+    # edgekit's progress lines (training, the tune search) on stderr, as the CLI shows them
+    logging.basicConfig(format="%(message)s")
+    logging.getLogger("edgekit").setLevel(logging.INFO)
     from edgekit.zoo.train import RECIPES, cache_root, checkpoint, recipe_key
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -48,7 +52,7 @@ def main() -> None:
     for name in a.recipes.split(","):
         recipe = RECIPES[name]
         t0 = time.perf_counter()
-        ck = checkpoint(recipe, log=print)
+        ck = checkpoint(recipe)
         cached = time.perf_counter() - t0 < 5
         info = ck.info
         print(f"{name}: {ck.path} ({'cached' if cached else 'trained now'})")

@@ -28,8 +28,7 @@ def main() -> None:
     for spec in a.models.split(","):
         prof = load_profile("intel-cpu-fp32", {"imgsz": a.imgsz})
         t0 = time.perf_counter()
-        res = export(spec, prof, a.out / "bundles", parity=False, force=True,
-                     log=lambda m: None)
+        res = export(spec, prof, a.out / "bundles", parity=False, force=True)
         t_export = time.perf_counter() - t0
         b = load_bundle(res.bundle)
         for backends in (["onnxruntime"], ["openvino"], ["onnxruntime", "openvino"]):

@@ -64,16 +64,15 @@ def timed(fn):
 def run(models: list[str], imgsz: int, iters: int, warmup: int, threads: int | None,
         out_dir: Path) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
-    quiet = lambda _m: None  # noqa: E731
     rows, costs = [], []
     rate = matmul_gflops(threads)
     for spec in models:
         fp32_prof = load_profile("intel-cpu-fp32", {"imgsz": imgsz, "runtime.threads": threads})
         int8_prof = load_profile("intel-cpu-int8", {"imgsz": imgsz, "runtime.threads": threads})
         res32, t_exp32 = timed(lambda: export(spec, fp32_prof, out_dir, parity=False,
-                                              force=True, log=quiet))
+                                              force=True))
         res8, t_exp8 = timed(lambda: export(spec, int8_prof, out_dir, parity=False,
-                                            force=True, log=quiet))
+                                            force=True))
         b32 = load_bundle(res32.bundle)
         rep32, t_par32 = timed(lambda: run_parity(b32, fp32_prof, ["onnxruntime", "openvino"]))
         b8 = load_bundle(res8.bundle)

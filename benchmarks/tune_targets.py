@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import time
 from pathlib import Path
@@ -32,7 +33,7 @@ def run_one(spec: str, imgsz: int, budget: float, iters: int, threads: int | Non
     bundles = out / "bundles"
     path = bundles / bundle_name(spec, base.name, imgsz)
     if not (path / "manifest.json").is_file():
-        export(spec, base, bundles, parity=True, log=lambda m: None)
+        export(spec, base, bundles, parity=True)
     prof = load_profile(profile, {"imgsz": imgsz, "runtime.threads": threads})
     done = bundles / f"{prof.name}-tuned-{path.name}" / "tune.json"
     if reuse and done.is_file():  # a finished search of this bundle: report it as it was
@@ -42,7 +43,7 @@ def run_one(spec: str, imgsz: int, budget: float, iters: int, threads: int | Non
         return rep
     t0 = time.perf_counter()
     rep = tune(path, prof, bundles, time_limit_s=budget, iters=iters, threads=threads,
-               force=True, log=lambda m: print(m, flush=True))
+               force=True)
     rep["wall_s"] = round(time.perf_counter() - t0, 1)
     rep["model"] = spec
     rep["imgsz"] = imgsz
@@ -86,6 +87,9 @@ def markdown(reps: list[dict], cond: dict) -> str:
 
 
 def main() -> None:
+    # edgekit's progress lines (training, the tune search) on stderr, as the CLI shows them
+    logging.basicConfig(format="%(message)s")
+    logging.getLogger("edgekit").setLevel(logging.INFO)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", default="yolo26n.yaml,rtdetr-l.yaml")
     ap.add_argument("--imgsz", type=int, default=640)

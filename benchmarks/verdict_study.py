@@ -422,7 +422,7 @@ def build_variant(ck: Any, name: str, vname: str, imgsz: int, overrides: dict[st
     prof = load_profile("intel-cpu-int8", {"imgsz": imgsz, **overrides})
     res = export(str(ck.path), prof, work / f"{name}-{vname}",
                  data=str(ck.data) if use_data else None, trust_checkpoint=True,
-                 log=lambda *a: None)
+                 )
     return prof, res
 
 

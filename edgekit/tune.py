@@ -21,9 +21,12 @@ bundle's, and the order of choices depends only on the measured errors.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import shutil
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,7 +39,7 @@ from .export.bundle import Bundle, BundleWriter, load_bundle, refuse_existing, w
 from .families import get_family
 from .parity.metrics import cosine
 
-Log = Any
+log = logging.getLogger(__name__)
 BACKENDS = ("openvino", "onnxruntime")
 #: passing scopes whose p50 is within this share of the fastest count as tied; the smallest
 #: float scope among them is chosen (less float, less to go wrong on another machine)
@@ -69,10 +72,22 @@ class Candidate:
         return {k: v for k, v in self.__dict__.items() if k not in ("artifact", "parity")}
 
 
+@contextlib.contextmanager
+def _quiet(logger: str) -> Iterator[None]:
+    """Hold back a logger's info lines (its warnings still show) for a while."""
+    lg = logging.getLogger(logger)
+    level = lg.level
+    lg.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        lg.setLevel(level)
+
+
 class Tuner:
     def __init__(self, bundle: Bundle, profile: Any, work: Path, backend: str, *, iters: int,
-                 warmup: int, threads: int | None, tol_overrides: dict[str, float] | None,
-                 log: Log) -> None:
+                 warmup: int, threads: int | None,
+                 tol_overrides: dict[str, float] | None) -> None:
         from .export.bundle import tap_tensors
         from .export.pipeline import calibration_batch
         from .export.regions import GraphIndex, block_boundaries, blocks, float_tensor_names
@@ -82,7 +97,6 @@ class Tuner:
         self.iters, self.warmup, self.threads = iters, warmup, threads
         self.tol = tol_overrides
         self.tol_of = tolerance_fn(profile, "int8", tol_overrides)
-        self.log = log
         onnx = require("onnx", purpose="tune")
         self.onnx_path = bundle.file("model.onnx")
         self.deployed = onnx.load(str(self.onnx_path))
@@ -100,6 +114,7 @@ class Tuner:
         self.calib = calibration_batch(profile, mode)
         self.inputs = load_reference(bundle)["inputs"]
         self.fp32_blocks: dict[str, np.ndarray] = {}
+        self.fp32_artifact: Path | None = None
         self.base_ir: Any = None
         if backend == "openvino":
             from .export import openvino as ovx
@@ -109,16 +124,21 @@ class Tuner:
         self.n = 0
 
     # -- measuring ---------------------------------------------------------------------
-    def _settings(self) -> Any:
+    def _settings(self, artifact: Path) -> Any:
+        """One source for timing and parity: the tuned profile's runtime settings and
+        precision policy (the fp32 baseline runs under the fp32 policy)."""
         from .runtimes.base import RunnerSettings
 
-        return RunnerSettings(threads=self.threads)
+        fp32 = artifact == self.fp32_artifact
+        return RunnerSettings.from_profile(self.profile, threads=self.threads,
+                                           precision="fp32" if fp32 else None)
 
     def _bench(self, artifact: Path) -> tuple[float, float]:
         from .bench.run import BenchConfig, Target, bench_backend
 
         cfg = BenchConfig(warmup=self.warmup, iters=self.iters, threads=self.threads, e2e=False)
-        r = bench_backend(self.backend, Target(artifact, self.b, {self.backend: artifact}), cfg)
+        r = bench_backend(self.backend, Target(artifact, self.b, {self.backend: artifact}), cfg,
+                          settings=self._settings(artifact))
         return r["model_only"]["p50"], r["model_only"]["p99"]
 
     def _block_outputs(self, artifact: Path) -> dict[str, np.ndarray]:
@@ -126,7 +146,7 @@ class Tuner:
         from .runtimes import get_runner
 
         runner = get_runner(self.backend, artifact, extra_outputs=self.block_tensors,
-                            settings=self._settings())
+                            settings=self._settings(artifact))
         out = run_backend(runner, self.inputs, self.block_tensors)
         return {t: out[t] for t in self.block_tensors if t in out}
 
@@ -161,6 +181,7 @@ class Tuner:
             ovx.save(self.base_ir, c.artifact)
         else:
             c.artifact = self.onnx_path
+        self.fp32_artifact = c.artifact
         self.fp32_blocks = self._block_outputs(c.artifact)
         c.p50_ms, c.p99_ms = self._bench(c.artifact)
         c.passed, c.speedup = True, 1.0
@@ -169,19 +190,16 @@ class Tuner:
     def _build(self, cal: Any, dst: Path) -> None:
         from .export.pipeline import quantize_ir, quantize_ort
 
-        def quiet(_m: str) -> None:
-            pass
+        with _quiet("edgekit.export"):  # the search logs one line per candidate
+            if self.backend == "openvino":
+                import io
 
-        if self.backend == "openvino":
-            import contextlib
-            import io
-
-            # NNCF draws progress bars on stdout: dozens of builds would bury the table
-            with contextlib.redirect_stdout(io.StringIO()):
-                quantize_ir(self.base_ir.clone(), self.deployed, self.b.taps, cal, self.calib,
-                            dst, quiet)
-        else:
-            quantize_ort(self.onnx_path, self.deployed, self.b.taps, cal, self.calib, dst, quiet)
+                # NNCF draws progress bars on stdout: dozens of builds would bury the table
+                with contextlib.redirect_stdout(io.StringIO()):
+                    quantize_ir(self.base_ir.clone(), self.deployed, self.b.taps, cal,
+                                self.calib, dst, policy=self.profile.float_policy)
+            else:
+                quantize_ort(self.onnx_path, self.deployed, self.b.taps, cal, self.calib, dst)
 
     def evaluate(self, label: str, scope: list[str], sites: dict[str, str], blocks: list[str],
                  fp32_p50: float) -> Candidate:
@@ -222,7 +240,7 @@ class Tuner:
         c.p50_ms, c.p99_ms = self._bench(c.artifact)
         c.speedup = fp32_p50 / c.p50_ms if c.p50_ms else None
         wc = "-" if c.worst_cosine is None else f"{c.worst_cosine:.5f}"
-        self.log(f"  {label}: {'pass' if c.passed else 'FAIL'}, worst cosine {wc}, first "
+        log.info(f"  {label}: {'pass' if c.passed else 'FAIL'}, worst cosine {wc}, first "
                  f"divergent {c.first_divergent}, p50 {c.p50_ms:.2f} ms "
                  f"({c.speedup:.2f}x fp32)")
         return c
@@ -240,10 +258,11 @@ class Tuner:
             return {}
         models = {fp32.label: (self.backend, fp32.artifact)}
         models.update({c.label: (self.backend, c.artifact) for c in keep})
-        self.log(f"tune: side-by-side timing of {len(models)} builds in {rounds} interleaved "
+        log.info(f"tune: side-by-side timing of {len(models)} builds in {rounds} interleaved "
                  "rounds")
         res = bench_interleaved(models, self.b, iters=self.iters * 2, rounds=rounds,
-                                warmup=self.warmup, threads=self.threads)
+                                warmup=self.warmup, threads=self.threads,
+                                settings={k: self._settings(a) for k, (_, a) in models.items()})
         base = res[fp32.label]["p50"]
         for c in [fp32, *keep]:
             r = res[c.label]
@@ -276,8 +295,8 @@ class Tuner:
 
 def tune(bundle_path: Path, profile: Any, out: Path, *, time_limit_s: float = 1800,
          iters: int = 50, warmup: int = 5, threads: int | None = None, rounds: int = 5,
-         tol_overrides: dict[str, float] | None = None, force: bool = False,
-         log: Log = print) -> dict[str, Any]:
+         tol_overrides: dict[str, float] | None = None,
+         force: bool = False) -> dict[str, Any]:
     runtimes = [r.value for r in profile.runtimes]
     if profile.precision.value != "int8" or len(runtimes) != 1 or runtimes[0] not in BACKENDS:
         raise UsageError(f"tune searches INT8 float scopes on one of {', '.join(BACKENDS)}: "
@@ -294,9 +313,9 @@ def tune(bundle_path: Path, profile: Any, out: Path, *, time_limit_s: float = 18
     work.mkdir(parents=True)
     try:
         t = Tuner(b, profile, work, backend, iters=iters, warmup=warmup, threads=threads,
-                  tol_overrides=tol_overrides, log=log)
+                  tol_overrides=tol_overrides)
         fp32 = t.fp32()
-        log(f"tune ({backend}): fp32 p50 {fp32.p50_ms:.2f} ms; searching float scopes "
+        log.info(f"tune ({backend}): fp32 p50 {fp32.p50_ms:.2f} ms; searching float scopes "
             f"(deterministic, bounded by {time_limit_s:.0f} s)")
         kinds = {x["name"]: x["kind"] for x in b.taps}
         attention_sites = [x["name"] for x in b.taps if x["kind"] != "queries"]
@@ -334,7 +353,7 @@ def tune(bundle_path: Path, profile: Any, out: Path, *, time_limit_s: float = 18
                 n = step.get(site, 1)
                 new = t.upstream_blocks(cur, site, blocks_kept, n)
                 if not new:
-                    log(f"  nothing upstream of {site} is left to keep in float")
+                    log.info(f"  nothing upstream of {site} is left to keep in float")
                     break
                 step[site] = 2 * n
                 blocks_kept = blocks_kept + new
@@ -459,7 +478,7 @@ def write_result(b: Bundle, profile: Any, chosen: Candidate, report: dict[str, A
 
 
 def render(report: dict[str, Any], console: Any) -> None:
-    from ._table import WIDE, new_table
+    from .cli.render.table import WIDE, new_table
 
     dec = report.get("decoder_sites") or []
     cols = ["configuration", "float scope", "worst cos", "first divergent", "p50 ms", "p99 ms",

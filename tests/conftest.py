@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -16,8 +17,13 @@ TINY_RTDETR = str(ASSETS / "rtdetr-tiny.yaml")
 IMGSZ = 160
 
 
-def _quiet(_msg: str) -> None:
-    pass
+def pytest_runtest_setup(item):
+    """`bf16` tests need a CPU with bf16 (AVX512_BF16 or AMX), read from its flags."""
+    if item.get_closest_marker("bf16"):
+        from edgekit.precision import cpu_support
+
+        if not cpu_support()["bf16"]:
+            pytest.skip("this CPU has no AVX512_BF16 or AMX")
 
 
 def build_bundle(tmp_root: Path, model: str, profile: str, imgsz: int = IMGSZ, **kw):
@@ -25,7 +31,7 @@ def build_bundle(tmp_root: Path, model: str, profile: str, imgsz: int = IMGSZ, *
     from edgekit.profiles import load_profile
 
     prof = load_profile(profile, {"imgsz": imgsz})
-    return export(model, prof, tmp_root, log=_quiet, **kw)
+    return export(model, prof, tmp_root, **kw)
 
 
 @pytest.fixture(scope="session")
@@ -69,6 +75,23 @@ def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None, timeou
     e.setdefault("COLUMNS", "200")
     return subprocess.run([sys.executable, "-m", "edgekit", *args], capture_output=True,
                           text=True, env=e, cwd=cwd, timeout=timeout)
+
+
+#: pip output meaning the package registry cannot be reached or lacks what was asked for
+_UNREACHABLE = re.compile(r"No matching distribution|Could not find a version|NewConnectionError|"
+                          r"Network is unreachable|Temporary failure in name resolution|"
+                          r"Connection (refused|reset)|Read timed out|ConnectTimeout")
+
+
+def pip_or_skip(python: str | Path, *args: str) -> None:
+    """``python -m pip ARGS``; skips the test when the registry is out of reach, fails it on
+    any other error (a broken pyproject.toml, say)."""
+    run = subprocess.run([str(python), "-m", "pip", *args, "-q", "--disable-pip-version-check"],
+                         capture_output=True, text=True)
+    if run.returncode and _UNREACHABLE.search(run.stdout + run.stderr):
+        pytest.skip(f"pip {' '.join(args)}: the package registry is out of reach: "
+                    f"{(run.stderr.strip().splitlines() or ['?'])[-1]}")
+    assert run.returncode == 0, f"pip {' '.join(args)} failed:\n{run.stderr[-3000:]}"
 
 
 def _tiny_dataset(root: Path) -> Path:

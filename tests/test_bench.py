@@ -411,3 +411,32 @@ def test_rtdetr_decoding_keeps_boxes_beyond_the_image_as_the_predictor_does():
     old = lb.to_original(decode(raw, "rtdetr", imgsz, conf=0.25)[0].boxes, clip=True)
     differs = ~np.isclose(old, xyxy, atol=1e-3).all(1)
     np.testing.assert_array_equal(differs, outside)
+
+
+def _dynamic_onnx(path):
+    """A one-node ONNX whose input has dynamic height and width."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, "h", "w"])
+    y = helper.make_tensor_value_info("output0", TensorProto.FLOAT, [1, 3, "h", "w"])
+    g = helper.make_graph([helper.make_node("Relu", ["images"], ["output0"])], "dyn", [x], [y])
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    return path
+
+
+def test_a_bare_file_with_dynamic_sizes_needs_imgsz(tmp_path):
+    f = str(_dynamic_onnx(tmp_path / "dyn.onnx"))
+    r = run_cli("bench", f, "--iters", "2", "--warmup", "1")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "dynamic sizes" in r.stderr and "--imgsz" in r.stderr
+    # twin: with --imgsz it runs at that size
+    r = run_cli("bench", f, "--iters", "2", "--warmup", "1", "--imgsz", "64", "--json", "-")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["backends"]["onnxruntime"]["model_only"]["p50"] > 0
+
+
+def test_imgsz_is_refused_where_the_size_is_fixed(yolo_bundle):
+    for target in (yolo_bundle.bundle, yolo_bundle.bundle / "model.onnx"):
+        r = run_cli("bench", str(target), "--iters", "2", "--imgsz", "320")
+        assert r.returncode == 2 and "Traceback" not in r.stderr and "320" in r.stderr

@@ -110,8 +110,13 @@ def test_reexport_is_refused_without_force(yolo_bundle, tmp_path):
     assert [p.name for p in out.iterdir()] == [existing.name]
     # the refusal is about that name only: another image size is a new bundle
     r = run_cli("export", "yolo26n.yaml", "--profile", "onnx-fp32", "--imgsz", "96",
-                "--no-parity", "--out", str(out))
+                "--out", str(out))
     assert r.returncode == 0, r.stderr
+    # the library logs its progress and returns the parity report; the command shows both
+    # on stderr (the table drawn by the CLI), and stdout stays empty
+    assert "exporting yolo26n.yaml (yolo, " in r.stderr and "onnx check (" in r.stderr
+    assert "yolo26n-onnx-fp32-96: onnxruntime (fp32) vs PyTorch fp32: PASS" in r.stderr
+    assert r.stdout == ""
     assert sorted(p.name for p in out.iterdir()) == sorted([existing.name,
                                                             "yolo26n-onnx-fp32-96"])
 
@@ -151,7 +156,10 @@ def test_a_missing_manifest_is_an_integrity_error(yolo_bundle, tmp_path):
     assert r.returncode == 4 and "manifest" in r.stderr
 
 
-def test_interrupted_export_leaves_nothing_under_the_final_name(tmp_path, monkeypatch):
+def test_interrupted_export_leaves_nothing_under_the_final_name(tmp_path, monkeypatch, caplog,
+                                                                capfd):
+    import logging
+
     from edgekit.export import pipeline
     from edgekit.profiles import load_profile
 
@@ -159,10 +167,14 @@ def test_interrupted_export_leaves_nothing_under_the_final_name(tmp_path, monkey
         raise KeyboardInterrupt
 
     monkeypatch.setattr(pipeline, "build_openvino", interrupted)
+    caplog.set_level(logging.INFO, logger="edgekit")
     with pytest.raises(KeyboardInterrupt):
         pipeline.export("yolo26n.yaml", load_profile("intel-cpu-fp32", {"imgsz": 96}), tmp_path,
-                        parity=False, log=lambda m: None)
+                        parity=False)
     assert list(tmp_path.iterdir()) == []
+    # the library is silent: it logged its progress (shown by the CLI) and printed nothing
+    assert any(m.startswith("exporting yolo26n.yaml") for m in caplog.messages)
+    assert "exporting" not in "".join(capfd.readouterr())
 
 
 def test_inspect_lists_sites_and_tensors(rtdetr_bundle):

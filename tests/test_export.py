@@ -125,8 +125,7 @@ def test_onnxruntime_int8_is_qdq_and_keeps_the_float_scope_float(bundles_root, y
     cal = load_profile("onnx-int8").calibration.model_copy(update={"float_scope": []})
     calib = image_batch(list_images(None), IMGSZ, count=2)
     dst = bundles_root / "ort8-none.onnx"
-    quantize_ort(yolo_bundle.bundle / "model.onnx", deployed, taps, cal, calib, dst,
-                 lambda _m: None)
+    quantize_ort(yolo_bundle.bundle / "model.onnx", deployed, taps, cal, calib, dst)
     assert all(_matmul_inputs_dequantized(dst, matmuls).values())
 
 

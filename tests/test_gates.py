@@ -37,22 +37,36 @@ def _moved(out, px=1000.0):
 @pytest.mark.parametrize("tol", [FP32, INT8], ids=["fp32", "int8"])
 def test_scores_all_inside_the_band_and_nothing_found_is_not_compared(tol):
     ref = _end2end(n_images=2)
-    res = compare_output(ref, _moved(ref), "yolo_end2end", 160, tol, 0.25)
+    res = compare_output(ref, _moved(ref), "yolo_end2end", 160, tol, 0.25, random_weights=True)
     assert res["status"] == "not_compared" and res["passed"] is False
     d = res["detections"]
     assert d["matched"] == 0 and d["missing"] == 0 and d["undecided"] > 0
     assert "not compared" in res["reasons"][0]
     # twin: the same reference against itself is compared, and passes
-    same = compare_output(ref, ref.copy(), "yolo_end2end", 160, tol, 0.25)
+    same = compare_output(ref, ref.copy(), "yolo_end2end", 160, tol, 0.25, random_weights=True)
     assert same["status"] == "pass" and same["passed"] and same["detections"]["matched"] > 0
+
+
+def test_the_best_detections_rule_is_for_random_weights_only():
+    """A random-weight model scores nothing over the threshold; its gate compares its best
+    detections, named by the caller. A trained model's gate compares at the threshold only."""
+    ref = _end2end()
+    rw = compare_output(ref, ref.copy(), "yolo_end2end", 160, FP32, 0.25, random_weights=True)
+    assert rw["status"] == "pass" and rw["detections"]["matched"] == 20
+    trained = compare_output(ref, ref.copy(), "yolo_end2end", 160, FP32, 0.25)
+    assert trained["status"] == "not_compared" and trained["detections"]["matched"] == 0
+    # twin: a trained output with confident detections is compared at the threshold
+    ref[..., :5, 4] = 0.9
+    trained = compare_output(ref, ref.copy(), "yolo_end2end", 160, FP32, 0.25)
+    assert trained["status"] == "pass" and trained["detections"]["matched"] == 5
 
 
 def test_tied_top_scores_or_no_detections_are_not_compared():
     tied = _end2end(spread=0.0)
-    res = compare_output(tied, tied.copy(), "yolo_end2end", 160, FP32, 0.25)
+    res = compare_output(tied, tied.copy(), "yolo_end2end", 160, FP32, 0.25, random_weights=True)
     assert res["status"] == "not_compared" and res["ambiguous_images"] == 1
     empty = np.zeros((1, 1, 300, 6), np.float32)
-    res = compare_output(empty, empty.copy(), "yolo_end2end", 160, FP32, 0.25)
+    res = compare_output(empty, empty.copy(), "yolo_end2end", 160, FP32, 0.25, random_weights=True)
     assert res["status"] == "not_compared" and not res["passed"]
 
 
@@ -60,11 +74,12 @@ def test_rtdetr_a_different_query_set_fails_output0_even_when_detections_match()
     ref = _end2end()
     ref[..., :4] = np.clip(ref[..., :4] / 160.0, 0, 1)  # rtdetr: normalised cx, cy, w, h
     differ = [np.full(100, -1)]
-    res = compare_output(ref, ref.copy(), "rtdetr", 160, FP32, 0.25, differ)
+    res = compare_output(ref, ref.copy(), "rtdetr", 160, FP32, 0.25, differ, random_weights=True)
     assert res["detections"]["matched"] > 0
     assert res["status"] == "fail" and "different query set" in " ".join(res["reasons"])
     # twin: the same queries (in another order) let the matched detections pass
-    same = compare_output(ref, ref.copy(), "rtdetr", 160, FP32, 0.25, [np.arange(100)[::-1]])
+    same = compare_output(ref, ref.copy(), "rtdetr", 160, FP32, 0.25, [np.arange(100)[::-1]],
+                          random_weights=True)
     assert same["status"] == "pass"
 
 

@@ -161,8 +161,7 @@ def test_yolo_float_blocks_next_to_quantized_ones_stay_float(bundles_root, yolo_
         update={"float_scope": [], "float_blocks": ["model.5", "model.7", "model.22"]})
     calib = image_batch(list_images(None), IMGSZ, count=2)
     dst = bundles_root / "ort8-blocks.onnx"
-    info = quantize_ort(yolo_bundle.bundle / "model.onnx", deployed, taps, cal, calib, dst,
-                        lambda _m: None)
+    info = quantize_ort(yolo_bundle.bundle / "model.onnx", deployed, taps, cal, calib, dst)
     nodes, _, _ = calibration_scope(deployed, taps, cal)
     q = onnx.load(str(dst))
     assert float_leaks(q, set(nodes)) == []

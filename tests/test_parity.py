@@ -181,7 +181,8 @@ def test_stored_reference_matches_a_fresh_torch_reference(yolo_bundle):
     for k in stored:
         if k == "output0":  # top-k of near-equal random scores: compare detections
             res = compare_output(stored[k], fresh[k], "yolo_end2end", 160,
-                                 default_tolerance("output", Precision.fp32), 0.25)
+                                 default_tolerance("output", Precision.fp32), 0.25,
+                                 random_weights=True)
             assert res["passed"], res
         else:
             np.testing.assert_allclose(fresh[k], stored[k], rtol=1e-4, atol=1e-4)
@@ -202,3 +203,58 @@ def test_fp16_ir_parity_runs_on_openvino(bundles_root, tmp_path):
     assert all("input_cosine" in la["metrics"] for la in layers)
     # on any CPU (with BF16 too, where OpenVINO's default would be bf16) the math is f32
     assert rep["backends"]["openvino"]["settings"]["inference_precision_hint"] == "f32"
+
+
+def _synthetic_case():
+    """Two taps and a confident yolo_end2end output over three samples, all made up."""
+    rng = np.random.default_rng(3)
+    inputs = rng.random((3, 1, 3, 32, 32), dtype=np.float32)
+    taps = [{"name": "model.2.attn", "kind": "psa_attn", "tensor": "t_attn"},
+            {"name": "model.4", "kind": "default", "tensor": "t_block"}]
+    out = np.zeros((3, 1, 300, 6), np.float32)
+    xy = rng.uniform(0, 100, (3, 1, 8, 2))
+    out[..., :8, 0:2], out[..., :8, 2:4] = xy, xy + 20
+    out[..., :8, 4] = np.linspace(0.9, 0.5, 8)
+    ref = {"inputs": inputs, "output0": out,
+           "model.2.attn": rng.standard_normal((3, 1, 16, 8)).astype(np.float32),
+           "model.4": rng.standard_normal((3, 1, 8, 4, 4)).astype(np.float32)}
+    return taps, ref
+
+
+@pytest.mark.parametrize("fault", [None, "model.4"])
+def test_a_function_runner_drives_the_comparison(fault):
+    """A FunctionRunner replaying the reference passes compare_backend; one that perturbs a
+    single tap fails, and the report names that tap as the first divergent site."""
+    from edgekit.parity.run import run_backend
+    from edgekit.parity.verdict import compare_backend
+    from edgekit.profiles.schema import Precision, default_tolerance
+
+    taps, ref = _synthetic_case()
+    by_tensor = {t["tensor"]: t["name"] for t in taps}
+    calls = iter(range(3))
+
+    def replay(feed):
+        k = next(calls)
+        np.testing.assert_array_equal(feed["images"], ref["inputs"][k])
+        out = {"output0": ref["output0"][k]}
+        for tensor, name in by_tensor.items():
+            x = ref[name][k].copy()
+            if name == fault:
+                x[..., 0] += 5.0 * np.abs(x).max()
+            out[tensor] = x
+        return out
+
+    runner = FunctionRunner(replay, name="synthetic")
+    runner.output_names = ["output0", *by_tensor]
+    got = run_backend(runner, ref["inputs"], list(by_tensor))
+    res = compare_backend("synthetic", "-", taps=taps, ref=ref, got=got,
+                          tolerance=lambda kind: default_tolerance(kind, Precision.fp32),
+                          output_format="yolo_end2end", imgsz=32)
+    status = {la.name: la.status for la in res.layers}
+    if fault is None:
+        assert res.passed and res.status == "pass" and res.first_divergent is None
+        assert status == {"model.2.attn": "pass", "model.4": "pass"}
+        assert res.outputs["output0"]["detections"]["matched"] == 24
+    else:
+        assert not res.passed and res.first_divergent == fault
+        assert status == {"model.2.attn": "pass", "model.4": "fail"}

@@ -92,7 +92,7 @@ def test_int8_preparation_writes_a_symmetric_qdq_onnx_with_the_float_scope_left_
     shutil.copytree(yolo_bundle.bundle, b)
     prof = load_profile("jetson-orin-int8", {"imgsz": yolo_bundle.manifest["input"]["imgsz"],
                                              "calibration.count": 2})
-    settings, info = prepare_tensorrt(b, prof, yolo_bundle.manifest["taps"], lambda m: None)
+    settings, info = prepare_tensorrt(b, prof, yolo_bundle.manifest["taps"])
     q = onnx.load(str(b / trtx.QDQ_ONNX))
     inits = {i.name: numpy_helper.to_array(i) for i in q.graph.initializer}
     zps = [inits[n.input[2]] for n in q.graph.node

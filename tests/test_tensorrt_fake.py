@@ -18,10 +18,6 @@ from edgekit.profiles import load_profile
 from edgekit.testing import fake_tensorrt as ft
 
 
-def _quiet(_m: str) -> None:
-    pass
-
-
 @pytest.fixture
 def trt10(monkeypatch):
     return ft.install(monkeypatch, 10)
@@ -32,14 +28,14 @@ def trt11(monkeypatch):
     return ft.install(monkeypatch, 11)
 
 
-def _device_build(bundle, tmp_path, profile_name, over=None, log=_quiet):
+def _device_build(bundle, tmp_path, profile_name, over=None):
     from edgekit.export.pipeline import build_on_device
 
     b = tmp_path / "b"
     shutil.copytree(bundle.bundle, b)
     prof = load_profile(profile_name, {"imgsz": bundle.manifest["input"]["imgsz"],
                                        "calibration.count": 2, **(over or {})})
-    return b, prof, build_on_device(b, prof, log=log)
+    return b, prof, build_on_device(b, prof)
 
 
 # --- the fake is faithful where it matters -------------------------------------------------
@@ -130,14 +126,14 @@ def test_trtexec_script_fits_the_major_and_never_types_topk(trt10, yolo_bundle, 
     prof = load_profile("nvidia-gpu-fp16", {"imgsz": 160})
     topk = {n.name for n in onnx.load(str(b / "model.onnx")).graph.node if n.op_type == "TopK"}
     assert topk, "the yolo26 end-to-end head has TopK nodes"
-    s10, info = prepare_tensorrt(b, prof, yolo_bundle.manifest["taps"], _quiet, major=10)
+    s10, info = prepare_tensorrt(b, prof, yolo_bundle.manifest["taps"], major=10)
     args = shlex.split(info["trtexec"])
     typed = next(a for a in args if a.startswith("--layerOutputTypes=")).split("=", 1)[1]
     precs = next(a for a in args if a.startswith("--layerPrecisions=")).split("=", 1)[1]
     assert topk <= {p.rsplit(":", 1)[0] for p in precs.split(",")}
     assert not topk & {p.rsplit(":", 1)[0] for p in typed.split(",")}
     assert set(args[1:]) - {a for a in args if a.split("=")[0] in ft.TRTEXEC_OPTIONS[10]} == set()
-    s11, info11 = prepare_tensorrt(b, prof, yolo_bundle.manifest["taps"], _quiet, major=11)
+    s11, info11 = prepare_tensorrt(b, prof, yolo_bundle.manifest["taps"], major=11)
     args11 = shlex.split(info11["trtexec"])
     rejected = [a for a in args11[1:] if a.split("=")[0] not in ft.TRTEXEC_OPTIONS[11]]
     assert rejected == [] and f"--onnx={trtx.FP16_ONNX}" in args11
@@ -153,12 +149,11 @@ def test_every_build_clears_tf32(trt10, yolo_bundle, tmp_path):
     assert trt10.builds[-1]["pins"], "hotspots pinned under OBEY"
 
 
-def test_static_batch_bundle_takes_a_dynamic_profile(trt10, yolo_bundle, tmp_path):
+def test_static_batch_bundle_takes_a_dynamic_profile(trt10, yolo_bundle, tmp_path, caplog):
     """Bug: nvidia-gpu-fp16 (batch 1..8) on a static-batch ONNX could not build."""
-    msgs: list[str] = []
-    _, _, res = _device_build(yolo_bundle, tmp_path, "nvidia-gpu-fp16", log=msgs.append)
+    _, _, res = _device_build(yolo_bundle, tmp_path, "nvidia-gpu-fp16")
     assert trt10.builds[-1]["profile"]["max"][0] == 1
-    assert any("static batch of 1" in m for m in msgs)
+    assert any("static batch of 1" in m for m in caplog.messages)
     assert res.manifest["device_profile"]["batch"]["dynamic"] is False
 
 
@@ -238,25 +233,25 @@ def test_an_empty_calibration_cache_means_calibrate(trt10, yolo_bundle, tmp_path
 # --- timing cache ----------------------------------------------------------------------------
 
 def test_timing_cache_is_per_version_and_gpu_reused_and_a_foreign_one_refused(
-        trt10, yolo_bundle, tmp_path):
+        trt10, yolo_bundle, tmp_path, caplog):
     """Bugs: a cache from another machine was loaded blindly under one name; the refusal was
     ignored and get_timing_cache() (None) crashed after the engine was written."""
-    msgs: list[str] = []
-    b, _, res = _device_build(yolo_bundle, tmp_path, "jetson-orin-fp16", log=msgs.append)
+    b, _, res = _device_build(yolo_bundle, tmp_path, "jetson-orin-fp16")
     name = res.manifest["tensorrt"]["timing_cache"]
     assert name == "tensorrt/timing-trt10.3.0-sm87.cache"
     assert (b / name).read_bytes() == b"FAKETC|10.3.0|8.7|1"
     from edgekit.export.pipeline import build_on_device
 
-    build_on_device(b, load_profile("jetson-orin-fp16", {"imgsz": 160}), log=msgs.append)
+    build_on_device(b, load_profile("jetson-orin-fp16", {"imgsz": 160}))
+    assert not any("refused" in m for m in caplog.messages)
     assert (b / name).read_bytes().endswith(b"|2")  # reused: its entries grew
     (b / name).write_bytes(b"FAKETC|10.0.1|8.6|40")  # carried in from another machine
     from conftest import rehash
 
     rehash(b)
-    build_on_device(b, load_profile("jetson-orin-fp16", {"imgsz": 160}), log=msgs.append)
+    build_on_device(b, load_profile("jetson-orin-fp16", {"imgsz": 160}))
     assert (b / name).read_bytes() == b"FAKETC|10.3.0|8.7|1"
-    assert any("refused" in m for m in msgs)
+    assert any("refused" in m for m in caplog.messages)
 
 
 # --- the runner ------------------------------------------------------------------------------

@@ -215,14 +215,14 @@ def test_the_table_shows_what_the_median_verdict_decided_on(width):
     from rich.console import Console
     from test_output import assert_fits
 
-    from edgekit.parity.report import render_table
+    from edgekit.cli.render.parity import render_parity
 
     site, stream = _site()
     bad = _noisy(site, 1.0)
     res = _compare([_tap("model.10.m.0.attn")], [(site, stream)], [bad])
     report = {"bundle": "b", "precision": "int8", "backends": {"openvino": res.to_dict()}}
     buf = io.StringIO()
-    render_table(report, Console(file=buf, width=width))
+    render_parity(report, Console(file=buf, width=width))
     text = buf.getvalue()
     assert "SQNR dB" in text and "err/stream" in text and "median SQNR" in text
     assert "agreement mAP50-95 100.0" in text
@@ -231,7 +231,7 @@ def test_the_table_shows_what_the_median_verdict_decided_on(width):
     # twin: a per-image (fp32) report keeps its columns
     res = _compare([_tap("model.10.m.0.attn")], [(site, stream)], [bad], tol=FP32)
     buf = io.StringIO()
-    render_table({"bundle": "b", "precision": "fp32", "backends": {"b": res.to_dict()}},
+    render_parity({"bundle": "b", "precision": "fp32", "backends": {"b": res.to_dict()}},
                  Console(file=buf, width=width))
     assert "SQNR dB" not in buf.getvalue() and "rel L2" in buf.getvalue()
 

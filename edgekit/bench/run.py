@@ -32,12 +32,13 @@ class BenchConfig:
     duration_s: float | None = None
     batch: int = 1
     threads: int | None = None
-    hint: str = "latency"
+    hint: str | None = None  # OpenVINO's performance hint; None: the profile's (else latency)
     budget_ms: float | None = None
     percentile: float = 99.0
     e2e: bool = True
     conf: float = 0.25
     trust_checkpoint: bool = False  # the torch backend reopens the bundle's source checkpoint
+    imgsz: int | None = None  # the size a bare model file with dynamic sizes runs at
 
 
 @dataclass
@@ -108,17 +109,31 @@ def _file_precision(path: Path) -> str:
     return "unknown"
 
 
-def _feed_for(runner: Any, target: Target, batch: int) -> dict[str, np.ndarray]:
+def _feed_for(runner: Any, target: Target, batch: int,
+              imgsz: int | None = None) -> dict[str, np.ndarray]:
+    """The input bench feeds: a bundle's recorded reference image; for a bare model file,
+    random data of its input shape, whose dynamic sizes take ``imgsz`` (--imgsz)."""
     if target.bundle is not None:
         x = np.load(target.bundle.file("reference.npz"))["inputs"][0][:1]
         return {"images": np.ascontiguousarray(np.repeat(x, batch, axis=0))}
     shape = runner.input_shape() if hasattr(runner, "input_shape") else None
     if shape is None:
         raise UsageError(f"{target.path}: cannot tell the input shape")
-    shape = [batch if i == 0 else (d if isinstance(d, int) and d > 0 else 640)
-             for i, d in enumerate(shape)]
+    return {runner.input_names[0]: random_input(target.path, shape, batch, imgsz)}
+
+
+def random_input(path: Path, shape: list[Any], batch: int, imgsz: int | None) -> np.ndarray:
+    """Random data of a graph's input ``shape`` (batch first): a dynamic size other than
+    the batch takes ``imgsz``, which such a graph needs (refused, exit 2, without it)."""
+    dims = [d if isinstance(d, int) and d > 0 else None for d in shape]
+    if imgsz is None and None in dims[1:]:
+        raise UsageError(f"{path}: the input shape {shape} has dynamic sizes; give the size "
+                         "to run it at with --imgsz")
+    fixed = [d for d in dims[2:] if d is not None]
+    if imgsz is not None and fixed and any(d != imgsz for d in fixed):
+        raise UsageError(f"--imgsz {imgsz}: {path} has a fixed input shape {shape}")
     rng = np.random.default_rng(0)
-    return {runner.input_names[0]: rng.random(shape, dtype=np.float32)}
+    return rng.random([batch] + [d or imgsz for d in dims[1:]], dtype=np.float32)
 
 
 def _sample_image(target: Target) -> np.ndarray:
@@ -143,10 +158,23 @@ def postprocess(output: np.ndarray, manifest: dict[str, Any], lb: Any, conf: flo
     return [type(d)(lb.to_original(d.boxes, clip=clip), d.scores, d.classes) for d in dets]
 
 
-def _make_runner(backend: str, target: Target, cfg: BenchConfig, precision: str) -> Any:
-    extra = {"batch": cfg.batch} if cfg.batch > 1 else {}
-    settings = RunnerSettings(threads=cfg.threads, openvino_hint=cfg.hint, precision=precision,
-                              extra=extra)
+def runner_settings(target: Target, cfg: BenchConfig, **overrides: Any) -> RunnerSettings:
+    """The settings bench runs a backend with: the bundle's recorded profile (its
+    ``runtime:`` section and precision, as parity uses them), the CLI's flags winning; a bare
+    model file has no profile, so the defaults and the flags."""
+    profile = None
+    if target.bundle is not None:
+        from ..profiles.schema import Profile
+
+        profile = Profile.model_validate(target.bundle.manifest["profile"])
+    over: dict[str, Any] = {"threads": cfg.threads, "openvino_hint": cfg.hint,
+                            "batch": cfg.batch if cfg.batch > 1 else None}
+    return RunnerSettings.from_profile(profile, **{**over, **overrides})
+
+
+def _make_runner(backend: str, target: Target, cfg: BenchConfig,
+                 settings: RunnerSettings | None = None) -> Any:
+    settings = settings or runner_settings(target, cfg)
     if backend == "torch":
         if target.bundle is None:
             raise UsageError("the torch backend needs a bundle (it rebuilds the model from it)")
@@ -163,10 +191,12 @@ def _make_runner(backend: str, target: Target, cfg: BenchConfig, precision: str)
     return get_runner(backend, target.artifacts[backend], settings=settings)
 
 
-def bench_backend(backend: str, target: Target, cfg: BenchConfig, *,
-                  progress: Any = None) -> dict[str, Any]:
+def bench_backend(backend: str, target: Target, cfg: BenchConfig, *, progress: Any = None,
+                  settings: RunnerSettings | None = None) -> dict[str, Any]:
+    """Time one backend; ``settings`` replaces those of :func:`runner_settings` (tune times
+    its candidates under the profile it tunes for)."""
     m = target.bundle.manifest if target.bundle else None
-    runner = _make_runner(backend, target, cfg, m["profile"]["precision"] if m else "fp32")
+    runner = _make_runner(backend, target, cfg, settings)
     art = target.artifacts.get(backend)
     if art is None:  # torch: rebuilt from the bundle's recorded source
         shown = f"pytorch: {m['source']['spec']}" if m else None
@@ -177,7 +207,7 @@ def bench_backend(backend: str, target: Target, cfg: BenchConfig, *,
     precision = artifact_precision(backend, target)
     out: dict[str, Any] = {"backend": backend, "artifact": shown, "precision": precision}
     with runner:
-        feed = _feed_for(runner, target, cfg.batch)
+        feed = _feed_for(runner, target, cfg.batch, cfg.imgsz)
         t = measure(lambda: runner.infer(feed), warmup=cfg.warmup, iters=cfg.iters,
                     duration_s=cfg.duration_s, sync=runner.synchronize,
                     progress=(lambda i: progress(backend, "model", i)) if progress else None)
@@ -234,21 +264,23 @@ def bench_backend(backend: str, target: Target, cfg: BenchConfig, *,
 
 
 def bench_interleaved(models: dict[str, tuple[str, Path]], bundle: Bundle, *, iters: int,
-                      rounds: int = 5, warmup: int = 5,
-                      threads: int | None = None) -> dict[str, dict[str, Any]]:
+                      rounds: int = 5, warmup: int = 5, threads: int | None = None,
+                      settings: dict[str, RunnerSettings] | None = None
+                      ) -> dict[str, dict[str, Any]]:
     """Model-only latency of several models side by side: every model is loaded and warmed
     up, then timed in ``rounds`` interleaved rounds of ``iters // rounds`` calls, so drift on
-    a shared machine hits them all alike. ``models``: label -> (backend, artifact)."""
+    a shared machine hits them all alike. ``models``: label -> (backend, artifact);
+    ``settings``: label -> the settings to run it with (else :func:`runner_settings`)."""
     from contextlib import ExitStack
 
     cfg = BenchConfig(warmup=warmup, iters=iters, threads=threads, e2e=False)
-    precision = bundle.manifest["profile"]["precision"]
     steps = {}
     samples: dict[str, list[int]] = {k: [] for k in models}
     with ExitStack() as stack:
         for label, (backend, art) in models.items():
             target = Target(art, bundle, {backend: art})
-            r = stack.enter_context(_make_runner(backend, target, cfg, precision))
+            r = stack.enter_context(_make_runner(backend, target, cfg,
+                                                 (settings or {}).get(label)))
             feed = _feed_for(r, target, 1)
             steps[label] = (lambda r=r, f=feed: r.infer(f)), r.synchronize
             measure(steps[label][0], warmup=warmup, iters=1, sync=r.synchronize)
@@ -263,11 +295,10 @@ def bench_throughput(target: Target, cfg: BenchConfig) -> dict[str, Any]:
     """OpenVINO async infer requests with streams (hint=throughput)."""
     if "openvino" not in target.artifacts:
         raise UsageError("throughput mode runs on OpenVINO: the target has no OpenVINO IR")
-    settings = RunnerSettings(threads=cfg.threads, openvino_hint="throughput",
-                              extra={"batch": cfg.batch} if cfg.batch > 1 else {})
+    settings = runner_settings(target, cfg, openvino_hint="throughput")
     runner = get_runner("openvino", target.artifacts["openvino"], settings=settings)
     with runner:
-        feed = _feed_for(runner, target, cfg.batch)
+        feed = _feed_for(runner, target, cfg.batch, cfg.imgsz)
         runner.run_async(feed, max(cfg.warmup, 4))
         total = cfg.iters or 100
         elapsed, lat, jobs = runner.run_async(feed, total)
@@ -307,7 +338,13 @@ def run_bench(target_path: str | Path, cfg: BenchConfig, *, throughput: bool = F
               progress: Any = None) -> dict[str, Any]:
     target = resolve_target(target_path)
     backends = cfg.backends or default_backends(target)
+    if cfg.hint is None:
+        cfg.hint = runner_settings(target, cfg).openvino_hint
     if target.bundle is not None:
+        recorded = target.bundle.manifest["input"]["imgsz"]
+        if cfg.imgsz is not None and cfg.imgsz != recorded:
+            raise UsageError(f"--imgsz {cfg.imgsz}: the bundle was exported at {recorded} px "
+                             "and runs at that size only")
         check_batch(target.bundle.manifest, cfg.batch,
                     ["openvino"] if throughput else backends)
         b = target.bundle.manifest["profile"].get("budget", {})

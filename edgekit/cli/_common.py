@@ -11,6 +11,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from ..errors import EdgekitError
+from ._logging import library_messages
 from ._streams import data_out, messages_out, third_party_output
 
 EXIT_INTERNAL = 70  # an unexpected error: a bug in edgekit
@@ -71,7 +72,7 @@ def handle_errors(fn: F) -> F:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with third_party_output(state.verbose):
+        with third_party_output(state.verbose), library_messages():
             try:
                 return fn(*args, **kwargs)
             except typer.Exit:
@@ -106,10 +107,15 @@ def writing(what: str, path: str) -> Iterator[None]:
 
 def write_json_report(report: dict[str, Any], path: str) -> None:
     """--json: '-' is the real stdout, which carries nothing else; a file is replaced whole."""
-    from ..parity.report import write_json
+    from ..parity.report import report_json, write_json
 
     with writing("--json", path):
-        write_json(report, path, stdout=data_out())
+        if path == "-":
+            out = data_out()
+            out.write(report_json(report))
+            out.flush()
+        else:
+            write_json(report, path)
 
 
 def check_imgsz(imgsz: int | None) -> None:

@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 
-from ._common import TrustCheckpoint, err_console, handle_errors, write_reports
+from ._common import TrustCheckpoint, check_imgsz, err_console, handle_errors, write_reports
 
 
 @handle_errors
@@ -21,8 +21,12 @@ def bench(
                                                    "instead of --iters.")] = None,
     batch: Annotated[int, typer.Option(min=1)] = 1,
     threads: Annotated[int | None, typer.Option(min=1, help="Runtime threads.")] = None,
-    hint: Annotated[str, typer.Option(help="latency (single stream) or throughput (OpenVINO "
-                                      "async requests with streams).")] = "latency",
+    hint: Annotated[str | None, typer.Option(help="latency (single stream) or throughput "
+                                             "(OpenVINO async requests with streams); "
+                                             "default: the bundle profile's openvino_hint, "
+                                             "else latency.")] = None,
+    imgsz: Annotated[int | None, typer.Option(help="Input size for a bare model file whose "
+                                              "input has dynamic sizes.")] = None,
     budget_ms: Annotated[float | None, typer.Option(help="Latency budget in ms.")] = None,
     fps: Annotated[float | None, typer.Option(help="Budget as a frame rate.")] = None,
     percentile: Annotated[float, typer.Option(help="Percentile gated against the budget.")] = 99.0,
@@ -41,16 +45,17 @@ def bench(
 
     console = err_console()
     if targets and targets[0] == "compare":
-        from ..bench.report import compare, load_report
+        from ..bench.report import load_report
+        from .render.bench import render_comparison
 
         files = targets[1:]
         if len(files) < 1:
             raise UsageError("bench compare needs one or more JSON reports")
-        compare([(Path(f).stem, load_report(f)) for f in files], console)
+        render_comparison([(Path(f).stem, load_report(f)) for f in files], console)
         return
     if len(targets) != 1:
         raise UsageError("bench takes one target (a bundle or a model file)")
-    if hint not in ("latency", "throughput"):
+    if hint not in (None, "latency", "throughput"):
         raise UsageError(f"--hint {hint}: choose latency or throughput")
     if budget_ms is not None and fps is not None:
         raise UsageError("give --budget-ms or --fps, not both")
@@ -58,11 +63,13 @@ def bench(
         budget_ms = 1000.0 / fps
     from .._paths import check_writable_file
 
+    check_imgsz(imgsz)
     check_writable_file(json_out, "--json")
     check_writable_file(plot, "--plot")
-    from ..bench.report import baseline_results, render
+    from ..bench.report import baseline_results
     from ..bench.run import BenchConfig, regression, run_bench
     from ..runtimes import check_installed
+    from .render.bench import render_bench
 
     backends = [b.strip() for b in backend.split(",")] if backend else None
     for b in backends or []:
@@ -73,7 +80,7 @@ def bench(
                       iters=None if duration else (iters or 100), duration_s=duration,
                       batch=batch, threads=threads, hint=hint, budget_ms=budget_ms,
                       percentile=percentile, e2e=not model_only,
-                      trust_checkpoint=trust_checkpoint)
+                      trust_checkpoint=trust_checkpoint, imgsz=imgsz)
     base = None
     if baseline is not None:
         from ..bench.report import load_report
@@ -98,7 +105,7 @@ def bench(
         report = run_bench(targets[0], cfg, throughput=hint == "throughput", progress=progress)
     if base is not None:
         report["regression"] = regression(report, base, max_regression)
-    render(report, console)
+    render_bench(report, console)
     from ..bench.report import markdown
 
     def draw(rep: dict, path: str) -> None:

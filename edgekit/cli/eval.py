@@ -44,8 +44,9 @@ def eval_cmd(
         raise UsageError(f"--reference {reference}: choose auto, torch, recorded or none")
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from ..eval.report import markdown, render_table, write_junit
+    from ..eval.report import markdown, write_junit
     from ..eval.run import EvalConfig, run_eval
+    from .render.eval import render_eval
 
     console = err_console()
     cfg = EvalConfig(backends=backends, split=split, max_images=max_images, max_drop=max_drop,
@@ -60,7 +61,7 @@ def eval_cmd(
             bar.update(tasks[label], completed=i)
 
         report = run_eval(bundle, data, cfg, progress=progress)
-    render_table(report, console)
+    render_eval(report, console)
     write_reports(report, json_out, markdown=markdown, files=(("--junit", junit, write_junit),))
     if not report["passed"]:
         bad = [f"{n} {r['drop_map50_95']:.2f}" for n, r in report["backends"].items()

@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 
-from ._common import TrustCheckpoint, check_imgsz, handle_errors, log
+from ._common import TrustCheckpoint, check_imgsz, err_console, handle_errors, log
 
 
 @handle_errors
@@ -62,8 +62,12 @@ def export(
     if not parity:
         log("[yellow]warning:[/] --no-parity: the ONNX output check and attention parity are skipped")
     res = run_export(model, prof, out, seed=seed, end2end=end2end, parity=parity, images=images,
-                     force=force, log=log, trust_checkpoint=trust_checkpoint, data=data,
+                     force=force, trust_checkpoint=trust_checkpoint, data=data,
                      fraction=fraction)
+    if res.parity is not None:
+        from .render.parity import render_parity
+
+        render_parity(res.parity, err_console())
     log(f"[green]bundle written:[/] {res.bundle}")
     if res.parity is not None and not res.parity["passed"]:
         from ..parity.report import gate_summary

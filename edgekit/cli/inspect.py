@@ -14,8 +14,8 @@ def inspect(
     bundle: Annotated[Path, typer.Argument(help="Bundle directory.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the sites as JSON on stdout.")] = False,
 ) -> None:
-    from .._table import WIDE, new_table, wrap_dotted
     from ..export.bundle import load_bundle
+    from .render.table import WIDE, new_table, wrap_dotted
 
     b = load_bundle(bundle)
     m = b.manifest

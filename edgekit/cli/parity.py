@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 
-from ._common import TrustCheckpoint, handle_errors, log, write_reports
+from ._common import TrustCheckpoint, err_console, handle_errors, log, write_reports
 
 
 @handle_errors
@@ -44,11 +44,12 @@ def parity(
     from .._paths import check_writable_file
     from ..errors import GateFailed, UsageError
     from ..export.bundle import load_bundle
-    from ..parity.report import gate_summary, markdown, render_table, write_junit
+    from ..parity.report import gate_summary, markdown, write_junit
     from ..parity.run import run_parity
     from ..profiles import load_profile
     from ..profiles.schema import Profile
     from ..runtimes import check_installed
+    from .render.parity import render_parity
 
     def usable(names: list[str]) -> list[str]:
         for x in names:
@@ -76,7 +77,7 @@ def parity(
         "max_violation_frac": max_violation_frac, "verdict": verdict,
         "min_median_sqnr_db": min_median_sqnr_db, "max_median_stream_rel": max_median_stream_rel,
         "max_agreement_drop": max_agreement_drop})
-    render_table(report)
+    render_parity(report, err_console())
     write_reports(report, json_out, markdown=markdown, files=(("--junit", junit, write_junit),))
     if not report["passed"]:
         raise GateFailed("parity failed: " + gate_summary(report))

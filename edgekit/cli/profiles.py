@@ -12,8 +12,8 @@ profiles_app = typer.Typer(no_args_is_help=True)
 @profiles_app.command("list", help="List the shipped profiles (and $EDGEKIT_PROFILES).")
 @handle_errors
 def list_cmd() -> None:
-    from .._table import new_table
     from ..profiles import list_profiles, load_profile
+    from .render.table import new_table
 
     t = new_table(None, ("name", "runtimes", "precision", "imgsz", "batch", "description"),
                   left=("name", "runtimes", "precision", "description"))

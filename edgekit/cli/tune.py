@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 
-from ._common import TrustCheckpoint, check_imgsz, err_console, handle_errors, log, write_json_report
+from ._common import TrustCheckpoint, check_imgsz, err_console, handle_errors, write_json_report
 
 
 @handle_errors
@@ -38,6 +38,7 @@ def tune(
     from ..profiles import load_profile
     from ..tune import render
     from ..tune import tune as run_tune
+    from .render.parity import render_parity
 
     check_imgsz(imgsz)
     check_writable_file(json_out, "--json")
@@ -46,11 +47,14 @@ def tune(
     bundle = Path(target)
     if not bundle.is_dir():
         base = load_profile("intel-cpu-fp32", {"imgsz": prof.imgsz, "runtime.threads": threads})
-        bundle = export(target, base, out, seed=seed, parity=True, force=force, log=log,
-                        trust_checkpoint=trust_checkpoint).bundle
+        res = export(target, base, out, seed=seed, parity=True, force=force,
+                     trust_checkpoint=trust_checkpoint)
+        if res.parity is not None:
+            render_parity(res.parity, err_console())
+        bundle = res.bundle
     rep = run_tune(bundle, prof, out, time_limit_s=time_limit, iters=iters, threads=threads,
                    tol_overrides={"min_cosine": min_cosine, "max_rel_l2": max_rel_l2},
-                   force=force, log=log)
+                   force=force)
     render(rep, err_console())
     if json_out:
         write_json_report(rep, json_out)

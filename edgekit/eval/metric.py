@@ -18,7 +18,9 @@ def coco_map(gt: list[tuple[tuple[int, int], np.ndarray, np.ndarray]],
     classes)``. Returns ``map50_95`` and ``map50`` (fractions; None when the split has no
     objects) and ``per_class``."""
     fce = require("faster_coco_eval", extra="eval", purpose="mAP")
-    images, anns, dets = [], [], []
+    images: list[dict[str, Any]] = []
+    anns: list[dict[str, Any]] = []
+    dets: list[dict[str, Any]] = []
     for i, ((h, w), cls, boxes) in enumerate(gt):
         images.append({"id": i, "width": int(w), "height": int(h)})
         for c, b in zip(cls, boxes):
@@ -35,8 +37,8 @@ def coco_map(gt: list[tuple[tuple[int, int], np.ndarray, np.ndarray]],
     counts = {c: 0 for c in names}
     for a in anns:
         counts[a["category_id"]] += 1
-    per_class = {names[c]: {"instances": counts[c], "map50_95": None, "map50": None}
-                 for c in names}
+    per_class: dict[str, dict[str, Any]] = {
+        names[c]: {"instances": counts[c], "map50_95": None, "map50": None} for c in names}
     result: dict[str, Any] = {"map50_95": None, "map50": None, "per_class": per_class}
     if not anns:
         return result

@@ -143,6 +143,7 @@ def run_eval(bundle: str | Path, data: str | Path, cfg: EvalConfig, *,
         raise UsageError(f"{p}: eval needs a bundle directory (it reads the preprocessing and "
                          "decoding from the manifest)" if p.exists() else f"bundle not found: {p}")
     target = resolve_target(p)
+    assert target.bundle is not None, "a directory resolves to a bundle"
     m = target.bundle.manifest
     ds = load_dataset(data, cfg.split, max_images=cfg.max_images)
     backends = cfg.backends or list(target.artifacts)
@@ -177,12 +178,12 @@ def run_eval(bundle: str | Path, data: str | Path, cfg: EvalConfig, *,
                          "extra (PyTorch rebuilds the bundle's source model), or use a bundle "
                          "exported with --data on this dataset")
     results: dict[str, Any] = {}
-    bcfg = BenchConfig(threads=cfg.threads)
-    precision = m["profile"]["precision"]
+    bcfg = BenchConfig(threads=cfg.threads)  # run as bench runs it: the bundle's profile
     for be in backends:
-        with _make_runner(be, Target(target.path, target.bundle, target.artifacts), bcfg,
-                          precision) as runner:
+        with _make_runner(be, Target(target.path, target.bundle, target.artifacts),
+                          bcfg) as runner:
             res = predict(runner, m, ds, conf=cfg.conf, progress=progress, label=be)
+            res["settings"] = runner.describe()  # the precision in force among them
         if reference is not None and reference.get("map50_95") is not None \
                 and res["map50_95"] is not None:
             res["drop_map50_95"] = (reference["map50_95"] - res["map50_95"]) * 100
@@ -196,7 +197,7 @@ def run_eval(bundle: str | Path, data: str | Path, cfg: EvalConfig, *,
         "schema": SCHEMA, "edgekit": __version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "bundle": str(target.path), "model": m["source"].get("spec"),
-        "precision": precision, "imgsz": m["input"]["imgsz"],
+        "precision": m["profile"]["precision"], "imgsz": m["input"]["imgsz"],
         "output_format": m["output"]["format"],
         "data": _data_section(ds, cfg.conf),
         "metric": {"library": "faster-coco-eval", "iou": "0.50:0.95", "max_dets": 100,

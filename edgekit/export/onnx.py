@@ -101,17 +101,6 @@ def strip_taps(model: Any, tap_names: list[str]) -> tuple[Any, dict[str, str]]:
     return deployed, tap_map
 
 
-def check_onnx_file(path: Path) -> None:
-    """Load and check an ONNX file; a truncated or corrupt one raises UsageError."""
-    onnx = require("onnx")
-    try:
-        model = onnx.load(str(path))
-        onnx.checker.check_model(model)
-    except Exception as exc:
-        raise UsageError(f"{path}: not a valid ONNX model ({type(exc).__name__}: "
-                         f"{str(exc).splitlines()[0][:200] if str(exc) else 'corrupt'})") from exc
-
-
 def set_metadata(model: Any, meta: dict[str, str]) -> None:
     """Replace the model's metadata_props with ``meta``."""
     onnx = require("onnx")

@@ -41,10 +41,21 @@ def convert(onnx_path: Path, *, keep_tensors: list[str] = ()) -> Any:
     return model
 
 
-def save(model: Any, xml_path: Path, *, fp16: bool = False) -> None:
+def save(model: Any, xml_path: Path, *, fp16: bool = False,
+         policy: str | None = None) -> dict[str, Any] | None:
+    """Save the IR; with a float-precision ``policy``, carry it in the IR first
+    (:func:`edgekit.precision.mark_ir`; ``model`` is changed) and return what was done.
+    An f32 policy keeps the weights uncompressed: marked ops over f16 weights run f16."""
     ov = require("openvino")
+    info = None
+    if policy is not None:
+        from ..precision import mark_ir
+
+        info = mark_ir(model, policy)
+        fp16 = fp16 and policy != "f32"
     xml_path.parent.mkdir(parents=True, exist_ok=True)
     ov.save_model(model, str(xml_path), compress_to_fp16=fp16)
+    return info
 
 
 def ov_names_for(model: Any, onnx_nodes: list[str], onnx_tensors: list[str]) -> list[str]:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import platform
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ from ..models.preprocess import check_images, image_batch, image_provenance, inp
 from ..models.source import resolve_source
 from .bundle import BundleWriter, load_bundle, refuse_existing, tap_tensors, write_manifest
 
-Log = Callable[[str], None]
+log = logging.getLogger(__name__)
 N_RANDOM_INPUTS = 1
 
 
@@ -123,7 +123,7 @@ def reference_inputs(imgsz: int, batch: int, images_dir: str | None, seed: int,
 
 def export(model_spec: str, profile: Any, out_dir: Path, *, seed: int = 0,
            end2end: bool | None = None, parity: bool = True, images: str | None = None,
-           force: bool = False, log: Log = print, trust_checkpoint: bool = False,
+           force: bool = False, trust_checkpoint: bool = False,
            data: str | None = None, fraction: float | None = None) -> ExportResult:
     """Build a bundle ``out_dir/<model>[-o2m]-<profile>-<imgsz>``. An existing bundle of that
     name is refused (exit 2) unless ``force``; then it is replaced once the new one is
@@ -132,7 +132,7 @@ def export(model_spec: str, profile: Any, out_dir: Path, *, seed: int = 0,
     profile's count, or ``fraction`` of the split), and the PyTorch reference mAP on its val
     split recorded in the bundle, so a device without torch can gate on the drop."""
     if Path(model_spec).is_dir():
-        return build_on_device(Path(model_spec), profile, log=log)
+        return build_on_device(Path(model_spec), profile)
     _check_out(out_dir)
     src = resolve_source(model_spec, trust=trust_checkpoint)
     check_backends_available(profile)
@@ -180,7 +180,7 @@ def export(model_spec: str, profile: Any, out_dir: Path, *, seed: int = 0,
     opset, opset_notes = onnx_x.choose_opset(lm.family, profile.opset)
     notes += opset_notes
     for n in notes:
-        log(f"[yellow]warning:[/] {n}")
+        log.warning(n)
     q = next((s for s in sites if not s.is_attention), None)
     decorrelated = prep.decorrelated
     out_names = probe_output_names(sites)
@@ -190,7 +190,7 @@ def export(model_spec: str, profile: Any, out_dir: Path, *, seed: int = 0,
     need = bundle_bytes(lm.model, profile, ref_in)
     with disk_full_is_usage_error(out_dir, lambda: need), \
             BundleWriter(out_dir / name, force=force) as tmp:
-        log(f"exporting {src.spec} ({lm.family}, {len(sites) - (1 if q else 0)} attention sites) "
+        log.info(f"exporting {src.spec} ({lm.family}, {len(sites) - (1 if q else 0)} attention sites) "
             f"at {imgsz}px, opset {opset} -> {out_dir / name}")
         probe_path = tmp / "probe.onnx"
         onnx_x.export_probe(probe, example, probe_path, opset=opset, tap_names=out_names,
@@ -267,26 +267,26 @@ def export(model_spec: str, profile: Any, out_dir: Path, *, seed: int = 0,
             "timings_s": {"torch_to_onnx": round(t_export, 2)},
         }
         if parity:
-            _check_onnx_outputs(tmp, manifest, {**ref_arrays, "inputs": ref_in}, profile, log)
+            _check_onnx_outputs(tmp, manifest, {**ref_arrays, "inputs": ref_in}, profile)
         if "openvino" in [r.value for r in profile.runtimes]:
             t1 = time.perf_counter()
             manifest["artifacts"]["openvino"] = "openvino/model.xml"
             manifest["openvino"] = build_openvino(tmp, profile, deployed, taps, lm.family,
-                                                  calib, log)
+                                                  calib)
             manifest["timings_s"]["openvino"] = round(time.perf_counter() - t1, 2)
         if "onnxruntime" in [r.value for r in profile.runtimes] \
                 and profile.precision.value == "int8":
             t1 = time.perf_counter()
             manifest["artifacts"]["onnxruntime"] = ORT_INT8
             manifest["onnxruntime"] = build_ort_int8(tmp, profile, deployed, taps, lm.family,
-                                                     calib, log)
+                                                     calib)
             manifest["timings_s"]["onnxruntime_int8"] = round(time.perf_counter() - t1, 2)
         if "tensorrt" in [r.value for r in profile.runtimes]:
-            manifest.update(build_tensorrt(tmp, profile, taps, log, mode, calib))
+            manifest.update(build_tensorrt(tmp, profile, taps, mode, calib))
             manifest["artifacts"]["tensorrt"] = "tensorrt/model.engine"
         _record_calibration_images(manifest, profile, images, image_info, calib_info)
         if data is not None:
-            _record_eval_reference(manifest, data, log, trust_checkpoint)
+            _record_eval_reference(manifest, data, trust_checkpoint)
         import shutil
 
         first_image = list_images(images)[0]
@@ -298,7 +298,7 @@ def export(model_spec: str, profile: Any, out_dir: Path, *, seed: int = 0,
                         data=data, fraction=fraction)
         parity_report = None
         if parity:
-            parity_report = self_parity(tmp, manifest, profile, log, final=out_dir / name)
+            parity_report = self_parity(tmp, manifest, profile, final=out_dir / name)
         manifest = write_manifest(tmp, manifest)
     result = ExportResult(out_dir / name, manifest, parity_report, notes)
     return result
@@ -395,7 +395,7 @@ def write_reproduce(tmp: Path, src: Any, profile: Any, *, seed: int, end2end: bo
         f"exec edgekit export {shlex.quote(model)}{profile_arg} {shlex.join(flags)} \"$@\"\n")
 
 
-def _record_eval_reference(manifest: dict[str, Any], data: str, log: Log,
+def _record_eval_reference(manifest: dict[str, Any], data: str,
                            trust_checkpoint: bool = False) -> None:
     """``export --data``: the PyTorch reference mAP on the dataset's val split, recorded so
     ``edgekit eval`` can gate on the drop where torch is not installed."""
@@ -403,14 +403,14 @@ def _record_eval_reference(manifest: dict[str, Any], data: str, log: Log,
     from .calibration import EVAL_SPLIT, has_split
 
     if not has_split(data, EVAL_SPLIT):
-        log(f"[yellow]warning:[/] {data} has no '{EVAL_SPLIT}' split: no reference mAP recorded")
+        log.warning(f"{data} has no '{EVAL_SPLIT}' split: no reference mAP recorded")
         return
     t0 = time.perf_counter()
     ref = reference_for_export(manifest, data, split=EVAL_SPLIT,
                                trust_checkpoint=trust_checkpoint)
     manifest[MANIFEST_KEY] = ref
     manifest["timings_s"]["eval_reference"] = round(time.perf_counter() - t0, 2)
-    log(f"reference mAP50-95 {100 * ref['map50_95']:.2f} (mAP50 {100 * ref['map50']:.2f}) on "
+    log.info(f"reference mAP50-95 {100 * ref['map50_95']:.2f} (mAP50 {100 * ref['map50']:.2f}) on "
         f"{ref['data']['images']} '{EVAL_SPLIT}' images of {data}, recorded in the bundle")
 
 
@@ -436,7 +436,7 @@ def ultralytics_metadata(lm: Any, imgsz: int, batch: int, dynamic: bool) -> dict
 
 
 def _check_onnx_outputs(tmp: Path, manifest: dict[str, Any], ref: dict[str, np.ndarray],
-                        profile: Any, log: Log) -> None:
+                        profile: Any) -> None:
     """Before anything else is built: the ONNX's final output against PyTorch."""
     from .._lazy import available
     from ..parity.run import tolerance_fn
@@ -449,17 +449,18 @@ def _check_onnx_outputs(tmp: Path, manifest: dict[str, Any], ref: dict[str, np.n
         outs = [runner.infer({"images": x})[runner.output_names[0]] for x in ref["inputs"]]
     tol = tolerance_fn(profile, "fp32")("output")
     res = compare_output(ref["output0"], np.stack(outs), manifest["output"]["format"],
-                         manifest["input"]["imgsz"], tol, 0.25)
+                         manifest["input"]["imgsz"], tol, 0.25,
+                         random_weights=bool(manifest["source"].get("random_weights")))
     manifest["onnx_check"] = {"backend": backend, **res}
     if res["status"] == "fail":
         raise GateFailed("the exported ONNX does not reproduce PyTorch's output: "
                          + "; ".join(res["reasons"]))
     if res["status"] != "pass":
         # never a pass: the export goes on, and parity's output0 check fails the gate
-        log(f"[yellow]warning:[/] onnx check ({backend}): output0 {'; '.join(res['reasons'])}")
+        log.warning(f"onnx check ({backend}): output0 {'; '.join(res['reasons'])}")
         return
     d = res["detections"]
-    log(f"onnx check ({backend}): output matches PyTorch ({d['matched']} detections matched, "
+    log.info(f"onnx check ({backend}): output matches PyTorch ({d['matched']} detections matched, "
         f"max box shift {d['max_box_shift_px']:.3f}px)")
 
 
@@ -522,19 +523,31 @@ def float_scope(deployed: Any, taps: list[dict[str, Any]], items: list[str],
 
 
 def build_openvino(tmp: Path, profile: Any, deployed: Any, taps: list[dict[str, Any]],
-                   family: str, images: str | list[Path] | None, log: Log) -> dict[str, Any]:
+                   family: str, images: str | list[Path] | None) -> dict[str, Any]:
+    from ..precision import plain_client_precisions
     from . import openvino as ovx
 
     xml = tmp / "openvino" / "model.xml"
     prec = profile.precision.value
+    policy = profile.float_policy
     model = ovx.convert(tmp / "model.onnx", keep_tensors=tap_tensors(taps))
     if prec != "int8":
-        ovx.save(model, xml, fp16=prec == "fp16")
-        log(f"openvino: IR ({prec}) converted from model.onnx")
-        return {"precision": prec, "converted_from": "model.onnx"}
-    cal = profile.calibration
-    return quantize_ir(model, deployed, taps, cal,
-                       calibration_batch(profile, get_family(family).resize, images), xml, log)
+        marks = ovx.save(model, xml, fp16=prec == "fp16", policy=policy)
+        log.info(f"openvino: IR ({prec}, float parts at {policy}) converted from model.onnx")
+        info = {"precision": prec, "converted_from": "model.onnx", "float_precision": marks}
+    else:
+        info = quantize_ir(model, deployed, taps, profile.calibration,
+                           calibration_batch(profile, get_family(family).resize, images), xml,
+                           policy=policy)
+    # what a plain client (compile_model, no config; benchmark_app) runs the IR at, here
+    plain = plain_client_precisions(xml)
+    info["plain_client"] = {**plain, "reduced": len(plain["reduced"]),
+                            "reduced_examples": plain["reduced"][:5]}
+    if policy == "f32" and plain["reduced"]:
+        log.info(f"openvino: {len(plain['reduced'])} float ops still run at reduced precision "
+                 f"under a plain compile_model here ({plain['default_hint']} default), e.g. "
+                 f"{plain['reduced'][0]}; edgekit's runners pin f32")
+    return info
 
 
 def calibration_batch(profile: Any, mode: str,
@@ -557,20 +570,20 @@ ORT_INT8 = "onnxruntime/model.int8.onnx"
 
 
 def build_ort_int8(tmp: Path, profile: Any, deployed: Any, taps: list[dict[str, Any]],
-                   family: str, images: str | list[Path] | None, log: Log) -> dict[str, Any]:
+                   family: str, images: str | list[Path] | None) -> dict[str, Any]:
     return quantize_ort(tmp / "model.onnx", deployed, taps, profile.calibration,
                         calibration_batch(profile, get_family(family).resize, images),
-                        tmp / ORT_INT8, log)
+                        tmp / ORT_INT8)
 
 
 def quantize_ort(src: Path, deployed: Any, taps: list[dict[str, Any]], cal: Any,
-                 calib: np.ndarray, dst: Path, log: Log) -> dict[str, Any]:
+                 calib: np.ndarray, dst: Path) -> dict[str, Any]:
     """ONNX Runtime static INT8 (QDQ) of the bundle's ONNX with the calibration's float scope."""
     from .ort_quant import quantize_static_qdq
 
     nodes, _tensors, _ov_types = calibration_scope(deployed, taps, cal)
     scope = describe_scope(cal.float_scope, cal.float_sites, cal.float_blocks)
-    log(f"onnxruntime int8: static QDQ on {len(calib)} images, keeping {len(nodes)} nodes in "
+    log.info(f"onnxruntime int8: static QDQ on {len(calib)} images, keeping {len(nodes)} nodes in "
         f"float ({', '.join(scope) or 'nothing'})")
     info = quantize_static_qdq(src, dst, calib, exclude_nodes=nodes)
     return {"precision": "int8", "quantized_from": "model.onnx", **info,
@@ -594,18 +607,20 @@ def describe_scope(items: list[str], sites: dict[str, str], blocks: list[str]) -
 
 
 def quantize_ir(model: Any, deployed: Any, taps: list[dict[str, Any]], cal: Any,
-                calib: np.ndarray, xml: Path, log: Log) -> dict[str, Any]:
-    """NNCF INT8 of an ov.Model with the calibration's float scope; saves the IR."""
+                calib: np.ndarray, xml: Path, policy: str = "f32") -> dict[str, Any]:
+    """NNCF INT8 of an ov.Model with the calibration's float scope; saves the IR with the
+    float ``policy`` in it (edgekit/precision.py: an f32 float scope stays f32 for a plain
+    client on a bf16 CPU)."""
     from . import openvino as ovx
 
     nodes, tensors, ov_types = calibration_scope(deployed, taps, cal)
     names = ovx.ov_names_for(model, nodes, tensors)
     scope = describe_scope(cal.float_scope, cal.float_sites, cal.float_blocks)
-    log(f"openvino int8: NNCF (transformer, {cal.preset}) on {len(calib)} images, keeping "
+    log.info(f"openvino int8: NNCF (transformer, {cal.preset}) on {len(calib)} images, keeping "
         f"{len(names)} ops in float ({', '.join(scope) or 'nothing'})")
     q = ovx.quantize_int8(model, calib, ignored_names=names, ignored_types=ov_types,
                           preset=cal.preset)
-    ovx.save(q, xml)
+    marks = ovx.save(q, xml, policy=policy)
     fq = sum(1 for op in q.get_ops() if op.get_type_name() == "FakeQuantize")
     return {"precision": "int8", "converted_from": "model.onnx",
             "nncf": {"model_type": "transformer", "preset": cal.preset,
@@ -613,29 +628,29 @@ def quantize_ir(model: Any, deployed: Any, taps: list[dict[str, Any]], cal: Any,
                      "float_sites": dict(cal.float_sites),
                      "float_blocks": list(cal.float_blocks),
                      "ignored_ops": len(names), "ignored_types": ov_types,
-                     "fake_quantize_ops": fq}}
+                     "fake_quantize_ops": fq},
+            "float_precision": marks}
 
 
-def prepare_tensorrt(bundle_dir: Path, profile: Any, taps: list[dict[str, Any]], log: Log,
+def prepare_tensorrt(bundle_dir: Path, profile: Any, taps: list[dict[str, Any]],
                      mode: str = "letterbox", major: int | None = None,
                      images: str | list[Path] | None = None) -> tuple[Any, dict[str, Any]]:
     """See :func:`edgekit.export.tensorrt.bundle.prepare_tensorrt`."""
     from .tensorrt.bundle import prepare_tensorrt as prepare
 
-    return prepare(bundle_dir, profile, taps, log, mode, major, images)
+    return prepare(bundle_dir, profile, taps, mode, major, images)
 
 
-def build_tensorrt(bundle_dir: Path, profile: Any, taps: list[dict[str, Any]], log: Log,
+def build_tensorrt(bundle_dir: Path, profile: Any, taps: list[dict[str, Any]],
                    mode: str = "letterbox",
                    images: str | list[Path] | None = None) -> dict[str, Any]:
     from .tensorrt.bundle import build_tensorrt as build
 
-    return build(bundle_dir, profile, taps, log, mode, images)
+    return build(bundle_dir, profile, taps, mode, images)
 
 
-def self_parity(tmp: Path, manifest: dict[str, Any], profile: Any, log: Log,
+def self_parity(tmp: Path, manifest: dict[str, Any], profile: Any,
                 final: Path | None = None) -> dict[str, Any]:
-    from ..parity.report import render_table
     from ..parity.run import run_parity
     from .bundle import Bundle
 
@@ -647,11 +662,10 @@ def self_parity(tmp: Path, manifest: dict[str, Any], profile: Any, log: Log,
     manifest["parity"] = {"passed": report["passed"],
                           "first_divergent": {b: r["first_divergent"]
                                               for b, r in report["backends"].items()}}
-    render_table(report)
     return report
 
 
-def build_on_device(bundle_dir: Path, profile: Any, *, log: Log = print) -> ExportResult:
+def build_on_device(bundle_dir: Path, profile: Any) -> ExportResult:
     """Build the TensorRT engine of an existing bundle here, from its ONNX, without torch."""
     import shutil
 
@@ -664,7 +678,7 @@ def build_on_device(bundle_dir: Path, profile: Any, *, log: Log = print) -> Expo
     check_writable_dir(bundle_dir.parent, "the bundle's folder")
     from .tensorrt.bundle import reconcile_profile
 
-    profile = reconcile_profile(profile, bundle.manifest, log)
+    profile = reconcile_profile(profile, bundle.manifest)
     # a copy of the bundle, and an engine about the size of its ONNX
     need = tree_bytes(bundle_dir) + (bundle_dir / "model.onnx").stat().st_size
     with disk_full_is_usage_error(bundle_dir.parent, lambda: need), \
@@ -673,7 +687,7 @@ def build_on_device(bundle_dir: Path, profile: Any, *, log: Log = print) -> Expo
             if p.name != "manifest.json":
                 (shutil.copytree if p.is_dir() else shutil.copy2)(p, tmp / p.name)
         manifest = dict(bundle.manifest)
-        manifest.update(build_tensorrt(tmp, profile, bundle.taps, log,
+        manifest.update(build_tensorrt(tmp, profile, bundle.taps,
                                        bundle.manifest["input"]["resize"]["mode"]))
         manifest["artifacts"] = {**manifest["artifacts"], "tensorrt": "tensorrt/model.engine"}
         manifest["device_profile"] = profile.model_dump(mode="json")

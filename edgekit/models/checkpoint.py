@@ -33,7 +33,7 @@ import secrets
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .._lazy import require
 from ..errors import IntegrityError, UsageError
@@ -91,7 +91,10 @@ def _import_attr(module: str, attr: str) -> Any | None:
         return None
 
 
-def _new_only(cls: type) -> type:
+_C = TypeVar("_C")
+
+
+def _new_only(cls: type[_C]) -> type:
     """A stand-in for ``cls`` that only ever makes a bare ``cls`` instance (no ``__init__``)."""
 
     class NewOnly:

@@ -48,7 +48,7 @@ def has_image_backend() -> bool:
 
 def _cv2():
     try:
-        import cv2  # type: ignore[import-not-found]
+        import cv2
 
         return cv2
     except ImportError:
@@ -82,7 +82,7 @@ def _resize(img: np.ndarray, wh: tuple[int, int]) -> np.ndarray:
         return cv2.resize(img, wh, interpolation=cv2.INTER_LINEAR)
     from PIL import Image
 
-    return np.asarray(Image.fromarray(img).resize(wh, Image.BILINEAR))
+    return np.asarray(Image.fromarray(img).resize(wh, Image.Resampling.BILINEAR))
 
 
 def letterbox(img: np.ndarray, size: int) -> tuple[np.ndarray, Letterbox]:

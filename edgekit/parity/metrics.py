@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -114,8 +115,9 @@ def merge_metrics(items: list[dict[str, float]]) -> dict[str, float]:
     """Worst case over samples."""
     if not items:
         return {}
-    worst = {"cosine": min, "max_abs": max, "mean_abs": max, "rel_l2": max, "max_rel": max,
-             "beyond_tol_frac": max, "nan": sum, "inf": sum, "ref_rms": min, "numel": sum}
+    worst: dict[str, Callable[[list[float]], float]] = {
+        "cosine": min, "max_abs": max, "mean_abs": max, "rel_l2": max, "max_rel": max,
+        "beyond_tol_frac": max, "nan": sum, "inf": sum, "ref_rms": min, "numel": sum}
     out: dict[str, float] = {}
     for k, fn in worst.items():
         vals = [m[k] for m in items if k in m]

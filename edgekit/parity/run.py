@@ -135,6 +135,7 @@ def run_parity(bundle: Bundle, profile: Any, backends: list[str], *,
     tensors = tap_tensors(taps)
     out_fmt = bundle.manifest["output"]["format"]
     imgsz = bundle.manifest["input"]["imgsz"]
+    random_weights = bool(bundle.manifest["source"].get("random_weights"))
     precision = profile.precision.value
     results: list[BackendResult] = []
     with tempfile.TemporaryDirectory(prefix="edgekit-parity-") as tmpd:
@@ -159,6 +160,7 @@ def run_parity(bundle: Bundle, profile: Any, backends: list[str], *,
             res = compare_backend(backend, artifact, taps=taps, ref=ref, got=got,
                                   tolerance=tolerance_fn(profile, precision, tol_overrides),
                                   output_format=out_fmt, imgsz=imgsz,
+                                  random_weights=random_weights,
                                   real=real_samples(bundle.manifest, ref["inputs"].shape[0]))
             res.settings = runner.describe()
             if engines:

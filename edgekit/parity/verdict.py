@@ -79,7 +79,7 @@ def _query_perms(taps: list[dict[str, Any]], ref: dict[str, np.ndarray],
 def compare_backend(
     backend: str, artifact: str, *, taps: list[dict[str, Any]], ref: dict[str, np.ndarray],
     got: dict[str, np.ndarray], tolerance: Any, output_format: str, imgsz: int,
-    conf: float = 0.25, real: list[bool] | None = None,
+    conf: float = 0.25, random_weights: bool = False, real: list[bool] | None = None,
 ) -> BackendResult:
     """Compare a backend's stacked outputs (sample axis first) with the reference.
 
@@ -89,7 +89,8 @@ def compare_backend(
     rule: ``per_image`` (every sample within the criteria) or ``median`` (medians over the
     samples that ``real`` marks as real images; see :func:`median_site_verdict` and
     :func:`compare_agreement`). The first divergent site is the earliest failing one in
-    graph order.
+    graph order. ``random_weights``: the bundle's model has random weights (its
+    manifest's ``source.random_weights``), see :func:`compare_output`.
     """
     # a query embedding carries the runtime's own error: match within what its precision allows
     perms = _query_perms(taps, ref, got, max(0.05, 2 * tolerance("queries").max_rel_l2))
@@ -182,10 +183,10 @@ def compare_backend(
     out_tol = tolerance("output")
     if out_tol.verdict == "median":
         out0 = compare_agreement(ref[OUTPUT_TAP], got.get(OUTPUT_TAP), output_format, imgsz,
-                                 out_tol, conf, keep)
+                                 out_tol, conf, keep, random_weights)
     else:
         out0 = compare_output(ref[OUTPUT_TAP], got.get(OUTPUT_TAP), output_format, imgsz,
-                              out_tol, conf, perms)
+                              out_tol, conf, perms, random_weights=random_weights)
     outputs = {OUTPUT_TAP: out0}
     failed = sorted((la for la in layers if not la.passed),
                     key=lambda la: la.graph_index if la.graph_index >= 0 else 1 << 30)
@@ -268,14 +269,25 @@ def _input_cosine(tap: dict[str, Any], ref: dict[str, np.ndarray], got: dict[str
 NOT_COMPARED = "not_compared"
 
 
+#: a random-weight model's detections compared: its best ones, when few pass ``conf``
+RANDOM_WEIGHTS_BEST = 20
+RANDOM_WEIGHTS_MIN_CONFIDENT = 5
+
+
 def compare_output(ref: np.ndarray, got: np.ndarray | None, fmt: str, imgsz: int, tol: Any,
-                   conf: float, perms: list[np.ndarray] | None = None) -> dict[str, Any]:
+                   conf: float, perms: list[np.ndarray] | None = None, *,
+                   random_weights: bool = False) -> dict[str, Any]:
     """Detection-aware comparison of the final output: matched, missing, extra, shifts.
 
     ``status`` is ``pass``, ``fail`` or ``not_compared``: when no reference detection was
     matched and none was decisively missing (every reference score inside the don't-care
     band around the threshold, tied top scores, or no detections at all), nothing was
-    compared, and that is not a pass (``passed`` is false)."""
+    compared, and that is not a pass (``passed`` is false).
+
+    ``random_weights`` (a random-weight model, as structural tests export): an image with
+    fewer than RANDOM_WEIGHTS_MIN_CONFIDENT reference detections over ``conf`` compares its
+    RANDOM_WEIGHTS_BEST best instead, so that such a model's output is compared at all. A
+    trained model's gate compares at ``conf`` only."""
     if got is None:
         return _fail_output(["the backend returned no output0"], "missing")
     if got.shape != ref.shape:
@@ -302,10 +314,11 @@ def compare_output(ref: np.ndarray, got: np.ndarray | None, fmt: str, imgsz: int
                 # arbitrary on any runtime, so a set comparison says nothing
                 ambiguous += 1
                 continue
-            # with few confident detections (random weights), compare the 20 best instead
-            c = conf if (r_i.scores >= conf).sum() >= 5 else float(
-                np.sort(r_i.scores)[::-1][min(19, len(r_i) - 1)]) if len(r_i) else conf
-            c = max(min(c, conf), 1e-6)
+            c = conf
+            if (random_weights and len(r_i)
+                    and (r_i.scores >= conf).sum() < RANDOM_WEIGHTS_MIN_CONFIDENT):
+                best = np.sort(r_i.scores)[::-1][min(RANDOM_WEIGHTS_BEST, len(r_i)) - 1]
+                c = max(min(float(best), conf), 1e-6)
             confs.append(c)
             m = match(r_i.above(c), o_i.above(max(c - margin, 0.0)), conf=c, margin=margin)
             for key in ("matched", "missing", "extra", "undecided"):
@@ -360,13 +373,14 @@ AGREEMENT_TOP = 20
 
 
 def agreement_labels(ref: np.ndarray, fmt: str, imgsz: int, conf: float,
-                     keep: list[bool]) -> tuple[list[Detections], float]:
+                     keep: list[bool], random_weights: bool = False
+                     ) -> tuple[list[Detections], float]:
     """The fp32 detections taken as labels, one per image of the kept samples, and the
-    score they were cut at: ``conf``, or (no detection reaches it anywhere) each image's
-    ``AGREEMENT_TOP`` best."""
+    score they were cut at: ``conf``, or for a random-weight model with no detection at
+    ``conf`` anywhere, each image's ``AGREEMENT_TOP`` best."""
     rows = [d for k in range(ref.shape[0]) if keep[k]
             for d in decode(ref[k], fmt, imgsz, conf=0.0)]
-    if any(len(d.above(conf)) for d in rows):
+    if not random_weights or any(len(d.above(conf)) for d in rows):
         return [d.above(conf) for d in rows], conf
     cut = min((float(d.scores[min(AGREEMENT_TOP, len(d)) - 1]) for d in rows if len(d)),
               default=conf)
@@ -386,7 +400,8 @@ def agreement_map(labels: list[Detections], got: list[Detections], imgsz: int) -
 
 
 def compare_agreement(ref: np.ndarray, got: np.ndarray | None, fmt: str, imgsz: int, tol: Any,
-                      conf: float, keep: list[bool] | None = None) -> dict[str, Any]:
+                      conf: float, keep: list[bool] | None = None,
+                      random_weights: bool = False) -> dict[str, Any]:
     """The reduced-precision output0 check, label-free: the fp32 model's detections (score
     above ``conf``) on the kept reference images are the labels; the build's detections are
     scored against them as mAP50-95, the fp32 detections themselves likewise, and output0
@@ -401,7 +416,7 @@ def compare_agreement(ref: np.ndarray, got: np.ndarray | None, fmt: str, imgsz: 
     if not any(keep):
         keep = [True] * len(ref)
     nonfinite = int((~np.isfinite(got)).sum())
-    labels, cut = agreement_labels(ref, fmt, imgsz, conf, keep)
+    labels, cut = agreement_labels(ref, fmt, imgsz, conf, keep, random_weights)
     floor = min(1e-3, cut / 2)  # the build's detections down to well below the labels' cut
     mine = [d for k in range(got.shape[0]) if keep[k]
             for d in decode(np.nan_to_num(got[k]), fmt, imgsz, conf=floor)]

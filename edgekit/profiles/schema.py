@@ -18,6 +18,12 @@ class Precision(str, Enum):
     fp32 = "fp32"
     fp16 = "fp16"
     int8 = "int8"
+    #: only as a tolerance key: a bf16 profile is an fp32 build run at ``float_precision: bf16``
+    bf16 = "bf16"
+
+
+#: at what precision the float parts run: see edgekit/precision.py
+FloatPrecision = Literal["f32", "bf16", "fp16", "auto"]
 
 
 class _Strict(BaseModel):
@@ -65,6 +71,9 @@ FloatScopeItem = Literal[
     "topk",
     "score_sigmoid",
 ]
+#: what stays in float by default: everything quantization is known to hurt
+DEFAULT_FLOAT_SCOPE: tuple[FloatScopeItem, ...] = (
+    "attention", "decoder", "softmax", "layernorm", "gridsample", "topk", "score_sigmoid")
 
 
 def _block_name(name: str) -> str:
@@ -80,8 +89,7 @@ class Calibration(_Strict):
     images: str | None = Field(None, description="directory of calibration images; null = samples")
     count: int = Field(32, ge=1, description="images used (cycled with flips if fewer exist)")
     float_scope: list[FloatScopeItem] = Field(
-        default_factory=lambda: ["attention", "decoder", "softmax", "layernorm", "gridsample",
-                                 "topk", "score_sigmoid"],
+        default_factory=lambda: list(DEFAULT_FLOAT_SCOPE),
         description="what stays in float when quantizing",
     )
     float_sites: dict[str, Literal["all", "core", "softmax"]] = Field(
@@ -173,6 +181,24 @@ class Profile(_Strict):
     tolerances: dict[Precision, dict[SiteKindName, Tolerance]] = Field(default_factory=dict)
     budget: Budget = Field(default_factory=Budget)
     jetson: bool = Field(False, description="the target is a Jetson: build engines on the device")
+    float_precision: FloatPrecision | None = Field(
+        None, description="inference precision of the float parts (an INT8 build's float "
+                          "scope included): f32, bf16, fp16, or auto (the runtime's default, "
+                          "recorded as resolved); null = fp16 for fp16 builds, else f32")
+
+    @field_validator("precision")
+    @classmethod
+    def _not_bf16(cls, v: Precision) -> Precision:
+        if v == Precision.bf16:
+            raise ValueError("a bf16 profile is precision fp32 with float_precision bf16")
+        return v
+
+    @property
+    def float_policy(self) -> str:
+        """The stated float precision, the default filled in."""
+        if self.float_precision:
+            return self.float_precision
+        return "fp16" if self.precision == Precision.fp16 else "f32"
 
     @field_validator("imgsz")
     @classmethod
@@ -192,6 +218,8 @@ class Profile(_Strict):
     def tolerance(self, kind: str, precision: Precision | str | None = None) -> Tolerance:
         """The tolerance for a site kind at a precision: profile value, else the built-in one."""
         prec = Precision(precision or self.precision)
+        if prec == Precision.fp32 and self.float_policy in ("bf16", "fp16"):
+            prec = Precision(self.float_policy)  # an fp32 build run at reduced precision
         table = self.tolerances.get(prec, {})
         mine = table.get(kind) or table.get("default")  # type: ignore[call-overload]
         if mine is None:
@@ -231,6 +259,10 @@ _DEFAULTS: dict[Precision, dict[str, Tolerance]] = {
     Precision.fp16: {
         "default": Tolerance(min_cosine=0.999, max_rel_l2=5e-2, atol=5e-2, rtol=5e-2,
                              max_violation_frac=1e-2, **_REDUCED),
+    },
+    Precision.bf16: {  # bf16 keeps 8 mantissa bits: about 2-3 significant digits per value
+        "default": Tolerance(min_cosine=0.999, max_rel_l2=5e-2, atol=5e-2, rtol=5e-2,
+                             max_violation_frac=2e-2, **_REDUCED),
     },
     Precision.int8: {
         "default": Tolerance(min_cosine=0.99, max_rel_l2=0.15, atol=0.1, rtol=0.1,

@@ -3,30 +3,53 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, fields
+from typing import Any, Literal
 
 import numpy as np
+
+PrecisionName = Literal["fp32", "fp16", "int8"]
+FloatPrecisionName = Literal["f32", "bf16", "fp16", "auto"]
+OpenVinoHint = Literal["latency", "throughput"]
+OrtGraphOptimization = Literal["disable", "basic", "extended", "all"]
 
 
 @dataclass(frozen=True)
 class RunnerSettings:
-    threads: int | None = None
-    openvino_hint: str = "latency"  # "latency" | "throughput"
+    """How a runtime runs a model: one value for parity, bench and tune alike.
+
+    Build it with :meth:`from_profile` (a profile's ``runtime:`` section and precision, with
+    the caller's explicit overrides winning); the defaults are the profile schema's."""
+
+    threads: int | None = None  # None: the runtime's choice within the affinity mask
+    #: the input batch to run; a runner whose graph has another (or a dynamic) batch
+    #: reshapes it where the runtime can (OpenVINO). None: the graph's own batch
+    batch: int | None = None
+    #: the build precision (what the artifact is: fp32, fp16 or int8)
+    precision: PrecisionName = "fp32"
+    #: the inference precision of the float parts (edgekit/precision.py): f32, bf16, fp16, or
+    #: auto (the runtime's default); an fp16 IR on a CPU is a storage format, run at this
+    float_precision: FloatPrecisionName = "f32"
+    openvino_hint: OpenVinoHint = "latency"
     openvino_streams: int | None = None
-    ort_graph_optimization: str = "all"
-    device: str = "CPU"  # OpenVINO device, or "cuda" for torch
-    precision: str = "fp32"
-    extra: dict[str, Any] = field(default_factory=dict)
+    ort_graph_optimization: OrtGraphOptimization = "all"
 
     @classmethod
-    def from_profile(cls, profile: Any, **over: Any) -> RunnerSettings:
-        rt = profile.runtime
-        kw = dict(threads=rt.threads, openvino_hint=rt.openvino_hint,
-                  openvino_streams=rt.openvino_streams,
-                  ort_graph_optimization=rt.ort_graph_optimization,
-                  precision=profile.precision.value)
-        kw.update({k: v for k, v in over.items() if v is not None})
+    def from_profile(cls, profile: Any, **overrides: Any) -> RunnerSettings:
+        """The settings a profile asks for; ``overrides`` that are not None win (a CLI flag
+        left unset does not mask the profile). ``profile`` may be None: the defaults."""
+        kw: dict[str, Any] = {}
+        if profile is not None:
+            rt = profile.runtime
+            kw = dict(threads=rt.threads, openvino_hint=rt.openvino_hint,
+                      openvino_streams=rt.openvino_streams,
+                      ort_graph_optimization=rt.ort_graph_optimization,
+                      precision=getattr(profile.precision, "value", profile.precision),
+                      float_precision=profile.float_policy)
+        unknown = set(overrides) - {f.name for f in fields(cls)}
+        if unknown:
+            raise TypeError(f"RunnerSettings has no field {', '.join(sorted(unknown))}")
+        kw.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**kw)
 
 

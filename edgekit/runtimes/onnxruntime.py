@@ -93,4 +93,7 @@ class OrtRunner(Runner):
         return {"intra_op_threads": self.threads(),
                 "threads_from": "requested" if self.settings.threads else "affinity mask",
                 "graph_optimization": self.settings.ort_graph_optimization,
-                "provider": "CPUExecutionProvider"}
+                "provider": "CPUExecutionProvider",
+                # the CPU provider computes float in f32 whatever the policy asks
+                "float_precision_policy": self.settings.float_precision,
+                "inference_precision": "f32"}

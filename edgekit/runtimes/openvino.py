@@ -10,11 +10,13 @@ import numpy as np
 
 from .._lazy import require, version_of
 from ..errors import UsageError
+from ..precision import OV_TYPES, policy_name
 from .base import Runner, RunnerSettings
 
 
 class OpenVinoRunner(Runner):
     name = "openvino"
+    device = "CPU"  # the OpenVINO device plug-in every profile targets
 
     def __init__(self, model_path: Path, *, extra_outputs: list[str] | None = None,
                  settings: RunnerSettings | None = None) -> None:
@@ -34,11 +36,11 @@ class OpenVinoRunner(Runner):
             cfg[props.inference_num_threads] = self.settings.threads
         if self.settings.openvino_streams:
             cfg[props.num_streams] = self.settings.openvino_streams
-        # parity compares against fp32: keep CPU execution precision at fp32 unless asked. An
-        # fp16 IR on a CPU is a storage format (OpenVINO decompresses it); without this pin a
-        # CPU with BF16 would run either IR in bf16, which the profile never asked for
-        if self.settings.precision in ("fp32", "fp16") or self.settings.extra.get("exact_fp32"):
-            cfg[props.hint.inference_precision] = ov.Type.f32
+        # the profile's float precision (edgekit/precision.py); "auto" leaves the plugin's
+        # default (bf16 on a CPU that has it), read back after compiling
+        if self.settings.float_precision in OV_TYPES:
+            cfg[props.hint.inference_precision] = getattr(ov.Type,
+                                                          OV_TYPES[self.settings.float_precision])
         return cfg
 
     def _activate(self) -> None:
@@ -49,7 +51,7 @@ class OpenVinoRunner(Runner):
         except Exception as exc:
             raise UsageError(f"{self.model_path}: OpenVINO cannot read it: "
                              f"{str(exc).splitlines()[0][:300]}") from exc
-        batch = self.settings.extra.get("batch")
+        batch = self.settings.batch
         if batch:
             inp = model.inputs[0]
             shape = inp.get_partial_shape()
@@ -68,7 +70,7 @@ class OpenVinoRunner(Runner):
             except Exception as exc:
                 raise UsageError(f"{self.model_path}: cannot expose tap tensors "
                                  f"{self.extra_outputs[:3]}...: {exc}") from exc
-        self.compiled = core.compile_model(model, self.settings.device, self.config())
+        self.compiled = core.compile_model(model, self.device, self.config())
         self._compiled_props = self._read_props()
         self.request = self.compiled.create_infer_request()
         self.input_names = [i.get_any_name() for i in self.compiled.inputs]
@@ -115,11 +117,14 @@ class OpenVinoRunner(Runner):
         return out
 
     def describe(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"device": self.settings.device, "hint": self.settings.openvino_hint}
+        out: dict[str, Any] = {"device": self.device, "hint": self.settings.openvino_hint,
+                               "float_precision_policy": self.settings.float_precision}
         props = self._read_props() if self.compiled is not None else getattr(
             self, "_compiled_props", {})
         if props:
             out.update(props)
+            if "inference_precision_hint" in props:  # "auto" resolved: what the plugin chose
+                out["inference_precision"] = policy_name(props["inference_precision_hint"])
             out["threads_from"] = "requested" if self.settings.threads else "openvino (affinity mask)"
         return out
 

@@ -107,4 +107,7 @@ class TensorRTRunner(Runner):
         return gpu_info()
 
     def describe(self) -> dict[str, Any]:
-        return {"precision": self.settings.precision}
+        # the engine's float layers run as it was built (the profile's policy, by the builder)
+        return {"precision": self.settings.precision,
+                "float_precision_policy": self.settings.float_precision,
+                "inference_precision": self.settings.float_precision}

@@ -20,7 +20,6 @@ class TorchRunner(Runner):
         self.manifest = manifest
         self.trust_checkpoint = trust_checkpoint
         self.model: Any = None
-        self.device = "cpu"
 
     def _activate(self) -> None:
         torch = require("torch", purpose="the torch backend")
@@ -39,8 +38,7 @@ class TorchRunner(Runner):
                        end2end=not get_format(m["output"]["format"]).needs_nms,
                        dynamic=bool(m["input"].get("dynamic_batch")),
                        images=recorded_images(m, src), example=example)
-        self.device = "cuda" if self.settings.device == "cuda" and torch.cuda.is_available() else "cpu"
-        self.model = prep.model.to(self.device)
+        self.model = prep.model.to("cpu")
         self._torch = torch
         self.input_names = ["images"]
         self.output_names = ["output0"]
@@ -48,19 +46,15 @@ class TorchRunner(Runner):
     def infer(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         torch = self._torch
         with torch.inference_mode():
-            y = self.model(torch.from_numpy(feed["images"]).to(self.device))
+            y = self.model(torch.from_numpy(feed["images"]))
         if isinstance(y, (tuple, list)):
             y = y[0]
         return {"output0": y.float().cpu().numpy()}
-
-    def synchronize(self) -> None:
-        if self.device == "cuda":
-            self._torch.cuda.synchronize()
 
     def versions(self) -> dict[str, Any]:
         return {"torch": version_of("torch")}
 
     def describe(self) -> dict[str, Any]:
         t = self._torch if self.model is not None else None
-        return {"device": self.device, "threads": t.get_num_threads() if t else None,
+        return {"device": "cpu", "threads": t.get_num_threads() if t else None,
                 "mode": "eager, inference_mode"}

@@ -18,6 +18,10 @@ class cudaError_t(enum.IntEnum):  # noqa: N801 - cuda-python's name
     cudaErrorIllegalAddress = 700
 
 
+#: the name annotations use: inside FakeCudart's body, ``cudaError_t`` is its class attribute
+CudaError = cudaError_t
+
+
 class cudaMemcpyKind(enum.IntEnum):  # noqa: N801
     cudaMemcpyHostToHost = 0
     cudaMemcpyHostToDevice = 1
@@ -56,7 +60,7 @@ class FakeCudart:
              times: int = 1) -> None:
         self._failures.setdefault(name, []).extend([int(code)] * times)
 
-    def _err(self, name: str) -> cudaError_t:
+    def _err(self, name: str) -> CudaError:
         self.calls.append(name)
         queue = self._failures.get(name)
         return cudaError_t(queue.pop(0)) if queue else cudaError_t.cudaSuccess
@@ -84,16 +88,16 @@ class FakeCudart:
         return len(self.memory)
 
     # the cuda-python API -------------------------------------------------------------------
-    def cudaGetErrorName(self, err: Any) -> tuple[cudaError_t, bytes]:
+    def cudaGetErrorName(self, err: Any) -> tuple[CudaError, bytes]:
         return cudaError_t.cudaSuccess, cudaError_t(int(err)).name.encode()
 
-    def cudaGetDeviceProperties(self, device: int) -> tuple[cudaError_t, Any]:
+    def cudaGetDeviceProperties(self, device: int) -> tuple[CudaError, Any]:
         return self._err("cudaGetDeviceProperties"), _Props(self.gpu.encode(), *self.cc)
 
-    def cudaRuntimeGetVersion(self) -> tuple[cudaError_t, int]:
+    def cudaRuntimeGetVersion(self) -> tuple[CudaError, int]:
         return self._err("cudaRuntimeGetVersion"), self.runtime_version
 
-    def cudaMalloc(self, n: int) -> tuple[cudaError_t, int]:
+    def cudaMalloc(self, n: int) -> tuple[CudaError, int]:
         err = self._err("cudaMalloc")
         if err:
             return err, 0
@@ -102,13 +106,13 @@ class FakeCudart:
         self.memory[ptr] = bytearray(int(n))
         return err, ptr
 
-    def cudaFree(self, ptr: int) -> tuple[cudaError_t]:
+    def cudaFree(self, ptr: int) -> tuple[CudaError]:
         err = self._err("cudaFree")
         if not err and self.memory.pop(int(ptr), None) is None:
             err = cudaError_t.cudaErrorInvalidValue
         return (err,)
 
-    def _copy(self, name: str, dst: int, src: int, n: int, kind: Any) -> tuple[cudaError_t]:
+    def _copy(self, name: str, dst: int, src: int, n: int, kind: Any) -> tuple[CudaError]:
         err = self._err(name)
         if err:
             return (err,)
@@ -123,16 +127,16 @@ class FakeCudart:
             return (cudaError_t.cudaErrorInvalidValue,)
         return (err,)
 
-    def cudaMemcpy(self, dst: int, src: int, n: int, kind: Any) -> tuple[cudaError_t]:
+    def cudaMemcpy(self, dst: int, src: int, n: int, kind: Any) -> tuple[CudaError]:
         return self._copy("cudaMemcpy", dst, src, n, kind)
 
     def cudaMemcpyAsync(self, dst: int, src: int, n: int, kind: Any,
-                        stream: int) -> tuple[cudaError_t]:
+                        stream: int) -> tuple[CudaError]:
         if stream not in self.streams:
             return (cudaError_t.cudaErrorInvalidResourceHandle,)
         return self._copy("cudaMemcpyAsync", dst, src, n, kind)
 
-    def cudaStreamCreate(self) -> tuple[cudaError_t, int]:
+    def cudaStreamCreate(self) -> tuple[CudaError, int]:
         err = self._err("cudaStreamCreate")
         if err:
             return err, 0
@@ -140,14 +144,14 @@ class FakeCudart:
         self.streams.add(handle)
         return err, handle
 
-    def cudaStreamDestroy(self, stream: int) -> tuple[cudaError_t]:
+    def cudaStreamDestroy(self, stream: int) -> tuple[CudaError]:
         err = self._err("cudaStreamDestroy")
         if not err and stream not in self.streams:
             err = cudaError_t.cudaErrorInvalidResourceHandle
         self.streams.discard(stream)
         return (err,)
 
-    def cudaStreamSynchronize(self, stream: int) -> tuple[cudaError_t]:
+    def cudaStreamSynchronize(self, stream: int) -> tuple[CudaError]:
         err = self._err("cudaStreamSynchronize")
         if not err and stream not in self.streams:
             err = cudaError_t.cudaErrorInvalidResourceHandle

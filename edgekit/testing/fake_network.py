@@ -20,9 +20,10 @@ class DT(enum.IntEnum):
 
 
 #: DataType -> (ONNX elem type, numpy dtype)
-ONNX_DT = {DT.FLOAT: (1, np.float32), DT.HALF: (10, np.float16), DT.INT8: (3, np.int8),
-           DT.INT32: (6, np.int32), DT.BOOL: (9, np.bool_), DT.UINT8: (2, np.uint8),
-           DT.INT64: (7, np.int64)}
+ONNX_DT: dict[DT, tuple[int, type[np.generic]]] = {
+    DT.FLOAT: (1, np.float32), DT.HALF: (10, np.float16), DT.INT8: (3, np.int8),
+    DT.INT32: (6, np.int32), DT.BOOL: (9, np.bool_), DT.UINT8: (2, np.uint8),
+    DT.INT64: (7, np.int64)}
 _FROM_ONNX = {v[0]: k for k, v in ONNX_DT.items()}
 
 LayerType = enum.IntEnum("LayerType", [

@@ -28,7 +28,7 @@ import json
 import sys
 import types
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -54,12 +54,13 @@ class TensorIOMode(enum.IntEnum):
     NONE, INPUT, OUTPUT = range(3)
 
 
-def _builder_flags(major: int) -> type:
+def _builder_flags(major: int) -> type[enum.IntEnum]:
     names = ["TF32", "DEBUG", "GPU_FALLBACK", "REFIT", "SPARSE_WEIGHTS"]
     if major < 11:
         names += ["FP16", "INT8", "BF16", "FP8", "OBEY_PRECISION_CONSTRAINTS",
                   "PREFER_PRECISION_CONSTRAINTS", "DIRECT_IO"]
-    return enum.IntEnum("BuilderFlag", names)
+    # the functional API with a computed member list: a class that mypy cannot spell out
+    return cast("type[enum.IntEnum]", enum.IntEnum("BuilderFlag", names))
 
 
 class TimingCache:
@@ -131,8 +132,8 @@ class Config10(_ConfigBase):
 
     def __init__(self, fake: FakeTensorRT) -> None:
         super().__init__(fake)
-        self.int8_calibrator = None
-        self.calibration_profile = None
+        self.int8_calibrator: Any = None
+        self.calibration_profile: OptimizationProfile | None = None
 
     def set_calibration_profile(self, profile: OptimizationProfile) -> bool:
         self.calibration_profile = profile
@@ -241,31 +242,34 @@ class FakeTensorRT:
         self.module = self._module()
 
     def _module(self) -> types.ModuleType:
-        m = types.ModuleType("tensorrt")
-        m.__spec__ = importlib.machinery.ModuleSpec("tensorrt", None)
-        m.__version__ = self.version
-        m.DataType = DT
+        from .fake_network import LayerType
+
+        api: dict[str, Any] = {
+            "__version__": self.version,
+            "DataType": DT,
+            "nptype": lambda dt: ONNX_DT[dt][1],
+            "Logger": Logger, "MemoryPoolType": MemoryPoolType, "TensorIOMode": TensorIOMode,
+            "LayerType": LayerType,
+            "BuilderFlag": _builder_flags(self.major),
+            "NetworkDefinitionCreationFlag": enum.IntEnum(
+                "NetworkDefinitionCreationFlag", [("EXPLICIT_BATCH", 0), ("STRONGLY_TYPED", 5)]),
+            "Builder": lambda logger: Builder(self, logger),
+            "Runtime": lambda logger: Runtime(self, logger),
+            "OnnxParser": OnnxParser,
+        }
         for alias, member in (("float32", "FLOAT"), ("float16", "HALF"), ("int8", "INT8"),
                               ("int32", "INT32"), ("int64", "INT64"), ("bool", "BOOL"),
                               ("uint8", "UINT8")):
-            setattr(m, alias, DT[member])
-        m.nptype = lambda dt: ONNX_DT[dt][1]
-        m.Logger, m.MemoryPoolType, m.TensorIOMode = Logger, MemoryPoolType, TensorIOMode
-        from .fake_network import LayerType
-
-        m.LayerType = LayerType
-        m.BuilderFlag = _builder_flags(self.major)
-        m.NetworkDefinitionCreationFlag = enum.IntEnum(
-            "NetworkDefinitionCreationFlag", [("EXPLICIT_BATCH", 0), ("STRONGLY_TYPED", 5)])
-        m.Builder = lambda logger: Builder(self, logger)
-        m.Runtime = lambda logger: Runtime(self, logger)
-        m.OnnxParser = OnnxParser
+            api[alias] = DT[member]
         if self.major < 11:
             class IInt8EntropyCalibrator2:
                 def __init__(self) -> None:
                     pass
 
-            m.IInt8EntropyCalibrator2 = IInt8EntropyCalibrator2
+            api["IInt8EntropyCalibrator2"] = IInt8EntropyCalibrator2
+        m = types.ModuleType("tensorrt")
+        m.__spec__ = importlib.machinery.ModuleSpec("tensorrt", None)
+        vars(m).update(api)
         return m
 
     # the build ---------------------------------------------------------------------------
@@ -336,7 +340,7 @@ class FakeTensorRT:
             if not raw.startswith(b"TRT-"):
                 raise BuildError("the calibration cache is empty or corrupt")
             return hashlib.sha256(raw).hexdigest()
-        prof = config.calibration_profile or config.profiles[0]
+        prof = getattr(config, "calibration_profile", None) or config.profiles[0]
         shape = prof.shapes[inp.name][1]  # TensorRT calibrates at the OPT shape
         nbytes = int(np.prod(shape)) * 4
         digest = hashlib.sha256()

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -35,6 +36,8 @@ from typing import Any
 from .._lazy import version_of
 from ..errors import EdgekitError, UsageError
 from .synth import SynthSpec, make_dataset
+
+log = logging.getLogger(__name__)
 
 #: bump when the training code changes what a recipe produces
 RECIPE_VERSION = 1
@@ -159,7 +162,7 @@ def _load(entry: Path) -> Checkpoint | None:
     return Checkpoint(pt, Path(info["data_yaml"]), info) if pt.is_file() else None
 
 
-def checkpoint(recipe: Recipe | str, *, root: Path | None = None, log: Any = None) -> Checkpoint:
+def checkpoint(recipe: Recipe | str, *, root: Path | None = None) -> Checkpoint:
     """The trained checkpoint of ``recipe``, from the cache or trained now (in a child
     process) and cached."""
     if isinstance(recipe, str):
@@ -176,9 +179,8 @@ def checkpoint(recipe: Recipe | str, *, root: Path | None = None, log: Any = Non
         data_yaml = dataset(recipe.data, root)
         tmp = Path(tempfile.mkdtemp(prefix=f".{entry.name}.", dir=root))
         try:
-            if log:
-                log(f"training {recipe.name} ({recipe.model}, {recipe.epochs} epochs at "
-                    f"{recipe.imgsz} px) into {entry}")
+            log.info(f"training {recipe.name} ({recipe.model}, {recipe.epochs} epochs at "
+                     f"{recipe.imgsz} px) into {entry}")
             info = train_in_subprocess(recipe, data_yaml, tmp)
             (tmp / "train.json").write_text(json.dumps(info, indent=2) + "\n")
             shutil.rmtree(tmp / "run", ignore_errors=True)
@@ -190,15 +192,14 @@ def checkpoint(recipe: Recipe | str, *, root: Path | None = None, log: Any = Non
     return ck
 
 
-def checkpoints(recipes: list[Recipe | str], *, root: Path | None = None,
-                log: Any = None) -> list[Checkpoint]:
+def checkpoints(recipes: list[Recipe | str], *, root: Path | None = None) -> list[Checkpoint]:
     """Several checkpoints, the missing ones trained side by side (Ultralytics trains on
     ``cpu_count - 1`` threads, so two trainings keep a 2-core machine busy)."""
     from concurrent.futures import ThreadPoolExecutor
 
     root = root or cache_root()
     with ThreadPoolExecutor(max_workers=max(1, len(recipes))) as pool:
-        return list(pool.map(lambda r: checkpoint(r, root=root, log=log), recipes))
+        return list(pool.map(lambda r: checkpoint(r, root=root), recipes))
 
 
 def train_in_subprocess(recipe: Recipe, data_yaml: Path, out: Path) -> dict[str, Any]:
@@ -216,7 +217,6 @@ def train_in_subprocess(recipe: Recipe, data_yaml: Path, out: Path) -> dict[str,
 
 def train_here(recipe: dict[str, Any], data_yaml: str, out: Path) -> dict[str, Any]:
     """Run Ultralytics training in this process (the child). Writes ``out/<name>.pt``."""
-    import logging
 
     import ultralytics
     from ultralytics.nn.tasks import yaml_model_load
@@ -238,7 +238,9 @@ def train_here(recipe: dict[str, Any], data_yaml: str, out: Path) -> dict[str, A
         project=str(out / "run"), name="train", exist_ok=True, plots=False, val=False,
         verbose=False, **recipe["train_args"])
     seconds = time.perf_counter() - t0
-    weights = Path(model.trainer.save_dir) / "weights" / "last.pt"
+    trainer = model.trainer
+    assert trainer is not None, "train() leaves its trainer on the model"
+    weights = Path(trainer.save_dir) / "weights" / "last.pt"
     shutil.copyfile(weights, out / f"{recipe['name']}.pt")
     rd = {k: float(v) for k, v in getattr(results, "results_dict", {}).items()}
     import torch

@@ -5,8 +5,8 @@ optimization profile, the timing cache and TF32, then hand precision to the majo
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,8 @@ from ...errors import BackendError, IntegrityError, UsageError
 from . import build10, build11
 from .cuda import gpu_info
 from .settings import TrtBuildSettings, major_of
+
+log = logging.getLogger(__name__)
 
 
 def require_trt() -> Any:
@@ -68,8 +70,7 @@ def attach_timing_cache(config: Any, path: Path | None, notes: list[str]) -> Any
 
 def build_engine(onnx_path: Path, engine_path: Path, settings: TrtBuildSettings, *,
                  calibration: np.ndarray | None = None, calib_cache: Path | None = None,
-                 calib_readonly: bool = False, timing_cache_path: Path | None = None,
-                 log: Callable[[str], None] | None = None) -> dict[str, Any]:
+                 calib_readonly: bool = False, timing_cache_path: Path | None = None) -> dict[str, Any]:
     """Parse the ONNX, configure and build a serialized engine (raw plan, no header)."""
     trt = require_trt()
     major = major_of(trt.__version__)
@@ -125,8 +126,7 @@ def build_engine(onnx_path: Path, engine_path: Path, settings: TrtBuildSettings,
             if used is not None:
                 _write_atomic(timing_cache_path, bytes(used.serialize()))
     for n in notes:
-        if log:
-            log(f"[yellow]warning:[/] tensorrt: {n}")
+        log.warning(f"tensorrt: {n}")
     return {**gpu_info(), "fp32_pinned_layers": pinned["layers"],
             "fp32_skipped_layers": pinned["skipped_layers"],
             "fp32_unmatched_nodes": pinned["unmatched_nodes"][:20],

@@ -3,7 +3,7 @@ ONNX, trtexec.sh for the major) and the build itself, recorded in the manifest."
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,8 @@ from .settings import (
     timing_cache_name,
 )
 
-Log = Callable[[str], None]
+log = logging.getLogger(__name__)
+
 #: ONNX ops whose outputs trtexec may not type (TopK's second output is its int32 indices)
 _UNTYPED_OUTPUT_OPS = {"TopK", "Shape", "Cast", "NonZero", "ArgMax", "ArgMin", "Size"}
 _FLOAT = {1, 10, 11, 16}  # onnx.TensorProto FLOAT, FLOAT16, DOUBLE, BFLOAT16
@@ -50,7 +51,7 @@ def typed_output_nodes(deployed: Any, nodes: list[str]) -> list[str]:
             and len(n.output) == 1 and types.get(n.output[0], 1) in _FLOAT]
 
 
-def prepare_tensorrt(bundle_dir: Path, profile: Any, taps: list[dict[str, Any]], log: Log,
+def prepare_tensorrt(bundle_dir: Path, profile: Any, taps: list[dict[str, Any]],
                      mode: str = "letterbox", major: int | None = None,
                      images: str | list[Path] | None = None) -> tuple[TrtBuildSettings, dict[str, Any]]:
     """Everything of a TensorRT build that needs no TensorRT: the fp32 pins (hotspot nodes of
@@ -87,7 +88,7 @@ def prepare_tensorrt(bundle_dir: Path, profile: Any, taps: list[dict[str, Any]],
         calib = calibration_batch(profile, mode, images)
         info["qdq"] = quantize_static_qdq(bundle_dir / "model.onnx", bundle_dir / QDQ_ONNX,
                                           calib, exclude_nodes=nodes, tensorrt=True)
-        log(f"tensorrt int8: Q/DQ ONNX (symmetric int8) on {len(calib)} images, "
+        log.info(f"tensorrt int8: Q/DQ ONNX (symmetric int8) on {len(calib)} images, "
             f"{len(nodes)} nodes left in float "
             f"({', '.join(describe_scope(cal.float_scope, cal.float_sites, cal.float_blocks))})")
     elif settings.precision == "fp16" and settings.strongly_typed:
@@ -95,7 +96,7 @@ def prepare_tensorrt(bundle_dir: Path, profile: Any, taps: list[dict[str, Any]],
                if t in ONNX_OPS_FOR_LAYER_TYPE]
         info["fp16_onnx"] = write_fp16_onnx(bundle_dir / "model.onnx", bundle_dir / FP16_ONNX,
                                             pins, ops)
-        log(f"tensorrt fp16 (strongly typed): mixed-precision ONNX, "
+        log.info(f"tensorrt fp16 (strongly typed): mixed-precision ONNX, "
             f"{info['fp16_onnx']['cast_nodes']} Cast nodes around the fp32 islands")
     info["timing_cache"] = timing_cache_name(gpu_info())
     cmd = trtexec_command(settings, timing_cache=info["timing_cache"])
@@ -107,12 +108,12 @@ def prepare_tensorrt(bundle_dir: Path, profile: Any, taps: list[dict[str, Any]],
     return settings, info
 
 
-def build_tensorrt(bundle_dir: Path, profile: Any, taps: list[dict[str, Any]], log: Log,
+def build_tensorrt(bundle_dir: Path, profile: Any, taps: list[dict[str, Any]],
                    mode: str = "letterbox", images: str | list[Path] | None = None) -> dict[str, Any]:
     from ..pipeline import calibration_batch
     from .build import build_engine
 
-    settings, info = prepare_tensorrt(bundle_dir, profile, taps, log, mode, images=images)
+    settings, info = prepare_tensorrt(bundle_dir, profile, taps, mode, images=images)
     calib = None
     if settings.precision == "int8" and settings.int8_mode == "calibrator":
         calib = calibration_batch(profile, mode, images)
@@ -120,14 +121,14 @@ def build_tensorrt(bundle_dir: Path, profile: Any, taps: list[dict[str, Any]], l
         info["calibration_cache"] = CALIB_CACHE
     built = build_engine(bundle_dir / info["source_onnx"], bundle_dir / ENGINE, settings,
                          calibration=calib, calib_cache=bundle_dir / CALIB_CACHE,
-                         timing_cache_path=bundle_dir / info["timing_cache"], log=log)
-    log(f"tensorrt {info['major']}: engine built ({settings.precision}"
+                         timing_cache_path=bundle_dir / info["timing_cache"])
+    log.info(f"tensorrt {info['major']}: engine built ({settings.precision}"
         f"{', ' + settings.int8_mode if settings.precision == 'int8' else ''}) on "
         f"{built.get('gpu', '?')}; {built.get('fp32_pinned_layers', 0)} layers pinned to fp32")
     return {"tensorrt": {"settings": asdict(settings), **info, **built}}
 
 
-def reconcile_profile(profile: Any, manifest: dict[str, Any], log: Log) -> Any:
+def reconcile_profile(profile: Any, manifest: dict[str, Any]) -> Any:
     """A device profile applied to an existing bundle: the bundle's ONNX fixes the image
     size and, when its batch is static, the batch (a dynamic range cannot build on it)."""
     inp = manifest["input"]
@@ -140,7 +141,7 @@ def reconcile_profile(profile: Any, manifest: dict[str, Any], log: Log) -> Any:
         if b.dynamic or b.size != size:
             update["batch"] = b.model_copy(update={"dynamic": False, "size": size, "min": size,
                                                    "opt": None, "max": size})
-            log(f"[yellow]warning:[/] the bundle's ONNX has a static batch of {size}: the "
+            log.warning(f"the bundle's ONNX has a static batch of {size}: the "
                 f"engine takes batch {size} (profile {profile.name} asked for "
                 f"{f'{b.min}..{b.max}' if b.dynamic else b.size}); export with a "
                 "dynamic-batch profile for a range")
