@@ -415,12 +415,25 @@ def separation(rows: list[dict[str, Any]], key: str, worse_high: bool) -> dict[s
             "good": good, "bad": bad}
 
 
+def build_variant(ck: Any, name: str, vname: str, imgsz: int, overrides: dict[str, Any],
+                  use_data: bool, work: Path) -> tuple[Any, Any]:
+    """The intel-cpu-int8 profile with ``overrides`` and the bundle it exports from
+    checkpoint ``ck`` (with ``--data`` when ``use_data``)."""
+    from edgekit.export.pipeline import export
+    from edgekit.profiles import load_profile
+
+    prof = load_profile("intel-cpu-int8", {"imgsz": imgsz, **overrides})
+    res = export(str(ck.path), prof, work / f"{name}-{vname}",
+                 data=str(ck.data) if use_data else None, trust_checkpoint=True,
+                 )
+    return prof, res
+
+
 def run_checkpoint(name: str, work: Path, n_val: int, only: list[str] | None = None,
                    log: Any = print) -> Iterator[dict[str, Any]]:
     """One row per variant. The default build comes first: its --data export records the
     PyTorch reference mAP every row's drop is measured against."""
     from edgekit.bundle import load_bundle
-    from edgekit.export.pipeline import export
     from edgekit.profiles import load_profile
     ck = trained(name)
     imgsz = IMGSZ[name.rsplit("-", 1)[-1]]
@@ -434,9 +447,7 @@ def run_checkpoint(name: str, work: Path, n_val: int, only: list[str] | None = N
         if only and vname not in only and vname != "default":
             continue
         log(f"== {name} {vname}")
-        prof = load_profile("intel-cpu-int8", {"imgsz": imgsz, **overrides})
-        res = export(str(ck.path), prof, work / f"{name}-{vname}",
-                     data=str(ck.data) if use_data else None, trust_checkpoint=True)
+        prof, res = build_variant(ck, name, vname, imgsz, overrides, use_data, work)
         if ref is None:
             bundle = load_bundle(res.bundle)
             inputs, labels = extended_inputs(bundle, ck.data, n_val)

@@ -204,14 +204,14 @@ def test_writable_outputs_pass_the_check(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-# a disk that fills up while the bundle is written: numpy.savez (reference.npz) fails
+# a disk that fills up while the bundle is written: numpy's savez (reference.npz) fails
 # the way the OS reports it, inside the real CLI
 _FULL_DISK = """
 import errno, os, sys
 import numpy
 def savez(file, *a, **k):
     raise OSError(errno.{code}, os.strerror(errno.{code}), str(file))
-numpy.savez = savez
+numpy.savez = numpy.savez_compressed = savez
 sys.argv = ["edgekit", *sys.argv[1:]]
 from edgekit.cli import main
 main()

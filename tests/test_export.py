@@ -319,6 +319,13 @@ def test_export_data_calibrates_on_the_train_split_and_records_the_reference(
     assert cal["data"] == str(synth_data.resolve()) and cal["same_dataset_as_eval"] is True
     assert cal["count"] == 16 == m["onnxruntime"]["subset_size"]  # ceil(0.1 * 160 images)
     assert len(cal["files"]) == 16 and len(cal["sha256"]) == 64
+    # the reference: the two sample images, 8 held-out val images (the reduced-precision
+    # verdict's medians are over these), none of them a calibration image, and the noise
+    labels = m["reference"]["inputs"]
+    assert len(labels) == 2 + 8 + 1 and labels[-1].startswith("random(")
+    assert all(lb.startswith("val_") for lb in labels[2:10])
+    assert not set(labels[2:10]) & set(cal["files"])
+    assert np.load(b / "reference.npz")["inputs"].shape[0] == 11
     ref = m["eval_reference"]
     assert ref["data"]["split"] == "val" and ref["map50"] > 0.2
     sh = (b / "reproduce.sh").read_text()

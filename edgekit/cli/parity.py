@@ -26,6 +26,18 @@ def parity(
     rtol: Annotated[float | None, typer.Option(help="Override rtol.")] = None,
     max_violation_frac: Annotated[float | None, typer.Option(help="Override the share of "
                                                              "elements allowed beyond tolerance.")] = None,
+    verdict: Annotated[str | None, typer.Option(
+        help="Override how sites pass: per_image (every sample within the criteria above; "
+             "fp32's default) or median (median SQNR and error over the residual stream, "
+             "agreement mAP on output0; INT8 and fp16's default).")] = None,
+    min_median_sqnr_db: Annotated[float | None, typer.Option(
+        help="median verdict: override the least median site SQNR (dB).")] = None,
+    max_median_stream_rel: Annotated[float | None, typer.Option(
+        help="median verdict: override the largest median site error relative to the "
+             "residual stream.")] = None,
+    max_agreement_drop: Annotated[float | None, typer.Option(
+        help="median verdict: override the largest agreement mAP50-95 drop on output0 "
+             "(points).")] = None,
     trust_checkpoint: TrustCheckpoint = False,
 ) -> None:
 
@@ -45,6 +57,8 @@ def parity(
             check_installed(x)
         return names
 
+    if verdict not in (None, "per_image", "median"):
+        raise UsageError(f"--verdict {verdict}: choose per_image or median")
     check_writable_file(json_out, "--json")
     check_writable_file(junit, "--junit")
     # named backends are checked before the bundle's files are hashed; the profile's after
@@ -59,7 +73,9 @@ def parity(
         ref = recompute_reference(b, reference, trust_checkpoint=trust_checkpoint)
     report = run_parity(b, prof, backends, reference=ref, tol_overrides={
         "min_cosine": min_cosine, "max_rel_l2": max_rel_l2, "atol": atol, "rtol": rtol,
-        "max_violation_frac": max_violation_frac})
+        "max_violation_frac": max_violation_frac, "verdict": verdict,
+        "min_median_sqnr_db": min_median_sqnr_db, "max_median_stream_rel": max_median_stream_rel,
+        "max_agreement_drop": max_agreement_drop})
     render_parity(report, err_console())
     write_reports(report, json_out, markdown=markdown, files=(("--junit", junit, write_junit),))
     if not report["passed"]:

@@ -82,12 +82,42 @@ def bundle_bytes(model: Any, profile: Profile, ref_inputs: np.ndarray) -> float:
     return files * weights + 3 * ref_inputs.nbytes + 2**20
 
 
+#: held-out images (``--data``'s val split) added to the reference: the reduced-precision
+#: verdict takes medians over the reference's real images, and two sample images are too
+#: few for a median. Each costs 3·imgsz²·4 bytes of input plus its taps in reference.npz.
+EXTRA_REFERENCE_IMAGES = 8
+
+
+def held_out_images(data: str | None, have: str | None,
+                    count: int = EXTRA_REFERENCE_IMAGES) -> list[Path]:
+    """Up to ``count`` images of ``data``'s val split that the reference does not have yet.
+    Not the calibration images: a build cannot be judged on what it was calibrated on (a
+    calibration set that misrepresents the data, black images say, would judge its own
+    build fine)."""
+    if data is None or count <= 0:
+        return []
+    from ..eval.data import load_dataset
+    from .calibration import EVAL_SPLIT, has_split
+
+    if not has_split(data, EVAL_SPLIT):
+        return []
+    seen = {p.resolve() for p in list_images(have)}
+    out: list[Path] = []
+    for sample in load_dataset(data, EVAL_SPLIT, max_images=count + len(seen)).samples:
+        if sample.image.resolve() not in seen and len(out) < count:
+            seen.add(sample.image.resolve())
+            out.append(sample.image)
+    return out
+
+
 def reference_inputs(imgsz: int, batch: int, images_dir: str | None, seed: int,
-                     mode: str = "letterbox") -> tuple[np.ndarray, list[str]]:
-    """Golden inputs: the real images (letterboxed) plus seeded random tensors.
+                     mode: str = "letterbox",
+                     extra: list[Path] | None = None) -> tuple[np.ndarray, list[str]]:
+    """Golden inputs: the real images (letterboxed; ``images_dir``'s, then ``extra``) plus
+    seeded random tensors.
 
     Shape (K, batch, 3, imgsz, imgsz); one entry per runtime call."""
-    paths = list_images(images_dir)
+    paths = list_images(images_dir) + list(extra or [])
     imgs = image_batch(paths, imgsz, mode=mode)
     rng = np.random.default_rng(seed)
     # seeded noise around mid-grey: in range for a detector, unlike uniform [0, 1] noise
@@ -150,7 +180,8 @@ def export(model_spec: str, profile: Profile, out_dir: Path, *, seed: int = 0,
         refuse_existing(out_dir / name)
     fam = get_family(lm.family)
     mode = fam.resize
-    ref_in, ref_labels = reference_inputs(imgsz, batch, images, seed, mode)
+    ref_in, ref_labels = reference_inputs(imgsz, batch, images, seed, mode,
+                                          held_out_images(data, images))
     notes = list(prep.notes)
     opset, opset_notes = onnx_x.choose_opset(lm.family, profile.opset)
     notes += opset_notes
@@ -182,7 +213,8 @@ def export(model_spec: str, profile: Profile, out_dir: Path, *, seed: int = 0,
         # golden reference: PyTorch fp32 through the same probe, on the same inputs
         ref_arrays = reference_outputs(prep, ref_in)
         taps = site_taps(sites, tap_map, ref_arrays, deployed, fam.num_queries(lm.head))
-        np.savez(tmp / "reference.npz", inputs=ref_in, **ref_arrays)
+        # compressed: the letterboxed images' padding and 8-bit levels shrink several-fold
+        np.savez_compressed(tmp / "reference.npz", inputs=ref_in, **ref_arrays)
         manifest = build_manifest(src=src, lm=lm, profile=profile, opset=opset, taps=taps,
                                   out_shape=list(ref_arrays["output0"].shape[2:]),
                                   ref_labels=ref_labels, image_info=image_info, notes=notes,

@@ -82,6 +82,35 @@ def check_tensor(out: np.ndarray, ref: np.ndarray, tol: Any) -> TensorCheck:
     return TensorCheck(not reasons, "pass" if not reasons else "fail", m, reasons)
 
 
+def sqnr_db(out: np.ndarray, ref: np.ndarray) -> float:
+    """Signal-to-quantization-noise ratio of ``out`` against ``ref`` in dB (300 when equal)."""
+    r = np.asarray(ref, dtype=np.float64).ravel()
+    err = float(np.sum(np.square(np.asarray(out, dtype=np.float64).ravel() - r)))
+    sig = float(np.sum(np.square(r)))
+    if err == 0.0:
+        return 300.0
+    return float(10.0 * np.log10(max(sig, 1e-300) / err))
+
+
+def stream_rel(out: np.ndarray, ref: np.ndarray, stream_in: np.ndarray) -> float:
+    """The site's error relative to the residual stream it is added into: |out - ref| over
+    |x + ref|, ``stream_in`` being the reference's x in ``x + site(x)``. A site whose output
+    is small next to the stream can be far off in isolation and still cost nothing."""
+    r = np.asarray(ref, dtype=np.float64)
+    err = float(np.linalg.norm((np.asarray(out, dtype=np.float64) - r).ravel()))
+    return err / max(float(np.linalg.norm((np.asarray(stream_in, np.float64) + r).ravel())),
+                     1e-12)
+
+
+def median_of(values: list[float], keep: list[bool]) -> float | None:
+    """Median of the finite ``values`` whose ``keep`` is true; of all finite ones when no
+    kept value is finite; None when none is."""
+    kept = [v for v, k in zip(values, keep) if k and np.isfinite(v)]
+    if not kept:
+        kept = [v for v in values if np.isfinite(v)]
+    return float(np.median(kept)) if kept else None
+
+
 def merge_metrics(items: list[dict[str, float]]) -> dict[str, float]:
     """Worst case over samples."""
     if not items:

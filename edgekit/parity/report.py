@@ -25,6 +25,8 @@ def backend_status(res: dict[str, Any]) -> str:
 
 
 def matched_cell(out: dict[str, Any]) -> str:
+    if out.get("check") == "agreement":
+        return f"agreement drop {fmt(out.get('agreement_drop'), '.1f')} pts"
     d = out.get("detections", {})
     cell = f"{d.get('matched', 0)} matched"
     if d.get("undecided"):

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from ..profiles.schema import Profile
 
 REFERENCE_FILE = "reference.npz"
+#: how a seeded noise input is labelled in the manifest's reference inputs
+NOISE_LABEL = "random("
 SCHEMA = "edgekit.parity/1"
 
 
@@ -33,6 +35,15 @@ def tolerance_fn(profile: Profile, precision: str, overrides: dict[str, float] |
         return t
 
     return tol
+
+
+def real_samples(labels: list[str], n: int) -> list[bool] | None:
+    """Which of ``n`` reference samples are real images (not the seeded noise input), from
+    the manifest's reference labels: the verdict's medians are over those. None when the
+    labels do not cover the samples."""
+    if len(labels) != n:
+        return None
+    return [not str(lb).startswith(NOISE_LABEL) for lb in labels]
 
 
 def overall_status(statuses: list[str]) -> str:
@@ -122,7 +133,7 @@ def _run_tensorrt(bundle: Bundle, profile: Profile, tmp: Path, tensors: list[str
 def run_parity(bundle: Bundle, profile: Profile, backends: list[str], *,
                artifacts: dict[str, Path] | None = None,
                reference: dict[str, np.ndarray] | None = None,
-               tol_overrides: dict[str, float] | None = None,
+               tol_overrides: dict[str, Any] | None = None,
                runner_factory: Any = None) -> dict[str, Any]:
     """Parity of each backend against the bundle's reference; returns the JSON-ready report.
     ``artifacts`` (backend -> file) runs other files than the bundle's own against its
@@ -160,7 +171,9 @@ def run_parity(bundle: Bundle, profile: Profile, backends: list[str], *,
             res = compare_backend(backend, artifact, taps=taps, ref=ref, got=got,
                                   tolerance=tolerance_fn(profile, precision, tol_overrides),
                                   output_format=out_fmt, imgsz=imgsz,
-                                  random_weights=random_weights)
+                                  random_weights=random_weights,
+                                  real=real_samples(bundle.manifest.reference.inputs,
+                                                    ref["inputs"].shape[0]))
             res.settings = runner.describe()
             if engines:
                 res.settings["engines"] = engines

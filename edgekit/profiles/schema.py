@@ -117,6 +117,32 @@ class Tolerance(_Strict):
     max_violation_frac: float = Field(
         0.0, ge=0, le=1, description="share of elements allowed beyond atol + rtol*|ref|"
     )
+    verdict: Literal["per_image", "median"] | None = Field(
+        None, description="how a tensor passes: 'per_image', every reference image within "
+                          "the cosine, rel L2 and element criteria above (float profiles); "
+                          "'median', the median over the reference's real images of the "
+                          "site's SQNR and of its error relative to the residual stream it "
+                          "writes into, and for output0 a label-free agreement mAP (reduced "
+                          "precision, where single images swing without costing accuracy); "
+                          "null = the precision's default")
+    min_median_sqnr_db: float | None = Field(
+        None, description="'median' verdict: a site fails when its median SQNR (dB) over the "
+                          "reference images is below this; null = the precision's default")
+    max_median_stream_rel: float | None = Field(
+        None, ge=0, description="'median' verdict: a site fails when its median error "
+                                "relative to the residual stream it is added into (|err| / "
+                                "|x + site(x)|) is above this; null = the precision's default")
+    max_agreement_drop: float | None = Field(
+        None, ge=0, le=100,
+        description="'median' verdict, output0: fails when the build's detections, scored "
+                    "as mAP50-95 against the fp32 model's own detections taken as labels, "
+                    "lose more than this many points against the fp32 detections "
+                    "themselves; null = the precision's default")
+
+
+#: the verdict fields a profile's tolerance may leave unset (null): filled per precision
+VERDICT_FIELDS = ("verdict", "min_median_sqnr_db", "max_median_stream_rel",
+                  "max_agreement_drop")
 
 
 SiteKindName = Literal[
@@ -195,36 +221,52 @@ class Profile(_Strict):
         if prec == Precision.fp32 and self.float_policy in ("bf16", "fp16"):
             prec = Precision(self.float_policy)  # an fp32 build run at reduced precision
         table = self.tolerances.get(prec, {})
-        if kind in table:
-            return table[kind]
-        if "default" in table:
-            return table["default"]
-        return default_tolerance(kind, prec)
+        mine = table.get(kind) or table.get("default")  # type: ignore[call-overload]
+        if mine is None:
+            return default_tolerance(kind, prec)
+        # a profile written before the verdict fields (or leaving them out) gets the
+        # precision's verdict rule and thresholds, not an unset one
+        builtin = default_tolerance(kind, prec)
+        return mine.model_copy(update={f: getattr(builtin, f) for f in VERDICT_FIELDS
+                                       if getattr(mine, f) is None})
 
 
 # Built-in tolerances. fp32 runtimes agree with PyTorch to ~1e-5; deformable attention
 # goes through GridSample, which differs between runtimes at about 1e-3 (seen 2e-3 max abs,
-# cosine 0.99998 on rtdetr-l at 320). Reduced precision gets looser criteria.
+# cosine 0.99998 on rtdetr-l at 320): float builds pass image by image ('per_image').
+#
+# Reduced precision passes on medians over the reference images ('median'): on 28 OpenVINO
+# INT8 builds of 4 trained checkpoints (benchmarks/results/verdict_study.md) the worst image
+# did not separate builds that keep mAP from harmful ones, and these did. The thresholds sit
+# between the builds that lost <= 1 mAP50-95 point and those that lost >= 3: median site
+# SQNR 19.4 dB and above against 7.3 dB and below; median site error over the residual
+# stream 0.076 and below against 0.310 and above; agreement mAP drop 23.0 points and below
+# against 35.1 and above (46 in the study; 35.1 on a build whose score Sigmoid was quantized
+# to 4 levels, benchmarks/results/verdict_check.md). The cosine, rel L2 and element
+# criteria stay reported metrics.
+_REDUCED = {"verdict": "median", "min_median_sqnr_db": 13.0, "max_median_stream_rel": 0.19,
+            "max_agreement_drop": 29.0}
+_PER_IMAGE = {**_REDUCED, "verdict": "per_image"}
 _DEFAULTS: dict[Precision, dict[str, Tolerance]] = {
     Precision.fp32: {
         "default": Tolerance(min_cosine=0.9999, max_rel_l2=1e-3, atol=1e-2, rtol=1e-2,
-                             max_violation_frac=1e-3),
+                             max_violation_frac=1e-3, **_PER_IMAGE),
         "deform_attn": Tolerance(min_cosine=0.999, max_rel_l2=1e-2, atol=1e-2, rtol=1e-2,
-                                 max_violation_frac=1e-2),
+                                 max_violation_frac=1e-2, **_PER_IMAGE),
         "output": Tolerance(min_cosine=0.999, max_rel_l2=1e-2, atol=1e-2, rtol=1e-2,
-                            max_violation_frac=1e-2),
+                            max_violation_frac=1e-2, **_PER_IMAGE),
     },
     Precision.fp16: {
         "default": Tolerance(min_cosine=0.999, max_rel_l2=5e-2, atol=5e-2, rtol=5e-2,
-                             max_violation_frac=1e-2),
+                             max_violation_frac=1e-2, **_REDUCED),
     },
     Precision.bf16: {  # bf16 keeps 8 mantissa bits: about 2-3 significant digits per value
         "default": Tolerance(min_cosine=0.999, max_rel_l2=5e-2, atol=5e-2, rtol=5e-2,
-                             max_violation_frac=2e-2),
+                             max_violation_frac=2e-2, **_REDUCED),
     },
     Precision.int8: {
         "default": Tolerance(min_cosine=0.99, max_rel_l2=0.15, atol=0.1, rtol=0.1,
-                             max_violation_frac=0.1),
+                             max_violation_frac=0.1, **_REDUCED),
     },
 }
 

@@ -25,8 +25,12 @@ def render_parity(report: dict[str, Any], console: Any) -> None:
             title += f"  first divergent: [bold]{res['first_divergent']}[/]"
         # compact (narrow console): the kind goes under the site, long names break at dots
         compact = console.width < WIDE
-        cols = ["site", "kind", "cosine", "in cos", "max abs", "rel L2", "> tol", "NaN/Inf",
-                "verdict"]
+        median = res.get("verdict") == "median"
+        # the median verdict's columns: what it decides on, then the worst-image cosines
+        cols = (["site", "kind", "SQNR dB", "err/stream", "min cos", "in cos", "NaN/Inf",
+                 "verdict"] if median else
+                ["site", "kind", "cosine", "in cos", "max abs", "rel L2", "> tol", "NaN/Inf",
+                 "verdict"])
         if compact:
             cols.remove("kind")
         t = new_table(title, cols, left=("site", "kind", "verdict"), tight=compact)
@@ -39,17 +43,20 @@ def render_parity(report: dict[str, Any], console: Any) -> None:
 
         for layer in res["layers"]:
             m = layer["metrics"]
-            t.add_row(*site(layer["name"], layer["kind"]), fmt(m.get("cosine"), ".6f"),
-                      fmt(m.get("input_cosine"), ".6f"), fmt(m.get("max_abs"), ".2e"),
-                      fmt(m.get("rel_l2"), ".2e"),
-                      fmt(m.get("beyond_tol_frac"), ".2%"),
+            nums = ([fmt(m.get("sqnr_db_median"), ".1f"), fmt(m.get("stream_rel_median"), ".3f")]
+                    if median else [])
+            nums += [fmt(m.get("cosine"), ".6f"), fmt(m.get("input_cosine"), ".6f")]
+            if not median:
+                nums += [fmt(m.get("max_abs"), ".2e"), fmt(m.get("rel_l2"), ".2e"),
+                         fmt(m.get("beyond_tol_frac"), ".2%")]
+            t.add_row(*site(layer["name"], layer["kind"]), *nums,
                       f"{int(m.get('nan', 0))}/{int(m.get('inf', 0))}" if m else "-",
                       _STATUS[layer["status"]])
         out = res["outputs"].get("output0", {})
         d = out.get("detections", {})
-        if compact:  # the detection counts do not fit number columns: a line below
+        if compact or median:  # the detection counts do not fit number columns: a line below
             # two short lines, so the verdict column does not take the site names' room
-            t.add_row(*site("output0", "detections"), *[""] * 6,
+            t.add_row(*site("output0", "detections"), *[""] * (len(cols) - 2 - (not compact)),
                       _STATUS[output_status(out)].replace(" ", "\n"))
         else:
             t.add_row(*site("output0", "detections"), matched_cell(out), "",
@@ -58,7 +65,13 @@ def render_parity(report: dict[str, Any], console: Any) -> None:
                       f"{d.get('missing', 0)} miss/{d.get('extra', 0)} extra", "",
                       _STATUS[output_status(out)])
         console.print(t)
-        if compact:
+        if median and out.get("check") == "agreement":
+            console.print(f"  output0: agreement mAP50-95 "
+                          f"{fmt(out.get('agreement_map50_95'), '.1f')} against the fp32 "
+                          f"detections' {fmt(out.get('agreement_self'), '.1f')} on "
+                          f"{out.get('images', 0)} images ({matched_cell(out)}, at most "
+                          f"{fmt(out.get('max_agreement_drop'), 'g')})")
+        elif compact:
             console.print(f"  output0: {matched_cell(out)}, {d.get('missing', 0)} missing, "
                           f"{d.get('extra', 0)} extra, box shift "
                           f"{fmt(d.get('max_box_shift_px'), '.2f')}px, Δscore "
