@@ -198,7 +198,10 @@ class Profile(_Strict):
         """The stated float precision, the default filled in."""
         if self.float_precision:
             return self.float_precision
-        return "fp16" if self.precision == Precision.fp16 else "f32"
+        # an fp16 engine computes in fp16; an fp16 OpenVINO IR or ONNX only stores fp16
+        # weights, and its math stays f32 unless the profile says otherwise
+        builds_fp16 = any(r.value == "tensorrt" for r in self.runtimes)
+        return "fp16" if self.precision == Precision.fp16 and builds_fp16 else "f32"
 
     @field_validator("imgsz")
     @classmethod
