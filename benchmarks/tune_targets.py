@@ -22,9 +22,10 @@ import time
 from pathlib import Path
 
 from edgekit.bench.run import BenchConfig, conditions
+from edgekit.cli.render.tune import decoder_cell, decoder_worst, scope_labels
 from edgekit.export.pipeline import bundle_name, export
 from edgekit.profiles import load_profile
-from edgekit.tune import decoder_cell, decoder_worst, scope_labels, tune
+from edgekit.tune import tune
 
 
 def run_one(spec: str, imgsz: int, budget: float, iters: int, threads: int | None,

@@ -139,9 +139,9 @@ def verdicts(bundle_dir: Path, profile: Any, base_ref: dict[str, np.ndarray],
     """The new verdict on the bundle's own reference and on the default bundle's, and
     today's verdict (per-image rule) on the 3 inputs bundles had before."""
     from edgekit.bundle import load_bundle, tap_tensors
-    from edgekit.parity.run import load_reference, run_backend, tolerance_fn
+    from edgekit.parity.run import load_reference, tolerance_fn
     from edgekit.parity.verdict import compare_backend
-    from edgekit.runtimes import RunnerSettings, get_runner
+    from edgekit.runtimes import RunnerSettings, get_runner, run_backend
 
     bundle = load_bundle(bundle_dir)
     m = bundle.manifest

@@ -221,7 +221,7 @@ def agreement_map(ref_out: np.ndarray, got_out: np.ndarray, fmt: str, imgsz: int
                   names: dict[int, str]) -> float | None:
     """mAP50-95 (points) of the runtime's detections scored against the fp32 model's
     detections (conf >= LABEL_CONF) on the same inputs taken as labels: no labels needed."""
-    from edgekit.eval.metric import coco_map
+    from edgekit.coco import coco_map
     from edgekit.parity.detections import decode
 
     gt, preds = [], []
@@ -330,9 +330,9 @@ def measure_build(bundle_dir: Path, profile: Any, data: Path, ref: dict[str, np.
                   inputs: np.ndarray, labels: list[str], torch_map: float) -> dict[str, Any]:
     from edgekit.bundle import load_bundle, tap_tensors
     from edgekit.eval.run import EvalConfig, run_eval
-    from edgekit.parity.run import run_backend, tolerance_fn
+    from edgekit.parity.run import tolerance_fn
     from edgekit.parity.verdict import compare_backend
-    from edgekit.runtimes import RunnerSettings, get_runner
+    from edgekit.runtimes import RunnerSettings, get_runner, run_backend
 
     bundle = load_bundle(bundle_dir)
     m = bundle.manifest

@@ -14,16 +14,14 @@ from types import ModuleType
 
 from .errors import MissingBackendError
 
-#: import name -> (pip extra that provides it, human name)
+#: import name -> (pip extra that provides it, human name): the export toolchain and the
+#: optional tools. A runtime's own packages are named by its plug-in
+#: (``edgekit.runtimes``), which passes ``extra=`` itself.
 KNOWN: dict[str, tuple[str, str]] = {
     "torch": ("export", "PyTorch"),
     "ultralytics": ("export", "Ultralytics"),
     "onnx": ("export", "onnx"),
     "onnxslim": ("export", "onnxslim"),
-    "onnxruntime": ("onnxruntime", "ONNX Runtime"),
-    "openvino": ("openvino", "OpenVINO"),
-    "nncf": ("openvino", "NNCF"),
-    "tensorrt": ("tensorrt", "TensorRT"),
     "matplotlib": ("plot", "matplotlib"),
     "faster_coco_eval": ("eval", "faster-coco-eval"),
 }

@@ -15,9 +15,10 @@ import secrets
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import IntegrityError, UsageError
+from .graph import tap_tensors
 from .manifest import (
     READABLE_VERSIONS,
     SCHEMA_VERSION,
@@ -39,7 +40,7 @@ from .manifest import (
 from .models.source import sha256_file
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    pass
 
 __all__ = [
     "MANIFEST", "READABLE_VERSIONS", "SCHEMA_VERSION", "Bundle", "BundleWriter", "Head", "Host",
@@ -66,21 +67,16 @@ class Bundle:
         return self.manifest.taps
 
     def artifact(self, runtime: str) -> Path | None:
-        arts = self.manifest.artifacts
-        # onnxruntime runs model.onnx unless the bundle carries its own (INT8) model
-        key = runtime if runtime in arts or runtime != "onnxruntime" else "onnx"
-        rel = arts.get(key)
-        return self.path / rel if rel else None
+        """The file ``runtime`` runs from this bundle (its plug-in says which; for a runtime
+        not registered here, the artifact recorded under its name), or None."""
+        from .runtimes import runtime_names
 
+        if runtime not in runtime_names():
+            rel = self.manifest.artifacts.get(runtime)
+            return self.path / rel if rel else None
+        from .runtimes import get_runtime
 
-def tap_tensors(taps: Iterable[Tap]) -> list[str]:
-    """Every tensor parity reads: site outputs, then site inputs (boundaries), no repeats."""
-    out: list[str] = []
-    for t in taps:
-        for name in [t.tensor, *t.inputs]:
-            if name not in out and name != "images":
-                out.append(name)
-    return out
+        return get_runtime(runtime).artifact_of(self)
 
 
 def hash_tree(root: Path) -> dict[str, str]:
@@ -139,7 +135,7 @@ class BundleWriter:
         self.tmp = _make_tmp_dir(self.final)
         return self.tmp
 
-    def __exit__(self, exc_type, exc, tb) -> bool:
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> Literal[False]:
         assert self.tmp is not None
         if exc_type is not None or not (self.tmp / MANIFEST).is_file():
             shutil.rmtree(self.tmp, ignore_errors=True)

@@ -106,15 +106,10 @@ def jetson_info() -> dict[str, Any] | None:
     return info
 
 
-RUNTIME_DISTS = {"onnxruntime": ["onnxruntime", "onnxruntime-gpu"], "openvino": ["openvino"],
-                 "nncf": ["nncf"], "tensorrt": ["tensorrt", "tensorrt-cu12", "tensorrt-cu13"],
-                 "torch": ["torch"], "ultralytics": ["ultralytics"], "onnx": ["onnx"],
-                 "onnxslim": ["onnxslim"]}
+#: the export toolchain beside the runtimes (each runtime plug-in reports its own packages)
+TOOLCHAIN = ("onnx", "onnxslim")
 
 
-def runtimes() -> dict[str, str | None]:
-    out: dict[str, str | None] = {}
-    for mod, dists in RUNTIME_DISTS.items():
-        ver = next((v for d in dists if (v := version_of(d))), None)
-        out[mod] = ver if (ver and available(mod)) else None
-    return out
+def toolchain() -> dict[str, str | None]:
+    """Versions of the export toolchain's packages (None: not installed)."""
+    return {m: version_of(m) if available(m) else None for m in TOOLCHAIN}

@@ -16,7 +16,7 @@ def perturb_site_weights(bundle: Path, site: str, scale: float = 1.5) -> list[st
     from onnx import numpy_helper
 
     from edgekit.bundle import load_bundle
-    from edgekit.export.regions import GraphIndex
+    from edgekit.graph import GraphIndex
 
     taps = load_bundle(bundle, verify=False).taps
     tap = next(t for t in taps if t.name == site)
@@ -34,7 +34,7 @@ def perturb_site_weights(bundle: Path, site: str, scale: float = 1.5) -> list[st
     onnx.save(model, str(bundle / "model.onnx"))
     if (bundle / "openvino" / "model.xml").is_file():
         from edgekit.bundle import tap_tensors
-        from edgekit.export import openvino as ovx
+        from edgekit.runtimes.openvino import convert as ovx
 
         ovm = ovx.convert(bundle / "model.onnx", keep_tensors=tap_tensors(taps))
         ovx.save(ovm, bundle / "openvino" / "model.xml")

@@ -167,11 +167,12 @@ def test_interrupted_export_leaves_nothing_under_the_final_name(tmp_path, monkey
 
     from edgekit.export import pipeline
     from edgekit.profiles import load_profile
+    from edgekit.runtimes import get_runtime
 
     def interrupted(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(pipeline, "build_openvino", interrupted)
+    monkeypatch.setattr(type(get_runtime("openvino")), "build", interrupted)
     caplog.set_level(logging.INFO, logger="edgekit")
     with pytest.raises(KeyboardInterrupt):
         pipeline.export("yolo26n.yaml", load_profile("intel-cpu-fp32", {"imgsz": 96}), tmp_path,

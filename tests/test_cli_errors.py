@@ -323,7 +323,7 @@ def test_tensorrt_build_failures_have_exit_codes(tmp_path, monkeypatch, yolo_bun
     """On the stand-in TensorRT (edgekit.testing): a model TensorRT cannot parse or build, or
     a tap it lacks, is a backend failure (exit 3), and no engine is left behind."""
     from edgekit.errors import EdgekitError
-    from edgekit.export import tensorrt as trtx
+    from edgekit.runtimes import tensorrt as trtx
     from edgekit.testing import fake_tensorrt as ft
 
     fake = ft.install(monkeypatch, 10)
@@ -353,7 +353,7 @@ def test_tensorrt_build_failures_have_exit_codes(tmp_path, monkeypatch, yolo_bun
 
 def test_tensorrt_calibrator_without_images_is_a_usage_error(tmp_path, monkeypatch, yolo_bundle):
     from edgekit.errors import UsageError
-    from edgekit.export import tensorrt as trtx
+    from edgekit.runtimes import tensorrt as trtx
     from edgekit.testing import fake_tensorrt as ft
 
     ft.install(monkeypatch, 10)

@@ -102,12 +102,13 @@ def test_onnxruntime_int8_is_qdq_and_keeps_the_float_scope_float(bundles_root, y
     float read float tensors, and those of a quantized site read DequantizeLinear outputs."""
     import onnx
 
-    from edgekit.export.pipeline import ORT_INT8, float_scope
+    from edgekit.runtimes.onnxruntime import INT8_MODEL as ORT_INT8
+    from edgekit.scope import FloatScope, select
 
     taps = yolo_bundle.manifest.taps
     site = "model.10.m.0.attn"
     deployed = onnx.load(str(yolo_bundle.bundle / "model.onnx"))
-    region, _, _ = float_scope(deployed, taps, [], {site: "all"})
+    region = select(deployed, taps, FloatScope(sites={site: "all"})).nodes
     matmuls = {n.name for n in deployed.graph.node if n.op_type == "MatMul" and n.name in region}
     assert matmuls
 
@@ -119,14 +120,13 @@ def test_onnxruntime_int8_is_qdq_and_keeps_the_float_scope_float(bundles_root, y
     assert load_bundle(kept.bundle).artifact("onnxruntime") == kept.bundle / ORT_INT8
     assert not any(_matmul_inputs_dequantized(kept.bundle / ORT_INT8, matmuls).values())
 
-    from edgekit.export.pipeline import quantize_ort
     from edgekit.models.preprocess import image_batch, list_images
-    from edgekit.profiles import load_profile
+    from edgekit.runtimes.onnxruntime.quant import quantize_static_qdq
 
-    cal = load_profile("onnx-int8").calibration.model_copy(update={"float_scope": []})
     calib = image_batch(list_images(None), IMGSZ, count=2)
     dst = bundles_root / "ort8-none.onnx"
-    quantize_ort(yolo_bundle.bundle / "model.onnx", deployed, taps, cal, calib, dst)
+    quantize_static_qdq(yolo_bundle.bundle / "model.onnx", dst, calib,
+                        exclude_nodes=list(select(deployed, taps, FloatScope()).nodes))
     assert all(_matmul_inputs_dequantized(dst, matmuls).values())
 
 
@@ -248,13 +248,13 @@ def test_reproduce_script_recreates_the_bundle_inputs_included(tmp_path):
 
 
 def test_reproduce_names_a_shipped_profile_with_flags_else_copies_it(tmp_path):
-    from edgekit.export.pipeline import PROFILE_COPY, _profile_flags, write_reproduce
+    from edgekit.export.reproduce import PROFILE_COPY, profile_flags, write_reproduce
     from edgekit.models.source import resolve_source
     from edgekit.profiles import load_profile
 
     prof = load_profile("intel-cpu-fp32", {"imgsz": 320, "runtime.threads": 2, "opset": 18,
                                            "simplify": False, "batch.size": 2})
-    assert _profile_flags(prof) == ["--profile", "intel-cpu-fp32", "--imgsz", "320",
+    assert profile_flags(prof) == ["--profile", "intel-cpu-fp32", "--imgsz", "320",
                                     "--batch", "2", "--opset", "18", "--threads", "2",
                                     "--no-simplify"]
     # a field no flag sets (a tolerance), or a profile from a user's file: the bundle keeps
@@ -263,7 +263,7 @@ def test_reproduce_names_a_shipped_profile_with_flags_else_copies_it(tmp_path):
     custom.write_text("runtimes: [onnxruntime]\ntolerances: {fp32: {default: {min_cosine: 0.9}}}\n")
     for p in (load_profile(custom), load_profile("onnx-fp32", {"tolerances": {
             "fp32": {"default": {"min_cosine": 0.9}}}})):
-        assert _profile_flags(p) is None
+        assert profile_flags(p) is None
         b = tmp_path / p.name
         b.mkdir()
         info = {"dir": None, "files": ["bus.jpg"], "sha256": "0" * 64}

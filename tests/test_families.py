@@ -126,7 +126,7 @@ def _toy_pieces() -> dict[str, object]:
     """What each piece of the package says about the toy family's bundle and model."""
     from edgekit.bench.run import postprocess
     from edgekit.export.onnx import choose_opset
-    from edgekit.export.regions import block_of
+    from edgekit.graph import block_of
     from edgekit.models.preprocess import Letterbox, input_spec
     from edgekit.models.sites import find_sites, query_site
     from edgekit.parity.detections import decode

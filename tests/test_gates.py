@@ -116,16 +116,16 @@ def test_onnx_self_check_never_passes_on_nothing_compared(yolo_bundle, tmp_path,
     import logging
     import shutil
 
-    from edgekit.export.pipeline import _check_onnx_outputs
+    from edgekit.export.check import check_onnx_outputs
 
     caplog.set_level(logging.INFO, logger="edgekit")
     shutil.copy(yolo_bundle.bundle / "model.onnx", tmp_path / "model.onnx")
     m = yolo_bundle.manifest
     ref = dict(np.load(yolo_bundle.bundle / "reference.npz"))
-    check = _check_onnx_outputs(tmp_path, m, ref, m.profile)
+    check = check_onnx_outputs(tmp_path, m, ref, m.profile)
     assert check["status"] == "pass" and "matches PyTorch" in caplog.messages[-1]
     ref["output0"] = _moved(ref["output0"])
-    check = _check_onnx_outputs(tmp_path, m, ref, m.profile)
+    check = check_onnx_outputs(tmp_path, m, ref, m.profile)
     assert check["status"] == "not_compared" and not check["passed"]
     assert "matches" not in caplog.messages[-1] and "not compared" in caplog.messages[-1]
 

@@ -74,7 +74,7 @@ def _nodes(model):
 def test_excluded_nodes_read_float_tensors_and_constants(tmp_path):
     import onnxruntime as ort
 
-    from edgekit.export.ort_quant import float_leaks, quantize_static_qdq
+    from edgekit.runtimes.onnxruntime.quant import float_leaks, quantize_static_qdq
 
     src = _shared_graph(tmp_path / "shared.onnx")
     dst = tmp_path / "q.onnx"
@@ -118,7 +118,7 @@ def test_excluded_nodes_read_float_tensors_and_constants(tmp_path):
 
 def test_plain_nodes_to_exclude_leaks_into_the_float_nodes(tmp_path):
     """The planted fault: ORT's own exclusion, which the walk above must catch."""
-    from edgekit.export.ort_quant import float_leaks
+    from edgekit.runtimes.onnxruntime.quant import float_leaks
 
     src = _shared_graph(tmp_path / "shared.onnx")
     m = _plain_quantize(src, tmp_path / "plain.onnx", _calib())
@@ -130,14 +130,15 @@ def test_plain_nodes_to_exclude_leaks_into_the_float_nodes(tmp_path):
 
 def test_yolo_int8_float_scope_has_no_quantized_inputs(ort_int8_bundle):
     """The default onnx-int8 build of yolo26n: no node of its float scope reads Q/DQ."""
-    from edgekit.export.ort_quant import float_leaks
-    from edgekit.export.pipeline import ORT_INT8, calibration_scope
     from edgekit.profiles import load_profile
+    from edgekit.runtimes.onnxruntime import INT8_MODEL as ORT_INT8
+    from edgekit.runtimes.onnxruntime.quant import float_leaks
+    from edgekit.scope import FloatScope, select
 
     b = ort_int8_bundle
     deployed = onnx.load(str(b.bundle / "model.onnx"))
-    nodes, _, _ = calibration_scope(deployed, b.manifest.taps,
-                                    load_profile("onnx-int8").calibration)
+    nodes = select(deployed, b.manifest.taps,
+                   FloatScope.of(load_profile("onnx-int8").calibration)).nodes
     q = onnx.load(str(b.bundle / ORT_INT8))
     assert float_leaks(q, set(nodes)) == []
     # there were leaks to mend: the attention sites' first Conv and the score Sigmoid
@@ -150,19 +151,18 @@ def test_yolo_float_blocks_next_to_quantized_ones_stay_float(bundles_root, yolo_
     shares its attention-scale constant."""
     import onnxruntime as ort
 
-    from edgekit.export.ort_quant import float_leaks
-    from edgekit.export.pipeline import calibration_scope, quantize_ort
     from edgekit.models.preprocess import image_batch, list_images
-    from edgekit.profiles import load_profile
+    from edgekit.runtimes.onnxruntime.quant import float_leaks, quantize_static_qdq
+    from edgekit.scope import FloatScope, select
 
     taps = yolo_bundle.manifest.taps
     deployed = onnx.load(str(yolo_bundle.bundle / "model.onnx"))
-    cal = load_profile("onnx-int8").calibration.model_copy(
-        update={"float_scope": [], "float_blocks": ["model.5", "model.7", "model.22"]})
+    scope = FloatScope(blocks=("model.5", "model.7", "model.22"))
     calib = image_batch(list_images(None), IMGSZ, count=2)
     dst = bundles_root / "ort8-blocks.onnx"
-    info = quantize_ort(yolo_bundle.bundle / "model.onnx", deployed, taps, cal, calib, dst)
-    nodes, _, _ = calibration_scope(deployed, taps, cal)
+    nodes = select(deployed, taps, scope).nodes
+    info = quantize_static_qdq(yolo_bundle.bundle / "model.onnx", dst, calib,
+                               exclude_nodes=list(nodes))
     q = onnx.load(str(dst))
     assert float_leaks(q, set(nodes)) == []
     assert info["float_constants_split"] >= 1 and info["float_inputs_restored"] >= 2
@@ -205,7 +205,7 @@ def _score_error(src, dst) -> float:
 def test_float_scores_reach_the_output_float(tmp_path):
     """The output Concat after the last arithmetic is not quantized, so the float Sigmoid's
     scores are not rounded to the boxes' scale."""
-    from edgekit.export.ort_quant import float_leaks, passive_tail, quantize_static_qdq
+    from edgekit.runtimes.onnxruntime.quant import float_leaks, passive_tail, quantize_static_qdq
 
     src = _head_graph(tmp_path / "head.onnx")
     assert passive_tail(onnx.load(str(src))) == {"cat"}

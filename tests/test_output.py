@@ -77,7 +77,7 @@ def test_bench_compare_doctor_profiles_fit_80_columns(yolo_bundle, tmp_path):
 def test_tune_table_fits_80_columns():
     from rich.console import Console
 
-    from edgekit.tune import render
+    from edgekit.cli.render.tune import render_tune as render
 
     cand = {"label": "+ blocks model.0-10", "float_scope": ["attention", "softmax"],
             "float_sites": {"model.26.decoder.layers.0.cross_attn": "all"},

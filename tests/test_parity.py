@@ -226,9 +226,9 @@ def _synthetic_case():
 def test_a_function_runner_drives_the_comparison(fault):
     """A FunctionRunner replaying the reference passes compare_backend; one that perturbs a
     single tap fails, and the report names that tap as the first divergent site."""
-    from edgekit.parity.run import run_backend
     from edgekit.parity.verdict import compare_backend
     from edgekit.profiles.schema import Precision, default_tolerance
+    from edgekit.runtimes import run_backend
 
     taps, ref = _synthetic_case()
     by_tensor = {t.tensor: t.name for t in taps}

@@ -8,9 +8,9 @@ import json
 import numpy as np
 import pytest
 
-from edgekit import precision as P
 from edgekit.profiles import load_profile
 from edgekit.runtimes.base import RunnerSettings
+from edgekit.runtimes.openvino import precision as P
 
 from conftest import run_cli
 
@@ -52,7 +52,7 @@ def _toy() -> object:
 def toy_int8(tmp_path_factory):
     """The toy quantized by NNCF with the float block ignored, saved unmarked and marked f32."""
     pytest.importorskip("nncf")
-    from edgekit.export import openvino as ovx
+    from edgekit.runtimes.openvino import convert as ovx
 
     calib = np.random.default_rng(1).standard_normal((4, 1, 16, 16, 16)).astype(np.float32)
     q = ovx.quantize_int8(_toy(), calib.reshape(4, 16, 16, 16), ignored_names=FLOAT_OPS,
@@ -89,7 +89,7 @@ def test_shipped_profiles_state_their_policy():
 
 
 def test_policy_flows_into_the_openvino_compile_options():
-    from edgekit.runtimes.openvino import OpenVinoRunner
+    from edgekit.runtimes.openvino.runner import OpenVinoRunner
 
     def hint(profile, **over):
         cfg = OpenVinoRunner("x.xml", settings=RunnerSettings.from_profile(
@@ -192,12 +192,13 @@ def test_doctor_reports_bf16_amx_vnni_from_the_cpu_flags():
 def test_doctor_pays_here_follows_the_flags():
     """Twin: an AVX2-only CPU gets 'does not pay' for int8 and bf16, with the reason."""
     from edgekit.cli.doctor import profile_pays_here
+    from edgekit.precision import cpu_support
 
-    avx2 = P.cpu_support({"avx2": True})
+    avx2 = cpu_support({"avx2": True})
     assert profile_pays_here(load_profile("intel-cpu-int8"), avx2)[0] is False
     pays, why = profile_pays_here(load_profile("intel-cpu-bf16"), avx2)
     assert pays is False and "AVX512_BF16" in why
-    amx = P.cpu_support({"amx": True, "amx_bf16": True})
+    amx = cpu_support({"amx": True, "amx_bf16": True})
     assert profile_pays_here(load_profile("intel-cpu-bf16"), amx) == (True, "AMX")
 
 

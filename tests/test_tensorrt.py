@@ -6,8 +6,8 @@ import shlex
 import pytest
 
 from edgekit.errors import IntegrityError
-from edgekit.export import tensorrt as trtx
 from edgekit.profiles import load_profile
+from edgekit.runtimes import tensorrt as trtx
 
 
 def test_settings_from_static_profile():
@@ -86,13 +86,14 @@ def test_int8_preparation_writes_a_symmetric_qdq_onnx_with_the_float_scope_left_
     import onnx
     from onnx import numpy_helper
 
-    from edgekit.export.pipeline import prepare_tensorrt
+    from edgekit.runtimes import BuildContext
+    from edgekit.runtimes.tensorrt import prepare_tensorrt
 
     b = tmp_path / "b"
     shutil.copytree(yolo_bundle.bundle, b)
     prof = load_profile("jetson-orin-int8", {"imgsz": yolo_bundle.manifest.input.imgsz,
                                              "calibration.count": 2})
-    settings, info = prepare_tensorrt(b, prof, yolo_bundle.manifest.taps)
+    settings, info = prepare_tensorrt(BuildContext.of_bundle(b, prof, yolo_bundle.manifest.taps))
     q = onnx.load(str(b / trtx.QDQ_ONNX))
     inits = {i.name: numpy_helper.to_array(i) for i in q.graph.initializer}
     zps = [inits[n.input[2]] for n in q.graph.node

@@ -13,8 +13,8 @@ import onnx
 import pytest
 
 from edgekit.errors import BackendError, IntegrityError, UsageError
-from edgekit.export import tensorrt as trtx
 from edgekit.profiles import load_profile
+from edgekit.runtimes import tensorrt as trtx
 from edgekit.testing import fake_tensorrt as ft
 
 
@@ -29,7 +29,7 @@ def trt11(monkeypatch):
 
 
 def _device_build(bundle, tmp_path, profile_name, over=None):
-    from edgekit.export.pipeline import build_on_device
+    from edgekit.export.device import build_on_device
 
     b = tmp_path / "b"
     shutil.copytree(bundle.bundle, b)
@@ -119,21 +119,22 @@ def test_trtexec_reads_the_calibration_cache_in_calibrator_mode():
 def test_trtexec_script_fits_the_major_and_never_types_topk(trt10, yolo_bundle, tmp_path):
     """Bugs: --layerOutputTypes named TopK (its index output cannot be typed); the script
     carried flags TensorRT 11's trtexec rejects."""
-    from edgekit.export.pipeline import prepare_tensorrt
+    from edgekit.runtimes import BuildContext
+    from edgekit.runtimes.tensorrt import prepare_tensorrt
 
     b = tmp_path / "b"
     shutil.copytree(yolo_bundle.bundle, b)
     prof = load_profile("nvidia-gpu-fp16", {"imgsz": 160})
     topk = {n.name for n in onnx.load(str(b / "model.onnx")).graph.node if n.op_type == "TopK"}
     assert topk, "the yolo26 end-to-end head has TopK nodes"
-    s10, info = prepare_tensorrt(b, prof, yolo_bundle.manifest.taps, major=10)
+    s10, info = prepare_tensorrt(BuildContext.of_bundle(b, prof, yolo_bundle.manifest.taps), major=10)
     args = shlex.split(info["trtexec"])
     typed = next(a for a in args if a.startswith("--layerOutputTypes=")).split("=", 1)[1]
     precs = next(a for a in args if a.startswith("--layerPrecisions=")).split("=", 1)[1]
     assert topk <= {p.rsplit(":", 1)[0] for p in precs.split(",")}
     assert not topk & {p.rsplit(":", 1)[0] for p in typed.split(",")}
     assert set(args[1:]) - {a for a in args if a.split("=")[0] in ft.TRTEXEC_OPTIONS[10]} == set()
-    s11, info11 = prepare_tensorrt(b, prof, yolo_bundle.manifest.taps, major=11)
+    s11, info11 = prepare_tensorrt(BuildContext.of_bundle(b, prof, yolo_bundle.manifest.taps), major=11)
     args11 = shlex.split(info11["trtexec"])
     rejected = [a for a in args11[1:] if a.split("=")[0] not in ft.TRTEXEC_OPTIONS[11]]
     assert rejected == [] and f"--onnx={trtx.FP16_ONNX}" in args11
@@ -240,7 +241,7 @@ def test_timing_cache_is_per_version_and_gpu_reused_and_a_foreign_one_refused(
     name = res.manifest.runtime("tensorrt")["timing_cache"]
     assert name == "tensorrt/timing-trt10.3.0-sm87.cache"
     assert (b / name).read_bytes() == b"FAKETC|10.3.0|8.7|1"
-    from edgekit.export.pipeline import build_on_device
+    from edgekit.export.device import build_on_device
 
     build_on_device(b, load_profile("jetson-orin-fp16", {"imgsz": 160}))
     assert not any("refused" in m for m in caplog.messages)

@@ -10,8 +10,8 @@ import subprocess
 import numpy as np
 import pytest
 
-from edgekit.export import tensorrt as trtx
 from edgekit.profiles import load_profile
+from edgekit.runtimes import tensorrt as trtx
 
 from conftest import build_bundle, rehash
 
@@ -27,7 +27,7 @@ def _real_gpu():
 
 
 def _device_build(bundle, tmp_path, profile, over=None):
-    from edgekit.export.pipeline import build_on_device
+    from edgekit.export.device import build_on_device
 
     b = tmp_path / "b"
     shutil.copytree(bundle.bundle, b)
@@ -74,7 +74,7 @@ def test_dynamic_batch(bundles_root, tmp_path):
 
 
 def test_timing_cache_reused_and_a_foreign_one_refused(yolo_bundle, tmp_path, caplog):
-    from edgekit.export.pipeline import build_on_device
+    from edgekit.export.device import build_on_device
 
     b, prof, res = _device_build(yolo_bundle, tmp_path, "jetson-orin-fp16")
     cache = b / res.manifest.runtime("tensorrt")["timing_cache"]

@@ -98,18 +98,19 @@ def test_float_blocks_extend_the_scope_and_unknown_blocks_are_refused(yolo_bundl
     import onnx
 
     from edgekit.errors import UsageError
-    from edgekit.export.pipeline import float_scope
+    from edgekit.scope import FloatScope, select
 
     deployed = onnx.load(str(yolo_bundle.bundle / "model.onnx"))
     taps = yolo_bundle.manifest.taps
-    nodes, _, _ = float_scope(deployed, taps, [], {}, ["model.9"])
+    nodes = select(deployed, taps, FloatScope(blocks=("model.9",))).nodes
     assert nodes and all("/model.9/" in n for n in nodes)
-    assert not float_scope(deployed, taps, [], {}, [])[0]
+    assert not select(deployed, taps, FloatScope()).nodes
     with pytest.raises(UsageError, match="model.77"):
-        float_scope(deployed, taps, [], {}, ["model.77"])
+        select(deployed, taps, FloatScope(blocks=("model.77",)))
     # the levels of a site bisect its region: softmax < attention core < all of it
     site = "model.10.m.0.attn"
-    lv = {k: set(float_scope(deployed, taps, [], {site: k})[0]) for k in ("softmax", "core", "all")}
+    lv = {k: set(select(deployed, taps, FloatScope(sites={site: k})).nodes)
+          for k in ("softmax", "core", "all")}
     assert lv["softmax"] < lv["core"] < lv["all"]
     types = {n.name: n.op_type for n in deployed.graph.node}
     assert {types[n] for n in lv["core"]} == {"Softmax", "MatMul"}
@@ -129,7 +130,7 @@ def test_onnxruntime_backend_tunes_and_writes_an_int8_onnx_bundle(yolo_bundle, t
     b = load_bundle(rep["outputs"]["bundle"])
     assert b.artifact("onnxruntime") == b.path / "onnxruntime" / "model.int8.onnx"
     assert b.artifact("onnxruntime").is_file() and not (b.path / "openvino").exists()
-    assert load_profile(rep["outputs"]["profile"]).runtimes[0].value == "onnxruntime"
+    assert load_profile(rep["outputs"]["profile"]).runtimes[0] == "onnxruntime"
 
 
 def test_rtdetr_reports_what_quantizing_the_decoder_does(rtdetr_bundle, tmp_path):
@@ -140,7 +141,8 @@ def test_rtdetr_reports_what_quantizing_the_decoder_does(rtdetr_bundle, tmp_path
 
     from rich.console import Console
 
-    from edgekit.tune import decoder_worst, render
+    from edgekit.cli.render.tune import decoder_worst
+    from edgekit.cli.render.tune import render_tune as render
 
     prof = load_profile("intel-cpu-int8", {"calibration.count": 2})
     rep = tune(rtdetr_bundle.bundle, prof, tmp_path, iters=5, warmup=1,

@@ -11,8 +11,8 @@ import cv2
 import numpy as np
 from ultralytics import RTDETR, YOLO
 
+from edgekit.coco import coco_map
 from edgekit.eval.data import load_dataset
-from edgekit.eval.metric import coco_map
 from edgekit.parity.detections import xywh2xyxy
 
 ckpt, data, imgsz, nms = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]

@@ -11,17 +11,29 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
-from ..bundle import Bundle, Manifest, load_bundle
+from ..bundle import Bundle, Manifest
 from ..errors import UsageError
-from ..hostinfo import cpu_info, gpu_list, jetson_info, runtimes
-from ..models.preprocess import read_image, to_input
+from ..hostinfo import cpu_info, gpu_list, jetson_info
+from ..models.preprocess import to_input
 from ..parity.detections import decode
-from ..runtimes import RunnerSettings, get_runner, no_artifact, runtime_for_file
+from ..runtimes import (
+    RunnerSettings,
+    get_runtime,
+    installed_versions,
+    plugins,
+)
 from .stats import CV_WARN, summarize
+from .target import (
+    Target,
+    artifact_precision,
+    default_backends,
+    feed_for,
+    resolve_target,
+    sample_image,
+)
 from .timer import measure
 
 SCHEMA = "edgekit.bench/1"
-SAMPLE_IMAGE = "sample.jpg"
 
 
 @dataclass
@@ -39,112 +51,6 @@ class BenchConfig:
     conf: float = 0.25
     trust_checkpoint: bool = False  # the torch backend reopens the bundle's source checkpoint
     imgsz: int | None = None  # the size a bare model file with dynamic sizes runs at
-
-
-@dataclass
-class Target:
-    path: Path
-    bundle: Bundle | None
-    artifacts: dict[str, Path]
-
-
-def resolve_target(path: str | Path) -> Target:
-    p = Path(path)
-    if p.is_dir():
-        b = load_bundle(p)
-        arts = {rt: a for rt in ("onnxruntime", "openvino", "tensorrt")
-                if (a := b.artifact(rt)) is not None}
-        return Target(p, b, arts)
-    if not p.exists():
-        raise UsageError(f"not found: {p}")
-    return Target(p, None, {runtime_for_file(p): p})
-
-
-def default_backends(target: Target) -> list[str]:
-    """What bench times when no --backend is given: a bundle's profile runtimes (and those of
-    a profile it was built for on the device), as parity checks; a bare file's runtime."""
-    if target.bundle is None:
-        return list(target.artifacts)
-    m = target.bundle.manifest
-    wanted: list[str] = []
-    for prof in (m.profile, m.device_profile):
-        runtimes_of = [r.value for r in prof.runtimes] if prof is not None else []
-        wanted += [r for r in runtimes_of if r not in wanted]
-    return [r for r in wanted if r in target.artifacts] or list(target.artifacts)
-
-
-def artifact_precision(backend: str, target: Target) -> str:
-    """The precision of the file a backend runs: a bundle records it per artifact (an INT8
-    bundle keeps the fp32 model.onnx); a bare file's is read from its graph."""
-    if backend == "torch":
-        return "fp32"
-    art = target.artifacts[backend]
-    if target.bundle is not None and art.is_relative_to(target.bundle.path):
-        m = target.bundle.manifest
-        rel = art.relative_to(target.bundle.path).as_posix()
-        if rel == m.artifacts.get("onnx"):
-            return "fp32"
-        section = m.runtime(backend) or {}
-        if backend == "tensorrt":
-            return section.get("settings", {}).get("precision", "unknown")
-        return section.get("precision", m.profile.precision.value)
-    return _file_precision(art)
-
-
-def _file_precision(path: Path) -> str:
-    """int8 when the graph holds quantize nodes (ONNX QDQ, OpenVINO FakeQuantize), else fp32;
-    a TensorRT engine does not say."""
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".xml":
-            return "int8" if 'type="FakeQuantize"' in path.read_text(errors="replace") else "fp32"
-        if suffix == ".onnx":
-            from .._lazy import available
-
-            if available("onnx"):
-                import onnx
-
-                ops = {n.op_type for n in onnx.load(str(path), load_external_data=False).graph.node}
-                return "int8" if ops & {"QuantizeLinear", "QLinearConv", "QLinearMatMul"} else "fp32"
-    except Exception:
-        pass  # an unreadable file is reported by the runtime that loads it
-    return "unknown"
-
-
-def _feed_for(runner: Any, target: Target, batch: int,
-              imgsz: int | None = None) -> dict[str, np.ndarray]:
-    """The input bench feeds: a bundle's recorded reference image; for a bare model file,
-    random data of its input shape, whose dynamic sizes take ``imgsz`` (--imgsz)."""
-    if target.bundle is not None:
-        x = np.load(target.bundle.file("reference.npz"))["inputs"][0][:1]
-        return {"images": np.ascontiguousarray(np.repeat(x, batch, axis=0))}
-    shape = runner.input_shape() if hasattr(runner, "input_shape") else None
-    if shape is None:
-        raise UsageError(f"{target.path}: cannot tell the input shape")
-    return {runner.input_names[0]: random_input(target.path, shape, batch, imgsz)}
-
-
-def random_input(path: Path, shape: list[Any], batch: int, imgsz: int | None) -> np.ndarray:
-    """Random data of a graph's input ``shape`` (batch first): a dynamic size other than
-    the batch takes ``imgsz``, which such a graph needs (refused, exit 2, without it)."""
-    dims = [d if isinstance(d, int) and d > 0 else None for d in shape]
-    if imgsz is None and None in dims[1:]:
-        raise UsageError(f"{path}: the input shape {shape} has dynamic sizes; give the size "
-                         "to run it at with --imgsz")
-    fixed = [d for d in dims[2:] if d is not None]
-    if imgsz is not None and fixed and any(d != imgsz for d in fixed):
-        raise UsageError(f"--imgsz {imgsz}: {path} has a fixed input shape {shape}")
-    rng = np.random.default_rng(0)
-    return rng.random([batch] + [d or imgsz for d in dims[1:]], dtype=np.float32)
-
-
-def _sample_image(target: Target) -> np.ndarray:
-    f = target.bundle.file(SAMPLE_IMAGE) if target.bundle else None
-    if f is not None and f.is_file():
-        return read_image(f)
-    # older bundles: rebuild an image from the stored reference input
-    x = np.load(target.bundle.file("reference.npz"))["inputs"][0][0]
-    return np.ascontiguousarray((x.transpose(1, 2, 0)[..., ::-1] * 255).astype(np.uint8))
 
 
 def postprocess(output: np.ndarray, fmt: str, imgsz: int, lb: Any,
@@ -170,23 +76,17 @@ def runner_settings(target: Target, cfg: BenchConfig, **overrides: Any) -> Runne
     return RunnerSettings.from_profile(profile, **{**over, **overrides})
 
 
-def _make_runner(backend: str, target: Target, cfg: BenchConfig,
+def make_runner(backend: str, target: Target, cfg: BenchConfig,
                  settings: RunnerSettings | None = None) -> Any:
     settings = settings or runner_settings(target, cfg)
-    if backend == "torch":
-        if target.bundle is None:
-            raise UsageError("the torch backend needs a bundle (it rebuilds the model from it)")
-        from ..runtimes.torch import TorchRunner
-
-        return TorchRunner(target.bundle.manifest, settings=settings,
-                           trust_checkpoint=cfg.trust_checkpoint)
-    if backend not in target.artifacts:
-        raise no_artifact(target.path, backend, list(target.artifacts))
-    if backend == "tensorrt" and target.bundle is not None:
-        from ..export.tensorrt import check_engine_compat, gpu_info
-
-        check_engine_compat(target.bundle.manifest.runtime("tensorrt") or {}, gpu_info())
-    return get_runner(backend, target.artifacts[backend], settings=settings)
+    plugin = get_runtime(backend)
+    art = target.artifacts.get(backend)
+    if art is None and not plugin.runs_source:
+        raise plugin.no_artifact(target.path, list(target.artifacts))
+    if target.bundle is not None and art is not None:
+        plugin.check_artifact(target.bundle)
+    return plugin.runner(art, settings=settings, bundle=target.bundle,
+                         trust_checkpoint=cfg.trust_checkpoint)
 
 
 def bench_backend(backend: str, target: Target, cfg: BenchConfig, *, progress: Any = None,
@@ -194,7 +94,7 @@ def bench_backend(backend: str, target: Target, cfg: BenchConfig, *, progress: A
     """Time one backend; ``settings`` replaces those of :func:`runner_settings` (tune times
     its candidates under the profile it tunes for)."""
     m = target.bundle.manifest if target.bundle else None
-    runner = _make_runner(backend, target, cfg, settings)
+    runner = make_runner(backend, target, cfg, settings)
     art = target.artifacts.get(backend)
     if art is None:  # torch: rebuilt from the bundle's recorded source
         shown = f"pytorch: {m.source.spec}" if m else None
@@ -205,7 +105,7 @@ def bench_backend(backend: str, target: Target, cfg: BenchConfig, *, progress: A
     precision = artifact_precision(backend, target)
     out: dict[str, Any] = {"backend": backend, "artifact": shown, "precision": precision}
     with runner:
-        feed = _feed_for(runner, target, cfg.batch, cfg.imgsz)
+        feed = feed_for(runner, target, cfg.batch, cfg.imgsz)
         t = measure(lambda: runner.infer(feed), warmup=cfg.warmup, iters=cfg.iters,
                     duration_s=cfg.duration_s, sync=runner.synchronize,
                     progress=(lambda i: progress(backend, "model", i)) if progress else None)
@@ -220,7 +120,7 @@ def bench_backend(backend: str, target: Target, cfg: BenchConfig, *, progress: A
             e2e_off = ("end-to-end skipped: decoding and resizing images needs OpenCV "
                        "(pip install 'edgekit[e2e]') or Pillow")
         if m is not None and cfg.e2e and cfg.batch == 1 and e2e_off is None:
-            img = _sample_image(target)
+            img = sample_image(target)
             imgsz, fmt = m.input.imgsz, m.output.format
             resize = m.input.resize.mode
             stages: dict[str, list[int]] = {"preprocess": [], "inference": [], "postprocess": []}
@@ -277,9 +177,9 @@ def bench_interleaved(models: dict[str, tuple[str, Path]], bundle: Bundle, *, it
     with ExitStack() as stack:
         for label, (backend, art) in models.items():
             target = Target(art, bundle, {backend: art})
-            r = stack.enter_context(_make_runner(backend, target, cfg,
+            r = stack.enter_context(make_runner(backend, target, cfg,
                                                  (settings or {}).get(label)))
-            feed = _feed_for(r, target, 1)
+            feed = feed_for(r, target, 1)
             steps[label] = (lambda r=r, f=feed: r.infer(f)), r.synchronize
             measure(steps[label][0], warmup=warmup, iters=1, sync=r.synchronize)
         per_round = max(1, iters // rounds)
@@ -290,18 +190,22 @@ def bench_interleaved(models: dict[str, tuple[str, Path]], bundle: Bundle, *, it
 
 
 def bench_throughput(target: Target, cfg: BenchConfig) -> dict[str, Any]:
-    """OpenVINO async infer requests with streams (hint=throughput)."""
-    if "openvino" not in target.artifacts:
-        raise UsageError("throughput mode runs on OpenVINO: the target has no OpenVINO IR")
+    """Async infer requests with streams (hint=throughput), on the first runtime of the
+    target that has a throughput mode (OpenVINO)."""
+    able = [p for p in plugins() if p.throughput]
+    plugin = next((p for p in able if p.name in target.artifacts), None)
+    if plugin is None:
+        raise UsageError(f"throughput mode runs on {', '.join(p.name for p in able)}: the "
+                         "target has no artifact for it")
     settings = runner_settings(target, cfg, openvino_hint="throughput")
-    runner = get_runner("openvino", target.artifacts["openvino"], settings=settings)
+    runner: Any = plugin.runner(target.artifacts[plugin.name], settings=settings)
     with runner:
-        feed = _feed_for(runner, target, cfg.batch, cfg.imgsz)
+        feed = feed_for(runner, target, cfg.batch, cfg.imgsz)
         runner.run_async(feed, max(cfg.warmup, 4))
         total = cfg.iters or 100
         elapsed, lat, jobs = runner.run_async(feed, total)
         desc = runner.describe()
-    return {"backend": "openvino", "mode": "throughput", "requests": jobs, "batch": cfg.batch,
+    return {"backend": plugin.name, "mode": "throughput", "requests": jobs, "batch": cfg.batch,
             "images": total * cfg.batch, "elapsed_s": elapsed / 1e9,
             "fps": total * cfg.batch / (elapsed / 1e9), "request_latency": summarize(lat),
             "settings": desc}
@@ -310,7 +214,8 @@ def bench_throughput(target: Target, cfg: BenchConfig) -> dict[str, Any]:
 def conditions(cfg: BenchConfig) -> dict[str, Any]:
     cpu = cpu_info()
     return {"cpu": cpu, "threads_requested": cfg.threads, "gpus": gpu_list(),
-            "jetson": jetson_info(), "runtimes": runtimes(), "governor": cpu.get("governor"),
+            "jetson": jetson_info(), "runtimes": installed_versions(),
+            "governor": cpu.get("governor"),
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}
 
 
@@ -344,7 +249,7 @@ def run_bench(target_path: str | Path, cfg: BenchConfig, *, throughput: bool = F
             raise UsageError(f"--imgsz {cfg.imgsz}: the bundle was exported at {recorded} px "
                              "and runs at that size only")
         check_batch(target.bundle.manifest, cfg.batch,
-                    ["openvino"] if throughput else backends)
+                    [p.name for p in plugins() if p.throughput] if throughput else backends)
         b = target.bundle.manifest.profile.budget
         if cfg.budget_ms is None and b.latency_ms:
             cfg.budget_ms = float(b.latency_ms)

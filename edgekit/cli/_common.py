@@ -155,3 +155,30 @@ def write_reports(report: dict[str, Any], json_out: str | None, *,
 def log(message: str) -> None:
     err_console().print(message, soft_wrap=True)
 
+
+
+def backend_list(option: str | None, *, deployable: bool = False,
+                 check: bool = True) -> list[str] | None:
+    """``--backend a,b``: registered runtime names (``deployable``: those a profile may
+    target, not torch), each installed (exit 3 otherwise, naming the extra); None when
+    not given."""
+    if not option:
+        return None
+    from ..errors import UsageError
+    from ..runtimes import check_installed, runtime_names
+
+    known = runtime_names(deployable=True if deployable else None)
+    names = [b.strip() for b in option.split(",") if b.strip()]
+    for b in names:
+        if b not in known:
+            raise UsageError(f"--backend {b}: choose from {', '.join(known)}")
+        if check:
+            check_installed(b)
+    return names
+
+
+def backends_help(what: str, *, deployable: bool = False) -> str:
+    """The help of a --backend option, naming the registered runtimes."""
+    from ..runtimes import runtime_names
+
+    return f"Comma-separated: {', '.join(runtime_names(deployable=deployable or None))} ({what})."

@@ -1,11 +1,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from ._common import TrustCheckpoint, check_imgsz, err_console, handle_errors, write_reports
+from ._common import (
+    TrustCheckpoint,
+    backend_list,
+    backends_help,
+    check_imgsz,
+    err_console,
+    handle_errors,
+    write_reports,
+)
 
 
 @handle_errors
@@ -13,8 +21,7 @@ def bench(
     targets: Annotated[list[str], typer.Argument(help="A bundle directory or a bare model file "
                                                  "(.onnx, OpenVINO .xml, TensorRT .engine); or "
                                                  "`compare A.json B.json ...`.")],
-    backend: Annotated[str | None, typer.Option(help="Comma-separated: onnxruntime, openvino, "
-                                                "tensorrt, torch (default: the target's).")] = None,
+    backend: Annotated[str | None, typer.Option(help=backends_help("default: the target's"))] = None,
     warmup: Annotated[int, typer.Option(min=0, help="Warm-up iterations (more until settled).")] = 10,
     iters: Annotated[int | None, typer.Option(min=1, help="Timed iterations.")] = None,
     duration: Annotated[float | None, typer.Option(min=0.1, help="Time for this many seconds "
@@ -68,14 +75,9 @@ def bench(
     check_writable_file(plot, "--plot")
     from ..bench.report import baseline_results
     from ..bench.run import BenchConfig, regression, run_bench
-    from ..runtimes import check_installed
     from .render.bench import render_bench
 
-    backends = [b.strip() for b in backend.split(",")] if backend else None
-    for b in backends or []:
-        if b not in ("onnxruntime", "openvino", "tensorrt", "torch"):
-            raise UsageError(f"--backend {b}: choose from onnxruntime, openvino, tensorrt, torch")
-        check_installed(b)
+    backends = backend_list(backend)
     cfg = BenchConfig(backends=backends, warmup=warmup,
                       iters=None if duration else (iters or 100), duration_s=duration,
                       batch=batch, threads=threads, hint=hint, budget_ms=budget_ms,
@@ -94,7 +96,7 @@ def bench(
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   console=console, transient=True, disable=not console.is_terminal,
                   redirect_stdout=False, redirect_stderr=False) as bar:
-        tasks: dict[str, int] = {}
+        tasks: dict[str, Any] = {}
 
         def progress(backend_name: str, mode: str, i: int) -> None:
             key = f"{backend_name} {mode}"
@@ -115,7 +117,7 @@ def bench(
 
     write_reports(report, json_out, markdown=markdown, files=(("--plot", plot, draw),))
     reg = report.get("regression")
-    if reg is not None and not reg["rows"]:
+    if reg is not None and not reg["rows"] and base is not None:
         raise UsageError(f"--baseline {baseline}: nothing to compare: it has no result for "
                          f"{', '.join(reg['not_compared'])} (it has "
                          f"{baseline_results(base)})")

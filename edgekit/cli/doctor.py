@@ -1,60 +1,60 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from ._common import echo_data, handle_errors, out_console
+from ._common import echo_data, handle_errors, log, out_console
 
 
-def profile_runs_here(profile, rts: dict, gpus: list, jetson) -> tuple[bool, str]:
-    missing = [r.value for r in profile.runtimes if not rts.get(r.value)]
-    if profile.precision.value == "int8" and "openvino" in [r.value for r in profile.runtimes] \
-            and not rts.get("nncf"):
-        missing.append("nncf")
-    if missing:
-        return False, "missing " + ", ".join(missing)
-    if "tensorrt" in [r.value for r in profile.runtimes] and not gpus and not jetson:
-        return False, "no NVIDIA GPU"
-    if profile.jetson and not jetson:
-        return False, "not a Jetson (export the ONNX here, build the engine on the device)"
+def profile_runs_here(profile, host) -> tuple[bool, str]:
+    """Whether every runtime of ``profile`` runs on ``host`` (a ``runtimes.Host``), and why
+    not (the first runtime's reason)."""
+    from ..runtimes import get_runtime
+
+    for rt in profile.runtimes:
+        ok, why = get_runtime(rt).runs_here(profile, host)
+        if not ok:
+            return False, why
     return True, "ok"
 
 
 def profile_pays_here(profile, support: dict) -> tuple[bool | None, str]:
-    """Whether a CPU profile's reduced precision is faster than f32 on this CPU (from its
-    flags: ``edgekit.precision.cpu_support``); None for a profile where the CPU is not the
-    question (fp32, GPU profiles)."""
-    if "tensorrt" in [r.value for r in profile.runtimes]:
-        return None, "GPU"
-    if profile.precision.value == "int8":
-        return ((True, "VNNI") if support["vnni"]
-                else (False, "no VNNI (AVX512_VNNI, AVX_VNNI or AMX): INT8 gains little"))
-    if profile.float_policy == "bf16":
-        return ((True, "AMX" if support["amx"] else "AVX512_BF16") if support["bf16"]
-                else (False, "no AVX512_BF16 or AMX: OpenVINO runs f32"))
-    return None, "f32"
+    """Whether a profile's reduced precision is faster than f32 on this host (from the CPU's
+    flags: ``edgekit.precision.cpu_support``); None where the host is not the question (fp32
+    profiles, GPU profiles). Each runtime plug-in answers for itself; the first answer wins."""
+    from ..runtimes import get_runtime
+
+    answers = [get_runtime(rt).pays_here(profile, support) for rt in profile.runtimes]
+    decided = [a for a in answers if a[0] is not None]
+    return decided[0] if decided else (answers[0] if answers else (None, "-"))
 
 
 @handle_errors
 def doctor(as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False) -> None:
-    from ..hostinfo import cpu_info, gpu_list, jetson_info, runtimes
+    from rich.markup import escape
+
     from ..precision import cpu_support
     from ..profiles import list_profiles, load_profile
+    from ..runtimes import LOAD_ERRORS, Host, installed_versions
     from .render.table import new_table
 
-    cpu, gpus, jet, rts = cpu_info(), gpu_list(), jetson_info(), runtimes()
+    host = Host.here()
+    cpu, gpus, jet, rts = host.cpu, host.gpus, host.jetson, installed_versions()
     support = cpu_support(cpu["flags"])
-    prof = {}
+    prof: dict[str, dict[str, Any]] = {}
     for name, path in list_profiles().items():
         p = load_profile(path)
-        ok, why = profile_runs_here(p, rts, gpus, jet)
+        ok, why = profile_runs_here(p, host)
         pays, pays_why = profile_pays_here(p, support)
         prof[name] = {"runs_here": ok, "why": why, "pays_here": pays, "pays_why": pays_why}
+    for e in LOAD_ERRORS:
+        log(f"[yellow]warning:[/] {escape(e)}")
     if as_json:
         echo_data(json.dumps({"cpu": {**cpu, "reduced_precision": support}, "gpus": gpus,
-                              "jetson": jet, "runtimes": rts, "profiles": prof}, indent=2))
+                              "jetson": jet, "runtimes": rts, "profiles": prof,
+                              "plugin_errors": LOAD_ERRORS}, indent=2))
         return
     c = out_console()
     flags = ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in cpu["flags"].items()
@@ -69,13 +69,13 @@ def doctor(as_json: Annotated[bool, typer.Option("--json", help="Print JSON on s
     c.print("[bold]Jetson[/]: " + (f"{jet.get('model')} {jet.get('l4t')} JetPack "
                                    f"{jet.get('jetpack') or '?'}" if jet else "no"))
     t = new_table("runtimes", ("package", "version"), left=("package", "version"))
-    for k, v in rts.items():
-        t.add_row(k, v or "[dim]not installed[/]")
+    for pkg, version in rts.items():
+        t.add_row(pkg, version or "[dim]not installed[/]")
     c.print(t)
     t = new_table("profiles", ("profile", "runs here", "why", "pays here"),
                   left=("profile", "runs here", "why", "pays here"))
     for k, v in prof.items():
-        pays = ("[dim]-[/]" if v["pays_here"] is None else
+        cell = ("[dim]-[/]" if v["pays_here"] is None else
                 f"[green]yes[/] ({v['pays_why']})" if v["pays_here"] else f"[red]no[/] ({v['pays_why']})")
-        t.add_row(k, "[green]yes[/]" if v["runs_here"] else "[red]no[/]", v["why"], pays)
+        t.add_row(k, "[green]yes[/]" if v["runs_here"] else "[red]no[/]", v["why"], cell)
     c.print(t)

@@ -1,13 +1,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from ._common import TrustCheckpoint, err_console, handle_errors, write_reports
-
-BACKENDS = ("onnxruntime", "openvino", "tensorrt", "torch")
+from ._common import (
+    TrustCheckpoint,
+    backend_list,
+    backends_help,
+    err_console,
+    handle_errors,
+    write_reports,
+)
 
 
 @handle_errors
@@ -15,8 +20,7 @@ def eval_cmd(
     bundle: Annotated[Path, typer.Argument(help="A bundle directory.")],
     data: Annotated[Path, typer.Option(help="An Ultralytics dataset YAML (data.yaml).")],
     split: Annotated[str, typer.Option(help="The split to score (a key of data.yaml).")] = "val",
-    backend: Annotated[str | None, typer.Option(help="Comma-separated: onnxruntime, openvino, "
-                                                "tensorrt, torch (default: the bundle's).")] = None,
+    backend: Annotated[str | None, typer.Option(help=backends_help("default: the bundle's"))] = None,
     max_images: Annotated[int | None, typer.Option(min=1, help="Score only the first N images "
                                                    "of the split.")] = None,
     max_drop: Annotated[float | None, typer.Option(min=0.0, help="Gate: exit 1 when a backend's "
@@ -36,10 +40,7 @@ def eval_cmd(
     against the PyTorch reference."""
     from ..errors import GateFailed, UsageError
 
-    backends = [b.strip() for b in backend.split(",") if b.strip()] if backend else None
-    for b in backends or []:
-        if b not in BACKENDS:
-            raise UsageError(f"--backend {b}: choose from {', '.join(BACKENDS)}")
+    backends = backend_list(backend, check=False)
     if reference not in ("auto", "torch", "recorded", "none"):
         raise UsageError(f"--reference {reference}: choose auto, torch, recorded or none")
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -53,7 +54,7 @@ def eval_cmd(
                      threads=threads, reference=reference, trust_checkpoint=trust_checkpoint)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   console=console, transient=True, disable=not console.is_terminal) as bar:
-        tasks: dict[str, int] = {}
+        tasks: dict[str, Any] = {}
 
         def progress(label: str, i: int, total: int) -> None:
             if label not in tasks:

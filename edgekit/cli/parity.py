@@ -5,14 +5,22 @@ from typing import Annotated
 
 import typer
 
-from ._common import TrustCheckpoint, err_console, handle_errors, log, write_reports
+from ._common import (
+    TrustCheckpoint,
+    backend_list,
+    backends_help,
+    err_console,
+    handle_errors,
+    log,
+    write_reports,
+)
 
 
 @handle_errors
 def parity(
     bundle: Annotated[Path, typer.Argument(help="Bundle directory written by `edgekit export`.")],
-    backend: Annotated[str | None, typer.Option(help="Comma-separated backends "
-                                                "(default: the profile's runtimes).")] = None,
+    backend: Annotated[str | None, typer.Option(help=backends_help(
+        "default: the profile's runtimes", deployable=True))] = None,
     profile: Annotated[str | None, typer.Option(help="Profile for tolerances (default: the "
                                                 "bundle's own).")] = None,
     reference: Annotated[str | None, typer.Option(help="Recompute the reference with torch from "
@@ -50,22 +58,18 @@ def parity(
     from ..runtimes import check_installed
     from .render.parity import render_parity
 
-    def usable(names: list[str]) -> list[str]:
-        for x in names:
-            if x not in ("onnxruntime", "openvino", "tensorrt"):
-                raise UsageError(f"--backend {x}: choose from onnxruntime, openvino, tensorrt")
-            check_installed(x)
-        return names
-
     if verdict not in (None, "per_image", "median"):
         raise UsageError(f"--verdict {verdict}: choose per_image or median")
     check_writable_file(json_out, "--json")
     check_writable_file(junit, "--junit")
     # named backends are checked before the bundle's files are hashed; the profile's after
-    backends = usable([x.strip() for x in backend.split(",")]) if backend else None
+    backends = backend_list(backend, deployable=True)
     b = load_bundle(bundle)
     prof = load_profile(profile) if profile else b.manifest.profile
-    backends = backends or usable([r.value for r in prof.runtimes])
+    if backends is None:
+        backends = list(prof.runtimes)
+        for x in backends:
+            check_installed(x)
     ref = None
     if reference:
         from ..parity.reference import recompute_reference

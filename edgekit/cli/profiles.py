@@ -21,7 +21,7 @@ def list_cmd() -> None:
         p = load_profile(path)
         b = p.batch
         batch = f"{b.min}..{b.max}" if b.dynamic else str(b.size)
-        t.add_row(name, ", ".join(r.value for r in p.runtimes), p.precision.value, str(p.imgsz),
+        t.add_row(name, ", ".join(p.runtimes), p.precision.value, str(p.imgsz),
                   batch, p.description.split(". ")[0])
     out_console().print(t)
 

@@ -36,9 +36,9 @@ def tune(
     from ..errors import GateFailed
     from ..export.pipeline import export
     from ..profiles import load_profile
-    from ..tune import render
     from ..tune import tune as run_tune
     from .render.parity import render_parity
+    from .render.tune import render_tune
 
     check_imgsz(imgsz)
     check_writable_file(json_out, "--json")
@@ -53,9 +53,10 @@ def tune(
             render_parity(res.parity, err_console())
         bundle = res.bundle
     rep = run_tune(bundle, prof, out, time_limit_s=time_limit, iters=iters, threads=threads,
-                   tol_overrides={"min_cosine": min_cosine, "max_rel_l2": max_rel_l2},
+                   tol_overrides={k: v for k, v in (("min_cosine", min_cosine),
+                                                    ("max_rel_l2", max_rel_l2)) if v is not None},
                    force=force)
-    render(rep, err_console())
+    render_tune(rep, err_console())
     if json_out:
         write_json_report(rep, json_out)
     if not rep["passed"]:

@@ -21,12 +21,12 @@ import numpy as np
 
 from .. import __version__
 from .._lazy import available
-from ..bench.run import BenchConfig, Target, _make_runner, postprocess, resolve_target
+from ..bench.run import BenchConfig, Target, make_runner, postprocess, resolve_target
+from ..coco import coco_map
 from ..errors import UsageError
 from ..models.preprocess import read_image, to_input
 from ..parity.detections import xywh2xyxy
 from .data import Dataset, load_dataset
-from .metric import coco_map
 
 if TYPE_CHECKING:
     from ..bundle import Manifest
@@ -182,7 +182,7 @@ def run_eval(bundle: str | Path, data: str | Path, cfg: EvalConfig, *,
     results: dict[str, Any] = {}
     bcfg = BenchConfig(threads=cfg.threads)  # run as bench runs it: the bundle's profile
     for be in backends:
-        with _make_runner(be, Target(target.path, target.bundle, target.artifacts),
+        with make_runner(be, Target(target.path, target.bundle, target.artifacts),
                           bcfg) as runner:
             res = predict(runner, m, ds, conf=cfg.conf, progress=progress, label=be)
             res["settings"] = runner.describe()  # the precision in force among them

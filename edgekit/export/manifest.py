@@ -25,9 +25,10 @@ if TYPE_CHECKING:
     from ..profiles.schema import Profile
 
 def toolchain_versions() -> dict[str, str | None]:
-    names = ["torch", "ultralytics", "onnx", "onnxslim", "onnxruntime", "openvino", "nncf",
-             "tensorrt", "numpy"]
-    return {n: version_of(n) for n in names}
+    """The export toolchain's and every runtime's package versions, and numpy's."""
+    from ..runtimes import installed_versions
+
+    return {**installed_versions(), "numpy": version_of("numpy")}
 
 
 def query_axis(shape: tuple[int, ...], nq: int) -> int | None:
@@ -39,7 +40,7 @@ def site_taps(sites: list[Site], tap_map: dict[str, str], ref: dict[str, np.ndar
               deployed: Any, num_queries: int | None) -> list[Tap]:
     """One :class:`Tap` per site of the deployed graph: its tensor and boundary inputs, its
     reference shape, the query axes of decoder sites, its region size and graph position."""
-    from .regions import GraphIndex
+    from ..graph import GraphIndex
 
     gi = GraphIndex(deployed)
     order = {t: i for i, t in enumerate(n.output[0] for n in deployed.graph.node)}

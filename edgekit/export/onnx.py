@@ -107,3 +107,22 @@ def set_metadata(model: Any, meta: dict[str, str]) -> None:
     del model.metadata_props[:]
     for k, v in meta.items():
         model.metadata_props.append(onnx.StringStringEntryProto(key=k, value=v))
+
+
+def ultralytics_metadata(lm: Any, imgsz: int, batch: int, dynamic: bool) -> dict[str, str]:
+    """Metadata in the form Ultralytics' AutoBackend reads, so `YOLO("model.onnx")` (or
+    `RTDETR(...)`) and `yolo predict` can load the bundle's ONNX directly."""
+    from .. import __version__
+    from ..families import get_family
+
+    head = lm.head
+    end2end = get_family(lm.family).output_format(head).ultralytics_end2end
+    meta = {
+        "description": f"edgekit export of {lm.source.spec}",
+        "author": "edgekit", "version": __version__,
+        "stride": int(max(lm.model.stride)), "task": "detect", "head": type(head).__name__,
+        "batch": batch, "imgsz": [imgsz, imgsz], "names": dict(lm.names),
+        "args": {"batch": batch, "half": False, "int8": False, "dynamic": dynamic, "nms": False},
+        "channels": 3, "end2end": end2end,
+    }
+    return {k: str(v) for k, v in meta.items()}

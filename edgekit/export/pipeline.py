@@ -1,35 +1,30 @@
-"""``edgekit export``: model -> verified bundle (ONNX, OpenVINO IR, TensorRT engine)."""
+"""``edgekit export``: model -> verified bundle. Orchestration only: the probe export with
+exact taps (:mod:`.onnx`), the reference, the ONNX self-check (:mod:`.check`), each target
+runtime's build (its plug-in, :mod:`edgekit.runtimes`), ``reproduce.sh`` (:mod:`.reproduce`),
+self-parity, and the manifest written last."""
 
 from __future__ import annotations
 
 import json
 import logging
 import time
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .. import __version__
 from .._lazy import require
-from .._paths import check_writable_dir, disk_full_is_usage_error, tree_bytes
-from ..bundle import (
-    BundleWriter,
-    Manifest,
-    ParityRecord,
-    Tap,
-    load_bundle,
-    refuse_existing,
-    tap_tensors,
-    write_manifest,
-)
-from ..errors import GateFailed, UsageError
+from .._paths import check_writable_dir, disk_full_is_usage_error
+from ..bundle import BundleWriter, Manifest, ParityRecord, refuse_existing, write_manifest
+from ..errors import UsageError
 from ..families import get_family
 from ..models.preprocess import check_images, image_batch, image_provenance, list_images
 from ..models.source import resolve_source
+from ..runtimes import BuildContext
+from .check import check_onnx_outputs
 from .manifest import build_manifest, record_calibration_images, site_taps
+from .reproduce import write_reproduce
 
 if TYPE_CHECKING:
     from ..profiles.schema import Profile
@@ -52,18 +47,10 @@ def bundle_name(spec: str, profile_name: str, imgsz: int, end2end: bool = True) 
 
 def check_backends_available(profile: Profile) -> None:
     """Fail fast (exit 3) before any heavy work when a target runtime is missing."""
+    from ..runtimes import get_runtime
+
     for rt in profile.runtimes:
-        if rt.value == "tensorrt":
-            require("tensorrt", extra="tensorrt",
-                    purpose=f"profile {profile.name} (build TensorRT engines on the target GPU or "
-                            "Jetson: export an ONNX bundle here, then run `edgekit export "
-                            f"BUNDLE_DIR --profile {profile.name}` there)")
-        elif rt.value == "openvino":
-            require("openvino", extra="openvino", purpose=f"profile {profile.name}")
-            if profile.precision.value == "int8":
-                require("nncf", extra="openvino", purpose="INT8 quantization")
-        elif rt.value == "onnxruntime":
-            require("onnxruntime", extra="onnxruntime", purpose=f"profile {profile.name}")
+        get_runtime(rt).check_installed(profile)
 
 
 def _check_out(out: Path) -> None:
@@ -74,11 +61,10 @@ def bundle_bytes(model: Any, profile: Profile, ref_inputs: np.ndarray) -> float:
     """Roughly what a bundle takes on disk: an fp32 copy of the weights per model file
     (the probe, model.onnx, and each runtime's own), and the reference (its inputs, with
     the outputs and taps about twice as much again)."""
+    from ..runtimes import get_runtime
+
     weights = 4 * sum(p.numel() for p in model.parameters())
-    runtimes = [r.value for r in profile.runtimes]
-    files = 2 + ("openvino" in runtimes) + ("tensorrt" in runtimes)
-    if profile.precision.value == "int8":
-        files += ("onnxruntime" in runtimes) + ("tensorrt" in runtimes)
+    files = 2 + sum(get_runtime(r).files_built(profile) for r in profile.runtimes)
     return files * weights + 3 * ref_inputs.nbytes + 2**20
 
 
@@ -139,6 +125,8 @@ def export(model_spec: str, profile: Profile, out_dir: Path, *, seed: int = 0,
     profile's count, or ``fraction`` of the split), and the PyTorch reference mAP on its val
     split recorded in the bundle, so a device without torch can gate on the drop."""
     if Path(model_spec).is_dir():
+        from .device import build_on_device
+
         return build_on_device(Path(model_spec), profile)
     _check_out(out_dir)
     src = resolve_source(model_spec, trust=trust_checkpoint)
@@ -206,7 +194,7 @@ def export(model_spec: str, profile: Profile, out_dir: Path, *, seed: int = 0,
         if profile.simplify:
             graph = onnx_x.simplify(graph)
         deployed, tap_map = onnx_x.strip_taps(graph, out_names)
-        onnx_x.set_metadata(deployed, ultralytics_metadata(lm, imgsz, batch, profile.batch.dynamic))
+        onnx_x.set_metadata(deployed, onnx_x.ultralytics_metadata(lm, imgsz, batch, profile.batch.dynamic))
         onnx.save(deployed, str(tmp / "model.onnx"))
         t_export = time.perf_counter() - t0
 
@@ -214,31 +202,17 @@ def export(model_spec: str, profile: Profile, out_dir: Path, *, seed: int = 0,
         ref_arrays = reference_outputs(prep, ref_in)
         taps = site_taps(sites, tap_map, ref_arrays, deployed, fam.num_queries(lm.head))
         # compressed: the letterboxed images' padding and 8-bit levels shrink several-fold
-        np.savez_compressed(tmp / "reference.npz", inputs=ref_in, **ref_arrays)
+        arrays: dict[str, Any] = {"inputs": ref_in, **ref_arrays}
+        np.savez_compressed(tmp / "reference.npz", **arrays)
         manifest = build_manifest(src=src, lm=lm, profile=profile, opset=opset, taps=taps,
                                   out_shape=list(ref_arrays["output0"].shape[2:]),
                                   ref_labels=ref_labels, image_info=image_info, notes=notes,
                                   decorrelated=decorrelated, t_export=t_export)
         if parity:
-            manifest = manifest.replace(onnx_check=_check_onnx_outputs(
+            manifest = manifest.replace(onnx_check=check_onnx_outputs(
                 tmp, manifest, {**ref_arrays, "inputs": ref_in}, profile))
-        if "openvino" in [r.value for r in profile.runtimes]:
-            t1 = time.perf_counter()
-            section = build_openvino(tmp, profile, deployed, taps, lm.family, calib)
-            manifest = manifest.with_runtime(
-                "openvino", section, artifact="openvino/model.xml",
-                timings={"openvino": round(time.perf_counter() - t1, 2)})
-        if "onnxruntime" in [r.value for r in profile.runtimes] \
-                and profile.precision.value == "int8":
-            t1 = time.perf_counter()
-            section = build_ort_int8(tmp, profile, deployed, taps, lm.family, calib)
-            manifest = manifest.with_runtime(
-                "onnxruntime", section, artifact=ORT_INT8,
-                timings={"onnxruntime_int8": round(time.perf_counter() - t1, 2)})
-        if "tensorrt" in [r.value for r in profile.runtimes]:
-            built = build_tensorrt(tmp, profile, taps, mode, calib)
-            manifest = manifest.with_runtime("tensorrt", built["tensorrt"],
-                                             artifact="tensorrt/model.engine")
+        manifest = build_runtimes(BuildContext(tmp, profile, deployed, taps, mode, calib),
+                                  manifest)
         manifest = record_calibration_images(manifest, profile, images, image_info, calib_info)
         if data is not None:
             manifest = _record_eval_reference(manifest, data, trust_checkpoint)
@@ -260,75 +234,6 @@ def export(model_spec: str, profile: Profile, out_dir: Path, *, seed: int = 0,
     return result
 
 
-def _profile_flags(profile: Profile) -> list[str] | None:
-    """``--profile NAME`` plus the flags that turn the shipped profile NAME into ``profile``
-    exactly; None when no such flags exist (a profile from a file, or edited fields)."""
-    from ..profiles import list_profiles, load_profile, shipped_dirs
-
-    known = list_profiles().get(profile.name)
-    if known is None or known.parent not in shipped_dirs():
-        return None
-    base = load_profile(known)
-    flags = ["--profile", profile.name, "--imgsz", str(profile.imgsz)]
-    over: dict[str, Any] = {"imgsz": profile.imgsz}
-    if profile.batch.size != base.batch.size:
-        flags += ["--batch", str(profile.batch.size)]
-        over["batch.size"] = profile.batch.size
-    if profile.opset != base.opset and profile.opset is not None:
-        flags += ["--opset", str(profile.opset)]
-        over["opset"] = profile.opset
-    if profile.runtime.threads != base.runtime.threads and profile.runtime.threads is not None:
-        flags += ["--threads", str(profile.runtime.threads)]
-        over["runtime.threads"] = profile.runtime.threads
-    if profile.simplify != base.simplify:
-        flags.append("--simplify" if profile.simplify else "--no-simplify")
-        over["simplify"] = profile.simplify
-    return flags if load_profile(known, over) == profile else None
-
-
-PROFILE_COPY = "profile.yaml"
-
-
-def write_reproduce(tmp: Path, src: Any, profile: Profile, *, seed: int, end2end: bool | None,
-                    parity: bool, images: str | None, out_dir: Path, image_info: dict[str, Any],
-                    data: str | None = None, fraction: float | None = None) -> None:
-    """``reproduce.sh``: the export command with every option that shaped the bundle, shell
-    quoted. A profile that no shipped name plus flags gives is copied into the bundle."""
-    import shlex
-
-    model = src.spec if src.path is None else str(src.path)  # a shipped YAML name, else a file
-    flags = _profile_flags(profile)
-    profile_arg = ""
-    if flags is None:
-        import yaml
-
-        (tmp / PROFILE_COPY).write_text(yaml.safe_dump(profile.model_dump(mode="json"),
-                                                       sort_keys=False))
-        profile_arg = f' --profile "$(dirname "$0")/{PROFILE_COPY}"'
-        flags = []
-    flags += ["--seed", str(seed)]
-    if end2end is not None:  # the YOLO head exported (None: not a YOLO model)
-        flags.append("--end2end" if end2end else "--no-end2end")
-    if not parity:
-        flags.append("--no-parity")
-    if images is not None:
-        flags += ["--images", str(Path(images).resolve())]
-    if data is not None:
-        flags += ["--data", str(Path(data).resolve())]
-    if fraction is not None:
-        flags += ["--fraction", repr(fraction)]
-    flags += ["--out", str(out_dir.resolve())]
-    inputs = ("the sample images shipped with ultralytics" if image_info["dir"] is None
-              else json.dumps(image_info["dir"]))  # escaped: a comment stays one line
-    (tmp / "reproduce.sh").write_text(
-        "#!/bin/sh\n"
-        "# Re-create this bundle. Arguments are passed on: --out DIR to build it elsewhere,\n"
-        "# --force to replace it in place.\n"
-        f"# Inputs: {inputs} ({len(image_info['files'])} image(s), list sha256 "
-        f"{image_info['sha256'][:16]}..., see manifest.json 'images').\n"
-        f"exec edgekit export {shlex.quote(model)}{profile_arg} {shlex.join(flags)} \"$@\"\n")
-
-
 def _record_eval_reference(manifest: Manifest, data: str,
                            trust_checkpoint: bool = False) -> Manifest:
     """``export --data``: the PyTorch reference mAP on the dataset's val split, recorded so
@@ -348,236 +253,16 @@ def _record_eval_reference(manifest: Manifest, data: str,
         **manifest.timings_s, "eval_reference": round(time.perf_counter() - t0, 2)})
 
 
-def ultralytics_metadata(lm: Any, imgsz: int, batch: int, dynamic: bool) -> dict[str, str]:
-    """Metadata in the form Ultralytics' AutoBackend reads, so `YOLO("model.onnx")` (or
-    `RTDETR(...)`) and `yolo predict` can load the bundle's ONNX directly."""
-    head = lm.head
-    end2end = get_family(lm.family).output_format(head).ultralytics_end2end
-    meta = {
-        "description": f"edgekit export of {lm.source.spec}",
-        "author": "edgekit", "version": __version__,
-        "stride": int(max(lm.model.stride)), "task": "detect", "head": type(head).__name__,
-        "batch": batch, "imgsz": [imgsz, imgsz], "names": dict(lm.names),
-        "args": {"batch": batch, "half": False, "int8": False, "dynamic": dynamic, "nms": False},
-        "channels": 3, "end2end": end2end,
-    }
-    return {k: str(v) for k, v in meta.items()}
+def build_runtimes(ctx: BuildContext, manifest: Manifest) -> Manifest:
+    """Each target runtime builds its artifact into the bundle and records its section."""
+    from ..runtimes import get_runtime
 
-
-def _check_onnx_outputs(tmp: Path, manifest: Manifest, ref: dict[str, np.ndarray],
-                        profile: Profile) -> dict[str, Any]:
-    """Before anything else is built: the ONNX's final output against PyTorch (what the
-    manifest records as ``onnx_check``)."""
-    from .._lazy import available
-    from ..parity.run import tolerance_fn
-    from ..parity.verdict import compare_output
-    from ..runtimes import get_runner
-
-    backend = "onnxruntime" if available("onnxruntime") else "openvino"
-    runner = get_runner(backend, tmp / "model.onnx")
-    with runner:
-        outs = [runner.infer({"images": x})[runner.output_names[0]] for x in ref["inputs"]]
-    tol = tolerance_fn(profile, "fp32")("output")
-    res = compare_output(ref["output0"], np.stack(outs), manifest.output.format,
-                         manifest.input.imgsz, tol, 0.25,
-                         random_weights=manifest.source.random_weights)
-    if res["status"] == "fail":
-        raise GateFailed("the exported ONNX does not reproduce PyTorch's output: "
-                         + "; ".join(res["reasons"]))
-    if res["status"] != "pass":
-        # never a pass: the export goes on, and parity's output0 check fails the gate
-        log.warning(f"onnx check ({backend}): output0 {'; '.join(res['reasons'])}")
-        return {"backend": backend, **res}
-    d = res["detections"]
-    log.info(f"onnx check ({backend}): output matches PyTorch ({d['matched']} detections matched, "
-        f"max box shift {d['max_box_shift_px']:.3f}px)")
-    return {"backend": backend, **res}
-
-
-#: what a per-site float level keeps (op types within the site's exact region; None = all)
-SITE_LEVELS: dict[str, tuple[str, ...] | None] = {
-    "softmax": ("Softmax",),
-    "core": ("Softmax", "MatMul"),
-    "all": None,
-}
-
-
-def float_scope(deployed: Any, taps: list[Tap], items: list[str],
-                float_sites: dict[str, str] | None = None,
-                float_blocks: list[str] | None = None) -> tuple[list[str], list[str], list[str]]:
-    """ONNX node names, tensor names and op types to keep in float, per float-scope item,
-    per site (``{"model.10.m.0.attn": "all" | "softmax"}``) and per top-level block."""
-    from ..errors import UsageError
-    from .openvino import SCOPE_TYPES
-    from .regions import GraphIndex, blocks
-
-    gi = GraphIndex(deployed)
-    idx: set[int] = set()
-    if float_blocks:
-        per = blocks(gi)
-        for b in float_blocks:
-            if b not in per:
-                raise UsageError(f"float_blocks: '{b}' is not a block of this model "
-                                 f"(blocks: {', '.join(per)})")
-            idx |= per[b]
-    by_name = {t.name: t for t in taps if t.kind != "queries"}
-    if "attention" in items:
-        for t in by_name.values():
-            idx |= gi.region(t.tensor, t.inputs)
-    for site, what in (float_sites or {}).items():
-        if site not in by_name:
-            raise UsageError(f"float_sites: '{site}' is not an attention site of this model "
-                             f"(sites: {', '.join(by_name)})")
-        region = gi.region(by_name[site].tensor, by_name[site].inputs)
-        keep = SITE_LEVELS[what]
-        idx |= region if keep is None else {i for i in region if gi.nodes[i].op_type in keep}
-    if "decoder" in items:
-        q = [t for t in taps if t.kind == "queries"]
-        if q:
-            idx |= gi.descendants([q[0].tensor])
-    node_names = gi.names(idx)
-    tensors = [o for i in sorted(idx) for o in gi.nodes[i].output]
-    onnx_types = {ot for item in items if item in SCOPE_TYPES for ot in SCOPE_TYPES[item][0]}
-    ov_types = sorted({vt for item in items if item in SCOPE_TYPES for vt in SCOPE_TYPES[item][1]})
-    if "score_sigmoid" in items:
-        # the final score Sigmoid(s): Sigmoid nodes that feed the output without passing a Conv
-        out_anc = gi.ancestors(["output0"])
-        for i in out_anc:
-            n = gi.nodes[i]
-            if n.op_type == "Sigmoid" and not any(gi.nodes[j].op_type == "Conv"
-                                                  for j in gi.descendants(list(n.output))):
-                node_names.append(n.name)
-                tensors += list(n.output)
-    node_names += [n.name for n in gi.nodes if n.op_type in onnx_types]
-    return sorted(set(node_names)), sorted(set(tensors)), ov_types
-
-
-def build_openvino(tmp: Path, profile: Profile, deployed: Any, taps: list[Tap],
-                   family: str, images: str | list[Path] | None) -> dict[str, Any]:
-    from ..precision import plain_client_precisions
-    from . import openvino as ovx
-
-    xml = tmp / "openvino" / "model.xml"
-    prec = profile.precision.value
-    policy = profile.float_policy
-    model = ovx.convert(tmp / "model.onnx", keep_tensors=tap_tensors(taps))
-    if prec != "int8":
-        marks = ovx.save(model, xml, fp16=prec == "fp16", policy=policy)
-        log.info(f"openvino: IR ({prec}, float parts at {policy}) converted from model.onnx")
-        info = {"precision": prec, "converted_from": "model.onnx", "float_precision": marks}
-    else:
-        info = quantize_ir(model, deployed, taps, profile.calibration,
-                           calibration_batch(profile, get_family(family).resize, images), xml,
-                           policy=policy)
-    # what a plain client (compile_model, no config; benchmark_app) runs the IR at, here
-    plain = plain_client_precisions(xml)
-    info["plain_client"] = {**plain, "reduced": len(plain["reduced"]),
-                            "reduced_examples": plain["reduced"][:5]}
-    if policy == "f32" and plain["reduced"]:
-        log.info(f"openvino: {len(plain['reduced'])} float ops still run at reduced precision "
-                 f"under a plain compile_model here ({plain['default_hint']} default), e.g. "
-                 f"{plain['reduced'][0]}; edgekit's runners pin f32")
-    return info
-
-
-def calibration_batch(profile: Profile, mode: str,
-                      images: str | list[Path] | None = None) -> np.ndarray:
-    """The profile's calibration images, resized the way the model family is fed."""
-    cal = profile.calibration
-    return image_batch(list_images(cal.images or images), profile.imgsz, count=cal.count,
-                       mode=mode)
-
-
-def calibration_scope(deployed: Any, taps: list[Tap],
-                      cal: Any) -> tuple[list[str], list[str], list[str]]:
-    """:func:`float_scope` of a profile's calibration section."""
-    return float_scope(deployed, taps, list(cal.float_scope), dict(cal.float_sites),
-                       list(cal.float_blocks))
-
-
-#: where an INT8 ONNX Runtime model lives in a bundle (model.onnx stays the portable fp32)
-ORT_INT8 = "onnxruntime/model.int8.onnx"
-
-
-def build_ort_int8(tmp: Path, profile: Profile, deployed: Any, taps: list[Tap],
-                   family: str, images: str | list[Path] | None) -> dict[str, Any]:
-    return quantize_ort(tmp / "model.onnx", deployed, taps, profile.calibration,
-                        calibration_batch(profile, get_family(family).resize, images),
-                        tmp / ORT_INT8)
-
-
-def quantize_ort(src: Path, deployed: Any, taps: list[Tap], cal: Any,
-                 calib: np.ndarray, dst: Path) -> dict[str, Any]:
-    """ONNX Runtime static INT8 (QDQ) of the bundle's ONNX with the calibration's float scope."""
-    from .ort_quant import quantize_static_qdq
-
-    nodes, _tensors, _ov_types = calibration_scope(deployed, taps, cal)
-    scope = describe_scope(cal.float_scope, cal.float_sites, cal.float_blocks)
-    log.info(f"onnxruntime int8: static QDQ on {len(calib)} images, keeping {len(nodes)} nodes in "
-        f"float ({', '.join(scope) or 'nothing'})")
-    info = quantize_static_qdq(src, dst, calib, exclude_nodes=nodes)
-    return {"precision": "int8", "quantized_from": "model.onnx", **info,
-            "float_scope": list(cal.float_scope), "float_sites": dict(cal.float_sites),
-            "float_blocks": list(cal.float_blocks)}
-
-
-def describe_scope(items: Sequence[str], sites: Mapping[str, str],
-                   blocks: Sequence[str]) -> list[str]:
-    """A float scope as short labels, for logs and reports."""
-    labels = list(items) + [f"{k}:{v}" for k, v in sites.items()]
-    if blocks:
-        nums = sorted(int(b.split(".")[1]) for b in blocks)
-        runs: list[str] = []
-        for n in nums:
-            if runs and runs[-1].split("-")[-1] == str(n - 1):
-                runs[-1] = f"{runs[-1].split('-')[0]}-{n}"
-            else:
-                runs.append(str(n))
-        labels.append(f"block{'s' if len(nums) > 1 else ''} model.{','.join(runs)}")
-    return labels
-
-
-def quantize_ir(model: Any, deployed: Any, taps: list[Tap], cal: Any,
-                calib: np.ndarray, xml: Path, policy: str = "f32") -> dict[str, Any]:
-    """NNCF INT8 of an ov.Model with the calibration's float scope; saves the IR with the
-    float ``policy`` in it (edgekit/precision.py: an f32 float scope stays f32 for a plain
-    client on a bf16 CPU)."""
-    from . import openvino as ovx
-
-    nodes, tensors, ov_types = calibration_scope(deployed, taps, cal)
-    names = ovx.ov_names_for(model, nodes, tensors)
-    scope = describe_scope(cal.float_scope, cal.float_sites, cal.float_blocks)
-    log.info(f"openvino int8: NNCF (transformer, {cal.preset}) on {len(calib)} images, keeping "
-        f"{len(names)} ops in float ({', '.join(scope) or 'nothing'})")
-    q = ovx.quantize_int8(model, calib, ignored_names=names, ignored_types=ov_types,
-                          preset=cal.preset)
-    marks = ovx.save(q, xml, policy=policy)
-    fq = sum(1 for op in q.get_ops() if op.get_type_name() == "FakeQuantize")
-    return {"precision": "int8", "converted_from": "model.onnx",
-            "nncf": {"model_type": "transformer", "preset": cal.preset,
-                     "subset_size": len(calib), "float_scope": list(cal.float_scope),
-                     "float_sites": dict(cal.float_sites),
-                     "float_blocks": list(cal.float_blocks),
-                     "ignored_ops": len(names), "ignored_types": ov_types,
-                     "fake_quantize_ops": fq},
-            "float_precision": marks}
-
-
-def prepare_tensorrt(bundle_dir: Path, profile: Profile, taps: list[Tap],
-                     mode: str = "letterbox", major: int | None = None,
-                     images: str | list[Path] | None = None) -> tuple[Any, dict[str, Any]]:
-    """See :func:`edgekit.export.tensorrt.bundle.prepare_tensorrt`."""
-    from .tensorrt.bundle import prepare_tensorrt as prepare
-
-    return prepare(bundle_dir, profile, taps, mode, major, images)
-
-
-def build_tensorrt(bundle_dir: Path, profile: Profile, taps: list[Tap],
-                   mode: str = "letterbox",
-                   images: str | list[Path] | None = None) -> dict[str, Any]:
-    from .tensorrt.bundle import build_tensorrt as build
-
-    return build(bundle_dir, profile, taps, mode, images)
+    for rt in ctx.profile.runtimes:
+        built = get_runtime(rt).build(ctx)
+        if built is not None:
+            manifest = manifest.with_runtime(rt, built.section, artifact=built.artifact,
+                                             timings=built.timings)
+    return manifest
 
 
 def self_parity(tmp: Path, manifest: Manifest, profile: Profile,
@@ -585,8 +270,7 @@ def self_parity(tmp: Path, manifest: Manifest, profile: Profile,
     from ..bundle import Bundle
     from ..parity.run import run_parity
 
-    backends = [r.value for r in profile.runtimes]
-    report = run_parity(Bundle(tmp, manifest), profile, backends)
+    report = run_parity(Bundle(tmp, manifest), profile, list(profile.runtimes))
     # the bundle is checked while it is assembled; the report names where it will live
     report["bundle"] = str((final or tmp).resolve())
     (tmp / "parity.json").write_text(json.dumps(report, indent=2) + "\n")
@@ -599,31 +283,3 @@ def parity_record(report: dict[str, Any]) -> ParityRecord:
     return ParityRecord(passed=report["passed"],
                         first_divergent={b: r["first_divergent"]
                                          for b, r in report["backends"].items()})
-
-
-def build_on_device(bundle_dir: Path, profile: Profile) -> ExportResult:
-    """Build the TensorRT engine of an existing bundle here, from its ONNX, without torch."""
-    import shutil
-
-    if [r.value for r in profile.runtimes] != ["tensorrt"]:
-        raise UsageError("building into an existing bundle is for TensorRT profiles "
-                         f"(engines are not portable); {profile.name} targets "
-                         f"{', '.join(r.value for r in profile.runtimes)}")
-    bundle = load_bundle(bundle_dir)
-    check_backends_available(profile)
-    check_writable_dir(bundle_dir.parent, "the bundle's folder")
-    from .tensorrt.bundle import reconcile_profile
-
-    profile = reconcile_profile(profile, bundle.manifest)
-    # a copy of the bundle, and an engine about the size of its ONNX
-    need = tree_bytes(bundle_dir) + (bundle_dir / "model.onnx").stat().st_size
-    with disk_full_is_usage_error(bundle_dir.parent, lambda: need), \
-            BundleWriter(bundle_dir, force=True) as tmp:  # the engine is added in place
-        for p in bundle_dir.iterdir():
-            if p.name != "manifest.json":
-                (shutil.copytree if p.is_dir() else shutil.copy2)(p, tmp / p.name)
-        built = build_tensorrt(tmp, profile, bundle.taps, bundle.manifest.input.resize.mode)
-        manifest = bundle.manifest.with_runtime("tensorrt", built["tensorrt"],
-                                                artifact="tensorrt/model.engine")
-        manifest = write_manifest(tmp, manifest.replace(device_profile=profile))
-    return ExportResult(bundle_dir, manifest)

@@ -15,14 +15,18 @@ class name (``type(m).__name__`` and the names along its MRO), as strings.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from .._registry import Registry as _Registry
+from .._registry import Stack
 from ..errors import UsageError
+
+#: the grey a letterbox pads with, as Ultralytics' LetterBox does
+PAD_VALUE = 114
 
 #: the input every Ultralytics detector takes: RGB in [0, 1], NCHW float32
 NORMALISATION: dict[str, object] = {
@@ -168,50 +172,23 @@ class FamilySpec:
 
     def input_spec(self) -> dict[str, object]:
         """The manifest's ``input`` section (less the size): normalisation and resize."""
-        from ..models.preprocess import PAD_VALUE
-
         resize: dict[str, object] = {"mode": self.resize, "interpolation": "linear"}
         if self.resize == "letterbox":
             resize.update(pad_value=PAD_VALUE, center=True, scaleup=True)
         return {**self.normalisation, "resize": resize}
 
 
-class Registry:
+class Registry(_Registry[FamilySpec]):
     """Families by name, in registration order."""
 
-    def __init__(self, specs: dict[str, FamilySpec] | None = None) -> None:
-        self._specs: dict[str, FamilySpec] = dict(specs or {})
+    kind = "model family"
 
-    def copy(self) -> Registry:
-        return Registry(self._specs)
-
-    def register(self, spec: FamilySpec) -> FamilySpec:
-        if spec.name in self._specs and self._specs[spec.name] is not spec:
-            raise ValueError(f"model family {spec.name!r} is registered already")
-        taken = {f.name: s.name for s in self._specs.values() if s.name != spec.name
-                 for f in s.formats}
+    def check(self, spec: FamilySpec) -> None:
+        taken = {f.name: s.name for s in self if s.name != spec.name for f in s.formats}
         clash = [f.name for f in spec.formats
                  if f.name in taken and self.format(f.name) is not f]
         if clash:
             raise ValueError(f"output format {clash[0]!r} belongs to family {taken[clash[0]]!r}")
-        self._specs[spec.name] = spec
-        return spec
-
-    def unregister(self, name: str) -> None:
-        self._specs.pop(name, None)
-
-    def names(self) -> list[str]:
-        return list(self._specs)
-
-    def __iter__(self) -> Iterator[FamilySpec]:
-        return iter(list(self._specs.values()))
-
-    def get(self, name: str) -> FamilySpec:
-        try:
-            return self._specs[name]
-        except KeyError:
-            raise UsageError(f"unknown model family {name!r} (known: "
-                             f"{', '.join(self._specs) or 'none'})") from None
 
     def family_of(self, model: Any) -> FamilySpec:
         """The family of an Ultralytics model, by its last module (the head)."""
@@ -261,23 +238,10 @@ def _block_regex(pats: tuple[str, ...]) -> re.Pattern[str]:
 
 #: the registry the package uses; tests work on copies (see :func:`using`)
 REGISTRY = Registry()
-
-
-def current() -> Registry:
-    return _active[-1]
-
-
-_active: list[Registry] = [REGISTRY]
-
-
-@contextmanager
-def using(registry: Registry) -> Iterator[Registry]:
-    """Make ``registry`` the one every lookup consults, for the ``with`` block (tests)."""
-    _active.append(registry)
-    try:
-        yield registry
-    finally:
-        _active.remove(registry)
+_STACK = Stack(REGISTRY)
+current = _STACK.current
+#: make a registry the one every lookup consults, for a ``with`` block (tests)
+using = _STACK.using
 
 
 def register(spec: FamilySpec) -> FamilySpec:

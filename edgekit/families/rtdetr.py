@@ -13,7 +13,7 @@ from .base import ULTRALYTICS_SITES, Decoded, FamilySpec, FragileOp, OutputForma
 
 def _decode(x: np.ndarray, imgsz: int, conf: float, iou: float, max_det: int,
             agnostic: bool) -> Decoded:
-    from ..parity.detections import xywh2xyxy
+    from ..boxes import xywh2xyxy
 
     return xywh2xyxy(x[:, :4]) * imgsz, x[:, 4], x[:, 5]
 

@@ -22,7 +22,7 @@ _CLASS_OFFSET = 7680.0
 
 def _decode_raw(x: np.ndarray, imgsz: int, conf: float, iou: float, max_det: int,
                 agnostic: bool) -> Decoded:
-    from ..parity.detections import nms, xywh2xyxy
+    from ..boxes import nms, xywh2xyxy
 
     p = x.T  # (anchors, 4 + nc)
     cls_scores = p[:, 4:]

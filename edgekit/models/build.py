@@ -163,7 +163,7 @@ def prepare_for_export(lm: LoadedModel, imgsz: int, *, dynamic: bool = False) ->
             m.xyxy = False
             m.shape = None
         elif isinstance(m, C2f):
-            m.forward = m.forward_split
+            m.forward = m.forward_split  # type: ignore[method-assign]
     lm.model = model.eval()
     return lm.model
 

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..families.base import PAD_VALUE
+
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
-PAD_VALUE = 114
 
 
 @dataclass(frozen=True)

@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 from enum import Enum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from ..scope import DEFAULT_FLOAT_SCOPE, FloatScopeItem, SiteLevel
 
-class Runtime(str, Enum):
-    onnxruntime = "onnxruntime"
-    openvino = "openvino"
-    tensorrt = "tensorrt"
+
+def _runtime_name(name: str) -> str:
+    """A runtime a profile may target: a registered, deployable runtime plug-in
+    (edgekit/runtimes)."""
+    from ..runtimes import runtime_names
+
+    known = runtime_names(deployable=True)
+    if name not in known:
+        raise ValueError(f"'{name}' is not a runtime (choose from {', '.join(known)})")
+    return name
+
+
+#: a runtime's name, as the registry knows it
+RuntimeName = Annotated[str, AfterValidator(_runtime_name)]
 
 
 class Precision(str, Enum):
@@ -62,20 +73,6 @@ class RuntimeSettings(_Strict):
                            "calibrator (deprecated since TensorRT 10.1)")
 
 
-FloatScopeItem = Literal[
-    "attention",  # every attention site's subgraph
-    "decoder",  # the whole RT-DETR decoder head
-    "softmax",
-    "layernorm",
-    "gridsample",
-    "topk",
-    "score_sigmoid",
-]
-#: what stays in float by default: everything quantization is known to hurt
-DEFAULT_FLOAT_SCOPE: tuple[FloatScopeItem, ...] = (
-    "attention", "decoder", "softmax", "layernorm", "gridsample", "topk", "score_sigmoid")
-
-
 def _block_name(name: str) -> str:
     """A top-level block name of a registered model family (``model.N``)."""
     from ..families import is_block_name
@@ -92,7 +89,7 @@ class Calibration(_Strict):
         default_factory=lambda: list(DEFAULT_FLOAT_SCOPE),
         description="what stays in float when quantizing",
     )
-    float_sites: dict[str, Literal["all", "core", "softmax"]] = Field(
+    float_sites: dict[str, SiteLevel] = Field(
         default_factory=dict,
         description="per attention site (module path): keep in float its whole subgraph "
                     "('all'), its attention core — the score and value MatMuls and the "
@@ -170,7 +167,7 @@ def imgsz_error(v: int) -> str | None:
 class Profile(_Strict):
     name: str
     description: str = ""
-    runtimes: list[Runtime] = Field(min_length=1)
+    runtimes: list[RuntimeName] = Field(min_length=1)
     precision: Precision = Precision.fp32
     imgsz: int = Field(640, gt=0)
     batch: BatchSpec = Field(default_factory=BatchSpec)
@@ -200,7 +197,9 @@ class Profile(_Strict):
             return self.float_precision
         # an fp16 engine computes in fp16; an fp16 OpenVINO IR or ONNX only stores fp16
         # weights, and its math stays f32 unless the profile says otherwise
-        builds_fp16 = any(r.value == "tensorrt" for r in self.runtimes)
+        from ..runtimes import get_runtime
+
+        builds_fp16 = any(get_runtime(r).computes_fp16 for r in self.runtimes)
         return "fp16" if self.precision == Precision.fp16 and builds_fp16 else "f32"
 
     @field_validator("imgsz")
@@ -213,7 +212,7 @@ class Profile(_Strict):
 
     @field_validator("runtimes")
     @classmethod
-    def _unique(cls, v: list[Runtime]) -> list[Runtime]:
+    def _unique(cls, v: list[str]) -> list[str]:
         if len(set(v)) != len(v):
             raise ValueError("runtimes are listed twice")
         return v
@@ -247,9 +246,9 @@ class Profile(_Strict):
 # against 35.1 and above (46 in the study; 35.1 on a build whose score Sigmoid was quantized
 # to 4 levels, benchmarks/results/verdict_check.md). The cosine, rel L2 and element
 # criteria stay reported metrics.
-_REDUCED = {"verdict": "median", "min_median_sqnr_db": 13.0, "max_median_stream_rel": 0.19,
+_REDUCED: dict[str, Any] = {"verdict": "median", "min_median_sqnr_db": 13.0, "max_median_stream_rel": 0.19,
             "max_agreement_drop": 29.0}
-_PER_IMAGE = {**_REDUCED, "verdict": "per_image"}
+_PER_IMAGE: dict[str, Any] = {**_REDUCED, "verdict": "per_image"}
 _DEFAULTS: dict[Precision, dict[str, Tolerance]] = {
     Precision.fp32: {
         "default": Tolerance(min_cosine=0.9999, max_rel_l2=1e-3, atol=1e-2, rtol=1e-2,

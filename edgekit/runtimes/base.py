@@ -104,6 +104,11 @@ class Runner:
     def versions(self) -> dict[str, Any]:
         return {}
 
+    def input_shape(self) -> list[Any] | None:
+        """The first input's shape once active (a dynamic size as -1 or a name); None when
+        the runtime cannot tell (bench then needs a bundle's reference input)."""
+        return None
+
     def describe(self) -> dict[str, Any]:
         """Settings actually in force, for reports."""
         return {}
@@ -129,3 +134,24 @@ class FunctionRunner(Runner):
 
     def infer(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         return self.fn(feed)
+
+
+#: the name parity and bench give a model's primary output, whatever the graph calls it
+OUTPUT = "output0"
+
+
+def run_backend(runner: Runner, inputs: np.ndarray, extra: list[str]) -> dict[str, np.ndarray]:
+    """Run every reference sample (``inputs``: one runner call per entry); stack each output
+    along a new sample axis. The model's primary output is also given as ``output0``."""
+    stacked: dict[str, list[np.ndarray]] = {}
+    with runner:
+        for k in range(inputs.shape[0]):
+            outs = runner.infer({"images": inputs[k]})
+            for name, arr in outs.items():
+                stacked.setdefault(name, []).append(np.asarray(arr))
+    out = {n: np.stack(v) for n, v in stacked.items()}
+    if OUTPUT not in out:
+        primary = [n for n in runner.output_names if n not in extra]
+        if primary:
+            out[OUTPUT] = out[primary[0]]
+    return out

@@ -8,10 +8,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._lazy import require, version_of
+from ..errors import UsageError
 from .base import Runner, RunnerSettings
+from .plugin import Requirement, RuntimePlugin, register
 
 if TYPE_CHECKING:
-    from ..bundle import Manifest
+    from pathlib import Path
+
+    from ..bundle import Bundle, Manifest
 
 
 class TorchRunner(Runner):
@@ -61,3 +65,32 @@ class TorchRunner(Runner):
         t = self._torch if self.model is not None else None
         return {"device": "cpu", "threads": t.get_num_threads() if t else None,
                 "mode": "eager, inference_mode"}
+
+
+class TorchPlugin(RuntimePlugin):
+    """PyTorch eager, for baselines (bench, eval's reference): no profile targets it, and it
+    runs no file of the bundle but rebuilds the model from the bundle's recorded source."""
+
+    name = "torch"
+    description = "PyTorch eager (CPU), the model rebuilt from the bundle's source"
+    requires = (Requirement("torch", "export", "PyTorch"),
+                Requirement("ultralytics", "export", "Ultralytics"))
+    deployable = False
+    runs_source = True
+
+    def runner(self, artifact: Path | None, *, settings: RunnerSettings | None = None,
+               extra_outputs: list[str] | None = None, bundle: Bundle | None = None,
+               trust_checkpoint: bool = False) -> Runner:
+        if bundle is None:
+            raise UsageError("the torch backend needs a bundle (it rebuilds the model from it)")
+        return TorchRunner(bundle.manifest, settings=settings, extra_outputs=extra_outputs,
+                           trust_checkpoint=trust_checkpoint)
+
+    def artifact_of(self, bundle: Bundle) -> Path | None:
+        return None  # nothing of the bundle: the recorded source
+
+    def precision_of(self, section: dict[str, Any], profile: Any) -> str:
+        return "fp32"
+
+
+PLUGIN = register(TorchPlugin())

@@ -44,11 +44,6 @@ def write_fp16_onnx(src: Path, dst: Path, fp32_nodes: list[str], fp32_op_types: 
             "fp32_op_types": ops, "cast_nodes": casts}
 
 
-#: ONNX op types behind each hotspot layer type (the fp16 ONNX keeps these fp32)
-ONNX_OPS_FOR_LAYER_TYPE = {"SOFTMAX": "Softmax", "NORMALIZATION": "LayerNormalization",
-                           "GRID_SAMPLE": "GridSample", "TOPK": "TopK"}
-
-
 def network_flags(trt: Any) -> int:
     """Strong typing is always on in 11; the flag is kept (deprecated) where it exists."""
     flag = getattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED", None)

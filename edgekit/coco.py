@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from .._lazy import require
+from ._lazy import require
 
 
 def coco_map(gt: list[tuple[tuple[int, int], np.ndarray, np.ndarray]],

@@ -62,28 +62,22 @@ class TrtBuildSettings:
         return self.trt_major >= 11
 
 
-#: float-scope items that are precision hotspots, and the TensorRT layer types behind them
-HOTSPOT_LAYER_TYPES = {
-    "softmax": ("SOFTMAX",),
-    "layernorm": ("NORMALIZATION",),
-    "gridsample": ("GRID_SAMPLE",),
-    "topk": ("TOPK",),
-    "score_sigmoid": (),  # pinned by node name: only the final score Sigmoid, not every SiLU
-}
-
-
-def hotspot_items(profile: Profile) -> list[str]:
-    """The profile's float-scope items that TensorRT keeps in fp32 (the rest of the float
-    scope, e.g. whole attention sites in an INT8 build, is left out of INT8 and runs in the
-    engine's float precision)."""
-    return [i for i in profile.calibration.float_scope if i in HOTSPOT_LAYER_TYPES]
-
-
 def major_of(version: str) -> int:
     try:
         return int(str(version).split(".")[0])
     except ValueError as exc:
         raise UsageError(f"unreadable TensorRT version '{version}'") from exc
+
+
+def hotspot_layer_types(profile: Profile) -> tuple[str, ...]:
+    """The TensorRT layer types of the profile's float-scope hotspots (edgekit/scope.py):
+    what an fp16 or int8 engine pins to fp32 by type. The rest of the float scope (whole
+    attention sites in an INT8 build, say) is left out of INT8 and runs at the engine's
+    float precision."""
+    from ...scope import ITEMS, FloatScope
+
+    hot = FloatScope.of(profile.calibration).hotspots()
+    return tuple(t for i in hot.items for t in ITEMS[i].tensorrt_layers)
 
 
 def settings_from_profile(profile: Profile, *, major: int = 10, mark_outputs: list[str] | None = None,
@@ -104,7 +98,7 @@ def settings_from_profile(profile: Profile, *, major: int = 10, mark_outputs: li
         timing_cache=profile.runtime.trt_timing_cache,
         mark_outputs=tuple(mark_outputs or ()),
         fp32_layers=tuple(fp32_layers or ()),
-        fp32_layer_types=tuple(t for i in hotspot_items(profile) for t in HOTSPOT_LAYER_TYPES[i]),
+        fp32_layer_types=hotspot_layer_types(profile),
         int8_mode=profile.runtime.trt_int8,
         trt_major=major,
         fp32_output_layers=tuple((fp32_layers if fp32_output_layers is None

@@ -8,10 +8,10 @@ from typing import Any
 
 import numpy as np
 
-from .._lazy import require, version_of
-from ..errors import UsageError
-from ..precision import OV_TYPES, policy_name
-from .base import Runner, RunnerSettings
+from ..._lazy import require, version_of
+from ...errors import UsageError
+from ..base import Runner, RunnerSettings
+from .precision import OV_TYPES, policy_name
 
 
 class OpenVinoRunner(Runner):
@@ -27,7 +27,7 @@ class OpenVinoRunner(Runner):
         self._out_ports: list[Any] = []
 
     def config(self) -> dict[str, Any]:
-        ov = require("openvino", purpose="the openvino backend")
+        ov = require("openvino", extra="openvino", purpose="the openvino backend")
         props = ov.properties
         hint = (props.hint.PerformanceMode.LATENCY if self.settings.openvino_hint == "latency"
                 else props.hint.PerformanceMode.THROUGHPUT)
@@ -44,7 +44,7 @@ class OpenVinoRunner(Runner):
         return cfg
 
     def _activate(self) -> None:
-        ov = require("openvino", purpose="the openvino backend")
+        ov = require("openvino", extra="openvino", purpose="the openvino backend")
         core = ov.Core()
         try:
             model = core.read_model(str(self.model_path))
@@ -139,7 +139,7 @@ class OpenVinoRunner(Runner):
         waiting behind the request before it."""
         import time
 
-        ov = require("openvino")
+        ov = require("openvino", extra="openvino")
         jobs = jobs or int(self.compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
         jobs = max(1, min(jobs, total))
         reqs = [self.compiled.create_infer_request() for _ in range(jobs)]

@@ -58,7 +58,7 @@ def attach_timing_cache(config: Any, path: Path | None, notes: list[str]) -> Any
     cache = config.create_timing_cache(blob) if blob else None
     if cache is not None and config.set_timing_cache(cache, ignore_mismatch=False):
         return cache
-    if blob:
+    if blob and path is not None:
         notes.append(f"timing cache {path.name} refused (another TensorRT version or GPU); "
                      "started a fresh one")
     cache = config.create_timing_cache(b"")

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .._lazy import require
+from ..._lazy import require
 
 
 def quantize_static_qdq(src: Path, dst: Path, calib: np.ndarray, *, exclude_nodes: list[str],

@@ -16,12 +16,12 @@ from ...errors import BackendError, MissingBackendError
 def cudart_module() -> Any:
     """``cuda.bindings.runtime`` (cuda-python >= 12.6), ``cuda.cudart`` before it, or None."""
     try:
-        from cuda.bindings import runtime as cudart  # type: ignore[import-not-found]
+        from cuda.bindings import runtime as cudart
 
         return cudart
     except ImportError:
         try:
-            from cuda import cudart  # type: ignore[import-not-found]
+            from cuda import cudart
 
             return cudart
         except ImportError:
@@ -107,7 +107,7 @@ def gpu_info() -> dict[str, Any]:
 
     info: dict[str, Any] = {}
     try:
-        import tensorrt as trt  # type: ignore[import-not-found]
+        import tensorrt as trt
 
         info["tensorrt"] = trt.__version__
         info["tensorrt_major"] = major_of(trt.__version__)

@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import BackendError, IntegrityError, UsageError
-from .base import Runner, RunnerSettings
+from ...errors import BackendError, IntegrityError, UsageError
+from ..base import Runner, RunnerSettings
 
 
 class TensorRTRunner(Runner):
@@ -25,11 +25,14 @@ class TensorRTRunner(Runner):
         self.model_path = Path(model_path)
         self._trt: Any = None
         self.device: Any = None
-        self.engine = self.context = self.runtime = None
+        self.engine: Any = None
+        self.context: Any = None
+        self.runtime: Any = None
+        self.dtypes: dict[str, np.dtype[Any]] = {}
 
     def _activate(self) -> None:
-        from ..export.tensorrt import Device, require_trt
-        from ..export.tensorrt.cuda import require_cudart
+        from . import Device, require_trt
+        from .cuda import require_cudart
 
         trt = require_trt()
         cudart = require_cudart("the tensorrt backend")
@@ -102,7 +105,7 @@ class TensorRTRunner(Runner):
         self.device = None
 
     def versions(self) -> dict[str, Any]:
-        from ..export.tensorrt import gpu_info
+        from . import gpu_info
 
         return gpu_info()
 

@@ -9,6 +9,7 @@ every node downstream of the decoder's query input.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from typing import Any
 
 
@@ -59,7 +60,7 @@ def block_of(node_name: str) -> str | None:
     The TorchScript exporter scopes names irregularly (``/model/model.9/cv2/conv/Conv`` for
     YOLO, ``/model.28/decoder/...`` elsewhere); the first ``model.N`` path component names
     the block either way."""
-    from ..families import block_regex
+    from .families import block_regex
 
     m = block_regex().search(node_name)
     return m.group(1) if m else None
@@ -113,3 +114,13 @@ def block_boundaries(gi: GraphIndex, float_tensors: set[str] | None = None
             r["inputs"] = [t for t in r["inputs"] if t in float_tensors or t == "images"]
             r["outputs"] = [t for t in r["outputs"] if t in float_tensors]
     return res
+
+
+def tap_tensors(taps: Iterable[Any]) -> list[str]:
+    """Every tensor parity reads: site outputs, then site inputs (boundaries), no repeats."""
+    out: list[str] = []
+    for t in taps:
+        for name in [t.tensor, *t.inputs]:
+            if name not in out and name != "images":
+                out.append(name)
+    return out

@@ -3,15 +3,16 @@ and INT8 by NNCF post-training quantization with an attention-aware ignored scop
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .._lazy import require
+from ..._lazy import require
 
 
-def convert(onnx_path: Path, *, keep_tensors: list[str] = ()) -> Any:
+def convert(onnx_path: Path, *, keep_tensors: Sequence[str] = ()) -> Any:
     """ONNX -> ov.Model, keeping the named tap tensors addressable.
 
     OpenVINO's conversion folds chains such as Reshape->Reshape and drops the names of the
@@ -19,7 +20,7 @@ def convert(onnx_path: Path, *, keep_tensors: list[str] = ()) -> Any:
     taps are therefore exposed as outputs during conversion, and those extra Results are
     removed afterwards: the IR keeps its original outputs, and every tap by name.
     """
-    ov = require("openvino", purpose="OpenVINO IR conversion")
+    ov = require("openvino", extra="openvino", purpose="OpenVINO IR conversion")
     onnx = require("onnx")
     model_proto = onnx.load(str(onnx_path))
     have = {o.name for o in model_proto.graph.output}
@@ -46,10 +47,10 @@ def save(model: Any, xml_path: Path, *, fp16: bool = False,
     """Save the IR; with a float-precision ``policy``, carry it in the IR first
     (:func:`edgekit.precision.mark_ir`; ``model`` is changed) and return what was done.
     An f32 policy keeps the weights uncompressed: marked ops over f16 weights run f16."""
-    ov = require("openvino")
+    ov = require("openvino", extra="openvino")
     info = None
     if policy is not None:
-        from ..precision import mark_ir
+        from .precision import mark_ir
 
         info = mark_ir(model, policy)
         fp16 = fp16 and policy != "f32"
@@ -88,9 +89,6 @@ def quantize_int8(model: Any, calib: np.ndarray, *, ignored_names: list[str],
                   ignored_types: list[str], preset: str = "mixed", transformer: bool = True,
                   input_name: str = "images") -> Any:
     nncf = require("nncf", extra="openvino", purpose="INT8 quantization")
-    import logging
-
-    nncf.set_log_level(logging.ERROR)  # its INFO lines list every ignored node
     data = [{input_name: calib[i : i + 1]} for i in range(len(calib))]
     dataset = nncf.Dataset(data)
     scope = nncf.IgnoredScope(names=ignored_names, types=ignored_types, validate=False)
@@ -101,13 +99,16 @@ def quantize_int8(model: Any, calib: np.ndarray, *, ignored_names: list[str],
     )
     if transformer:
         kwargs["model_type"] = nncf.ModelType.TRANSFORMER
-    return nncf.quantize(model, dataset, **kwargs)
+    import logging
 
+    # its INFO lines list every ignored node. Only the logger's level, for this call:
+    # nncf.set_log_level would also set the level of every handler on NNCF's logger, for
+    # good, and those can be the host application's (a test runner's log capture, say)
+    lg = logging.getLogger("nncf")
+    level = lg.level
+    lg.setLevel(logging.ERROR)
+    try:
+        return nncf.quantize(model, dataset, **kwargs)
+    finally:
+        lg.setLevel(level)
 
-#: ONNX op types that map to a float-scope item; the OpenVINO op types NNCF should skip.
-SCOPE_TYPES = {
-    "softmax": (["Softmax"], ["SoftMax", "Softmax"]),
-    "layernorm": (["LayerNormalization"], ["MVN"]),
-    "gridsample": (["GridSample"], ["GridSample"]),
-    "topk": (["TopK"], ["TopK"]),
-}

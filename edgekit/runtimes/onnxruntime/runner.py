@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from .._lazy import require, version_of
-from ..errors import IntegrityError, UsageError
-from ..hostinfo import usable_cores
-from .base import Runner, RunnerSettings
+from ..._lazy import require, version_of
+from ...errors import IntegrityError, UsageError
+from ...hostinfo import usable_cores
+from ..base import Runner, RunnerSettings
 
 _LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC",
            "extended": "ORT_ENABLE_EXTENDED", "all": "ORT_ENABLE_ALL"}
@@ -50,7 +50,7 @@ class OrtRunner(Runner):
         return model.SerializeToString()
 
     def _activate(self) -> None:
-        ort = require("onnxruntime", purpose="the onnxruntime backend")
+        ort = require("onnxruntime", extra="onnxruntime", purpose="the onnxruntime backend")
         opts = ort.SessionOptions()
         opts.graph_optimization_level = getattr(ort.GraphOptimizationLevel,
                                                 _LEVELS[self.settings.ort_graph_optimization])
