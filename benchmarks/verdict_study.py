@@ -99,7 +99,7 @@ def dimmed_images(folder: Path, data: Path, factor: float, count: int) -> Path:
     """The train images --data would calibrate on, their pixels scaled by ``factor``."""
     import cv2
 
-    from edgekit.export.calibration import dataset_calibration
+    from edgekit.eval.calibration import dataset_calibration
 
     folder.mkdir(parents=True, exist_ok=True)
     for p in dataset_calibration(data, count=count)[0]:

@@ -34,12 +34,15 @@ def test_loose_tolerances_choose_a_passing_config_and_write_profile_and_bundle(l
     fastest = min(c["p50_ms"] for c in passing)
     near = [c for c in passing if c["p50_ms"] <= fastest * (1 + NEAR_TIE)]
 
-    def size(c):
+    def size(c):  # a float build keeps everything float
+        if c["precision"] != "int8":
+            return 10**6
         return len(c["float_blocks"]) + len(c["float_sites"]) + len(c["float_scope"])
 
     assert chosen in near and size(chosen) == min(size(c) for c in near)
     prof = load_profile(rep["outputs"]["profile"])
-    assert prof.precision.value == "int8"
+    assert prof.precision.value == chosen["precision"]  # int8, or the float build at bf16
+    assert prof.float_precision == chosen["float_precision"]
     assert prof.calibration.float_sites == chosen["float_sites"]
     b = load_bundle(rep["outputs"]["bundle"])  # hashes verified
     assert (b.path / "tune.json").is_file() and (b.path / "openvino" / "model.xml").is_file()
@@ -164,3 +167,76 @@ def test_rtdetr_reports_what_quantizing_the_decoder_does(rtdetr_bundle, tmp_path
     buf = io.StringIO()
     render(rep, Console(file=buf, width=250))
     assert "decoder worst cos" in buf.getvalue() and "only the decoder quantized" in buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def data_report(trained_yolo_bundle, synth_data, tmp_path_factory):
+    """tune on the trained yolo26n, keeping scopes by their mAP drop on 24 val images."""
+    prof = load_profile("intel-cpu-int8", {"calibration.count": 8})
+    return tune(trained_yolo_bundle.bundle, prof, tmp_path_factory.mktemp("tune-data"), iters=5,
+                warmup=1, time_limit_s=90, data=synth_data, max_images=24, max_drop=1.0)
+
+
+def test_with_data_a_scope_is_kept_by_its_map_drop(data_report):
+    rep = data_report
+    acc = rep["accuracy"]
+    assert acc["images"] == 24 and acc["max_drop"] == 1.0 and acc["fp32_map50_95"] > 10
+    assert rep["fp32"]["map50_95"] == acc["fp32_map50_95"]
+    for c in rep["candidates"]:
+        assert c["map_drop"] is not None and c["map50_95"] is not None
+        assert c["passed"] == (c["map_drop"] <= 1.0), c["label"]
+        assert c["worst_site"] and c["worst_metric"]["name"], c["label"]
+        assert c["p50_ms"] > 0 and c["p99_ms"] >= c["p50_ms"] and c["remeasured"]
+    chosen = next(c for c in rep["candidates"] if c["label"] == rep["chosen"])
+    assert rep["passed"] == chosen["passed"] == any(c["passed"] for c in rep["candidates"])
+    prof = load_profile(rep["outputs"]["profile"])
+    assert prof.precision.value == chosen["precision"]
+    assert prof.float_precision == chosen["float_precision"]
+    assert rep["chosen"] in prof.description and "mAP50-95 drop" in prof.description
+    if chosen["precision"] == "int8":
+        assert "kept float" in prof.description and "plain client" in prof.description
+
+
+def test_with_bf16_every_candidate_is_priced_over_f32_and_bf16(data_report):
+    from edgekit.precision import cpu_support
+
+    rep = data_report
+    if not cpu_support()["bf16"]:
+        assert rep["bf16"] is None
+        assert all(c["speedup_bf16"] is None for c in rep["candidates"])
+        pytest.skip("this CPU has no bf16: tune prices over f32 only (checked)")
+    bf16 = next(c for c in rep["candidates"] if c["label"] == rep["bf16"])
+    assert bf16["precision"] == "fp32" and bf16["float_precision"] == "bf16"
+    assert bf16["speedup_bf16"] == pytest.approx(1.0)
+    assert all(c["speedup_bf16"] and c["speedup"] for c in rep["candidates"])
+    assert rep["side_by_side"][rep["bf16"]]["p50"] == bf16["p50_ms"]
+    # the best kept INT8 scope is tried with its float parts at bf16 too
+    if any(c["passed"] and c["precision"] == "int8" for c in rep["candidates"]):
+        assert any(c["precision"] == "int8" and c["float_precision"] == "bf16"
+                   for c in rep["candidates"])
+
+
+def test_a_planted_accuracy_loss_is_not_kept(trained_yolo_bundle, synth_data, tmp_path,
+                                             monkeypatch):
+    """The twin: every INT8 build made to lose 5 points is refused, whatever its parity."""
+    from edgekit.tune import Tuner
+
+    real = Tuner.accuracy
+
+    def lossy(self, c):
+        m = real(self, c)
+        return None if m is None else (m - 5.0 if c.precision == "int8" else m)
+
+    monkeypatch.setattr(Tuner, "accuracy", lossy)
+    prof = load_profile("intel-cpu-int8", {"calibration.count": 4})
+    rep = tune(trained_yolo_bundle.bundle, prof, tmp_path, iters=3, warmup=1, time_limit_s=20,
+               data=synth_data, max_images=8, max_drop=1.0)
+    ints = [c for c in rep["candidates"] if c["precision"] == "int8"]
+    assert ints and all(not c["passed"] and c["map_drop"] > 1.0 for c in ints)
+    chosen = next(c for c in rep["candidates"] if c["label"] == rep["chosen"])
+    assert chosen["precision"] != "int8" or not rep["passed"]
+
+
+def test_max_drop_needs_data(yolo_bundle, tmp_path):
+    r = run_cli("tune", str(yolo_bundle.bundle), "--out", str(tmp_path), "--max-drop", "1")
+    assert r.returncode == 2 and "--data" in r.stderr

@@ -26,6 +26,16 @@ def tune(
     max_rel_l2: Annotated[float | None, typer.Option()] = None,
     json_out: Annotated[str | None, typer.Option("--json", help="Write the JSON report here "
                                                  "('-' for stdout).")] = None,
+    data: Annotated[str | None, typer.Option(help="An Ultralytics data.yaml: keep a scope by "
+                                             "its mAP50-95 drop on the split below (against "
+                                             "the float build), not only by the site "
+                                             "verdict.")] = None,
+    split: Annotated[str, typer.Option(help="With --data: the split to score.")] = "val",
+    max_images: Annotated[int | None, typer.Option(min=1, help="With --data: score the first "
+                                                   "N images of the split.")] = None,
+    max_drop: Annotated[float | None, typer.Option(min=0.0, help="With --data: the largest "
+                                                   "mAP50-95 drop kept, in points "
+                                                   "(default 1.0).")] = None,
     trust_checkpoint: TrustCheckpoint = False,
     force: Annotated[bool, typer.Option("--force", help="Replace existing bundles (the one "
                                         "exported from a model, and the tuned one).")] = False,
@@ -33,7 +43,7 @@ def tune(
     """Find what must stay float for INT8 to keep attention parity (per site, or whole blocks
     upstream of a site whose error is inherited); time the candidates; write a profile."""
     from .._paths import check_writable_dir, check_writable_file
-    from ..errors import GateFailed
+    from ..errors import GateFailed, UsageError
     from ..export.pipeline import export
     from ..profiles import load_profile
     from ..tune import tune as run_tune
@@ -41,24 +51,28 @@ def tune(
     from .render.tune import render_tune
 
     check_imgsz(imgsz)
+    if data is None and (max_drop is not None or max_images is not None):
+        raise UsageError("--max-drop and --max-images judge a scope on --data: give --data too")
     check_writable_file(json_out, "--json")
     check_writable_dir(out, "--out")
     prof = load_profile(profile, {"imgsz": imgsz, "runtime.threads": threads})
     bundle = Path(target)
     if not bundle.is_dir():
         base = load_profile("intel-cpu-fp32", {"imgsz": prof.imgsz, "runtime.threads": threads})
+        # with --data, the reference holds held-out val images too (the verdict's medians)
         res = export(target, base, out, seed=seed, parity=True, force=force,
-                     trust_checkpoint=trust_checkpoint)
+                     trust_checkpoint=trust_checkpoint, data=data)
         if res.parity is not None:
             render_parity(res.parity, err_console())
         bundle = res.bundle
     rep = run_tune(bundle, prof, out, time_limit_s=time_limit, iters=iters, threads=threads,
                    tol_overrides={k: v for k, v in (("min_cosine", min_cosine),
                                                     ("max_rel_l2", max_rel_l2)) if v is not None},
-                   force=force)
+                   force=force, data=data, split=split, max_images=max_images,
+                   max_drop=1.0 if max_drop is None else max_drop)
     render_tune(rep, err_console())
     if json_out:
         write_json_report(rep, json_out)
     if not rep["passed"]:
-        raise GateFailed("no INT8 float scope kept every attention site within tolerance "
-                         f"(best kept: {rep['chosen']}; see tune.json in the bundle)")
+        raise GateFailed(f"no configuration was kept ({rep['why']}; closest: {rep['chosen']}; "
+                         "see tune.json in the bundle)")

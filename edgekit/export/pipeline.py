@@ -82,8 +82,8 @@ def held_out_images(data: str | None, have: str | None,
     build fine)."""
     if data is None or count <= 0:
         return []
+    from ..eval.calibration import EVAL_SPLIT, has_split
     from ..eval.data import load_dataset
-    from .calibration import EVAL_SPLIT, has_split
 
     if not has_split(data, EVAL_SPLIT):
         return []
@@ -135,7 +135,7 @@ def export(model_spec: str, profile: Profile, out_dir: Path, *, seed: int = 0,
     calib: str | list[Path] | None = images  # what calibrates: --images, or --data's picks
     calib_info: dict[str, Any] | None = None
     if data is not None:
-        from .calibration import dataset_calibration
+        from ..eval.calibration import dataset_calibration
 
         calib, calib_info = dataset_calibration(data, count=profile.calibration.count,
                                                 fraction=fraction)
@@ -238,8 +238,8 @@ def _record_eval_reference(manifest: Manifest, data: str,
                            trust_checkpoint: bool = False) -> Manifest:
     """``export --data``: the PyTorch reference mAP on the dataset's val split, recorded so
     ``edgekit eval`` can gate on the drop where torch is not installed."""
+    from ..eval.calibration import EVAL_SPLIT, has_split
     from ..eval.run import reference_for_export
-    from .calibration import EVAL_SPLIT, has_split
 
     if not has_split(data, EVAL_SPLIT):
         log.warning(f"{data} has no '{EVAL_SPLIT}' split: no reference mAP recorded")

@@ -141,11 +141,14 @@ class Quantizer:
     export's own INT8 build). Each build writes the runtime's files under ``root`` as a
     bundle lays them out, so a chosen candidate's folder is copied into a bundle whole."""
 
-    def float_build(self, root: Path) -> Path:
-        """The unquantized build on this runtime (tune's baseline); its artifact path."""
+    def float_build(self, root: Path, policy: str | None = None) -> Built:
+        """The unquantized build on this runtime (tune's baseline), its float parts carried
+        at ``policy`` (default: the profile's); ``artifact`` None: the bundle's model.onnx."""
         raise NotImplementedError
 
-    def int8_build(self, root: Path, scope: FloatScope) -> Built:
+    def int8_build(self, root: Path, scope: FloatScope, policy: str | None = None) -> Built:
+        """INT8 with ``scope`` kept float, the float parts at ``policy`` (default: the
+        profile's)."""
         raise NotImplementedError
 
 
@@ -177,6 +180,8 @@ class RuntimePlugin:
     computes_fp16: ClassVar[bool] = False
     #: it builds INT8 with any float scope (:meth:`quantizer`): ``edgekit tune`` searches on it
     quantizes: ClassVar[bool] = False
+    #: the float precisions it can run float parts at (the precision policy's words)
+    float_precisions: ClassVar[tuple[str, ...]] = ("f32",)
     #: ``bench --hint throughput`` runs on it (async requests with streams)
     throughput: ClassVar[bool] = False
     #: ``module:Class`` of its :class:`~edgekit.runtimes.Runner` (imported when a runner is made)
@@ -270,6 +275,11 @@ class RuntimePlugin:
     def precision_of(self, section: dict[str, Any], profile: Profile) -> str:
         """The precision of the artifact its build recorded in ``section``."""
         return str(section.get("precision", profile.precision.value))
+
+    def float_report(self, artifact: Path) -> dict[str, Any] | None:
+        """What a plain client of ``artifact`` runs its float ops at, here (None: the
+        runtime has no other way to run it than its runner's)."""
+        return None
 
     def file_precision(self, path: Path) -> str:
         """A bare file's precision, read from the file; "unknown" when it does not say."""

@@ -1,6 +1,8 @@
-"""Tune's candidates: one INT8 build of the bundle per float scope, built through the
-runtime plug-in's :class:`~edgekit.runtimes.Quantizer`, judged by parity against the bundle's
-reference, its error traced block by block against the float build, and timed."""
+"""Tune's candidates: one build of the bundle per float scope and float precision (INT8 with
+its float parts at f32 or bf16; the float model at bf16), built through the runtime
+plug-in's :class:`~edgekit.runtimes.Quantizer`, judged by parity against the bundle's
+reference and, with a dataset, by its mAP drop against the float build; its error traced
+block by block against the float build, and timed."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from ..parity.metrics import cosine
 from ..scope import FloatScope
 
 if TYPE_CHECKING:
+    from ..eval.data import Dataset
     from ..profiles.schema import Profile
     from ..runtimes import Built, RunnerSettings
 
@@ -34,11 +37,22 @@ class Candidate:
     float_scope: list[str]
     float_sites: dict[str, str]
     float_blocks: list[str] = field(default_factory=list)
+    #: the build: "int8", or "fp32" (a float build run at ``float_precision``)
+    precision: str = "int8"
+    #: what the float parts run at (the precision policy)
+    float_precision: str = "f32"
     artifact: Path | None = None
     #: the folder its build wrote, laid out as a bundle (``openvino/model.xml``, ...)
     root: Path | None = None
     built: Built | None = None
+    #: kept: by the mAP drop when tune has a dataset, else by the parity verdict
     passed: bool = False
+    parity_passed: bool = False
+    parity_status: str | None = None  # pass, fail, or not_compared (nothing to compare)
+    map50_95: float | None = None  # points, on tune's dataset
+    map_drop: float | None = None  # points below the float build's
+    worst_site: str | None = None  # the site the verdict rates worst
+    worst_metric: dict[str, Any] | None = None  # {"name": ..., "value": ...}
     worst_cosine: float | None = None
     first_divergent: str | None = None
     failing: list[str] = field(default_factory=list)
@@ -48,7 +62,8 @@ class Candidate:
     block_error: dict[str, float] = field(default_factory=dict)
     p50_ms: float | None = None
     p99_ms: float | None = None
-    speedup: float | None = None
+    speedup: float | None = None  # over the float build at f32 (side by side)
+    speedup_bf16: float | None = None  # over the float build at bf16, where the CPU has it
     build_s: float = 0.0
     remeasured: bool = False
     parity: dict[str, Any] | None = None
@@ -57,6 +72,10 @@ class Candidate:
     def scope(self) -> FloatScope:
         return FloatScope(tuple(self.float_scope), dict(self.float_sites),
                           tuple(self.float_blocks))
+
+    def float_size(self) -> int:
+        """How much stays float (a float build: everything)."""
+        return self.scope.size() if self.precision == "int8" else 10**6
 
     def row(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items()
@@ -80,13 +99,16 @@ class Tuner:
 
     def __init__(self, bundle: Bundle, profile: Profile, work: Path, backend: str, *,
                  iters: int, warmup: int, threads: int | None,
-                 tol_overrides: dict[str, float] | None) -> None:
+                 tol_overrides: dict[str, float] | None, data: Dataset | None = None,
+                 max_drop: float = 1.0, calibration: list[Path] | None = None) -> None:
         from ..graph import GraphIndex, block_boundaries, blocks, float_tensor_names
         from ..parity.run import load_reference, tolerance_fn
         from ..runtimes import BuildContext, get_runtime
 
         self.b, self.profile, self.work, self.backend = bundle, profile, work, backend
         self.iters, self.warmup, self.threads = iters, warmup, threads
+        self.data, self.max_drop = data, max_drop
+        self.ref_map: float | None = None
         self.tol = tol_overrides
         self.tol_of = tolerance_fn(profile, "int8", tol_overrides)
         onnx = require("onnx", purpose="tune")
@@ -105,44 +127,69 @@ class Tuner:
         self.inputs = load_reference(bundle)["inputs"]
         self.fp32_blocks: dict[str, np.ndarray] = {}
         self.fp32_artifact: Path | None = None
+        # calibration: the given images (tune --data: the dataset's train split), else the
+        # profile's folder, else the sample images
         self.ctx = BuildContext(work, profile, self.deployed, bundle.taps,
-                                bundle.manifest.input.resize.mode, onnx_path=self.onnx_path)
+                                bundle.manifest.input.resize.mode, images=calibration,
+                                onnx_path=self.onnx_path)
         quantizer = get_runtime(backend).quantizer(
             self.ctx, [t for t in self.block_tensors if t not in tap_tensors(bundle.taps)])
         if quantizer is None:
             raise UsageError(f"tune: the {backend} runtime does not quantize")
         self.quantizer = quantizer
+        self.plugin = get_runtime(backend)
         self.n = 0
 
     # -- measuring ---------------------------------------------------------------------
-    def settings(self, artifact: Path) -> RunnerSettings:
-        """One source for timing and parity: the tuned profile's runtime settings and
-        precision policy (the fp32 baseline runs under the fp32 policy)."""
+    def profile_for(self, c: Candidate) -> Profile:
+        """The tuned profile with a candidate's build and float precision: what its parity
+        tolerances and runner settings come from."""
+        from ..profiles.schema import Precision
+
+        return self.profile.model_copy(update={"precision": Precision(c.precision),
+                                               "float_precision": c.float_precision})
+
+    def settings(self, c: Candidate) -> RunnerSettings:
+        """One source for timing, parity and accuracy: the tuned profile's runtime settings
+        with the candidate's precision policy."""
         from ..runtimes import RunnerSettings
 
-        fp32 = artifact == self.fp32_artifact
-        return RunnerSettings.from_profile(self.profile, threads=self.threads,
-                                           precision="fp32" if fp32 else None)
+        return RunnerSettings.from_profile(self.profile_for(c), threads=self.threads)
 
-    def bench(self, artifact: Path) -> tuple[float, float]:
+    def bench(self, c: Candidate) -> tuple[float, float]:
         from ..bench.run import BenchConfig, Target, bench_backend
 
+        assert c.artifact is not None
         cfg = BenchConfig(warmup=self.warmup, iters=self.iters, threads=self.threads, e2e=False)
-        r = bench_backend(self.backend, Target(artifact, self.b, {self.backend: artifact}), cfg,
-                          settings=self.settings(artifact))
+        r = bench_backend(self.backend, Target(c.artifact, self.b, {self.backend: c.artifact}),
+                          cfg, settings=self.settings(c))
         return r["model_only"]["p50"], r["model_only"]["p99"]
 
-    def _block_outputs(self, artifact: Path) -> dict[str, np.ndarray]:
+    def accuracy(self, c: Candidate) -> float | None:
+        """mAP50-95 (points) of the candidate on tune's dataset, through the deployment path
+        (edgekit eval's), or None without one."""
+        if self.data is None:
+            return None
+        from ..eval.run import predict
+        from ..runtimes import get_runner
+
+        assert c.artifact is not None
+        with get_runner(self.backend, c.artifact, settings=self.settings(c)) as runner:
+            res = predict(runner, self.b.manifest, self.data)
+        return None if res["map50_95"] is None else round(100 * res["map50_95"], 2)
+
+    def _block_outputs(self, c: Candidate) -> dict[str, np.ndarray]:
         from ..runtimes import get_runner, run_backend
 
-        runner = get_runner(self.backend, artifact, extra_outputs=self.block_tensors,
-                            settings=self.settings(artifact))
+        assert c.artifact is not None
+        runner = get_runner(self.backend, c.artifact, extra_outputs=self.block_tensors,
+                            settings=self.settings(c))
         out = run_backend(runner, self.inputs, self.block_tensors)
         return {t: out[t] for t in self.block_tensors if t in out}
 
-    def tensor_errors(self, artifact: Path) -> dict[str, float]:
+    def tensor_errors(self, c: Candidate) -> dict[str, float]:
         """1 - cosine against the fp32 build (worst sample), per diagnostic tensor."""
-        got = self._block_outputs(artifact)
+        got = self._block_outputs(c)
         err: dict[str, float] = {"images": 0.0}
         for t, ref in self.fp32_blocks.items():
             if t in got and ref.dtype.kind == "f" and got[t].shape == ref.shape:
@@ -162,87 +209,130 @@ class Tuner:
         return added
 
     # -- candidates ----------------------------------------------------------------------
+    def _artifact(self, c: Candidate, built: Built) -> None:
+        c.built = built
+        assert c.root is not None
+        c.artifact = c.root / built.artifact if built.artifact else self.onnx_path
+
     def fp32(self) -> Candidate:
-        c = Candidate("fp32 (no quantization)", [], {})
+        """The float build at f32: the reference for block errors, accuracy and speed."""
+        c = Candidate("fp32 (no quantization)", [], {}, precision="fp32", float_precision="f32")
         c.root = self.work / "fp32"
-        c.artifact = self.quantizer.float_build(c.root)
+        self._artifact(c, self.quantizer.float_build(c.root, policy="f32"))
         self.fp32_artifact = c.artifact
-        self.fp32_blocks = self._block_outputs(c.artifact)
-        c.p50_ms, c.p99_ms = self.bench(c.artifact)
-        c.passed, c.speedup = True, 1.0
+        self.fp32_blocks = self._block_outputs(c)
+        c.map50_95 = self.ref_map = self.accuracy(c)
+        c.map_drop = 0.0 if c.map50_95 is not None else None
+        c.p50_ms, c.p99_ms = self.bench(c)
+        c.passed = c.parity_passed = True
+        c.speedup = 1.0
         return c
 
-    def _build(self, scope: FloatScope, root: Path) -> Built:
+    def float_at(self, policy: str, fp32_p50: float) -> Candidate:
+        """The float build with its float parts at ``policy`` (bf16): a candidate of its own
+        (no INT8), and the second speed baseline."""
+        self.n += 1
+        c = Candidate(f"float, run at {policy} (no INT8)", [], {}, precision="fp32",
+                      float_precision=policy)
+        c.root = self.work / f"c{self.n}"
+        self._artifact(c, self.quantizer.float_build(c.root, policy=policy))
+        return self._judge(c, fp32_p50)
+
+    def _build(self, scope: FloatScope, root: Path, policy: str) -> Built:
         # the search logs one line per candidate; NNCF draws progress bars on stdout, and
         # dozens of builds would bury the table
         with _quiet("edgekit.runtimes"), contextlib.redirect_stdout(io.StringIO()):
-            return self.quantizer.int8_build(root, scope)
+            return self.quantizer.int8_build(root, scope, policy=policy)
 
     def evaluate(self, label: str, scope: Sequence[str], sites: Mapping[str, str],
-                 blocks: Sequence[str], fp32_p50: float) -> Candidate:
-        from ..parity.run import run_parity
-
+                 blocks: Sequence[str], fp32_p50: float, float_precision: str = "f32") -> Candidate:
         self.n += 1
-        c = Candidate(label, list(scope), dict(sites), list(blocks))
+        c = Candidate(label, list(scope), dict(sites), list(blocks),
+                      float_precision=float_precision)
         c.root = self.work / f"c{self.n}"
         t0 = time.perf_counter()
-        c.built = self._build(c.scope, c.root)
-        assert c.built.artifact is not None
-        c.artifact = c.root / c.built.artifact
+        self._artifact(c, self._build(c.scope, c.root, float_precision))
         c.build_s = round(time.perf_counter() - t0, 2)
-        rep = run_parity(self.b, self.profile, [self.backend],
+        return self._judge(c, fp32_p50)
+
+    def _judge(self, c: Candidate, fp32_p50: float) -> Candidate:
+        """Parity against the bundle's reference, accuracy against the float build, the
+        error each block adds, and a first timing."""
+        from ..parity.run import run_parity
+
+        assert c.artifact is not None
+        rep = run_parity(self.b, self.profile_for(c), [self.backend],
                          artifacts={self.backend: c.artifact.resolve()}, tol_overrides=self.tol)
         be = rep["backends"][self.backend]
         c.parity = rep
-        c.passed = be["passed"]
+        c.parity_passed = be["passed"]
+        c.parity_status = be.get("status", "pass" if be["passed"] else "fail")
         c.first_divergent = be["first_divergent"]
+        worst: tuple[float, str, str] | None = None
         for la in be["layers"]:
+            m = la["metrics"] or {}
             c.site_passed[la["name"]] = la["passed"]
-            c.site_cosine[la["name"]] = (la["metrics"] or {}).get("cosine")
-            c.input_cosine[la["name"]] = (la["metrics"] or {}).get("input_cosine")
+            c.site_cosine[la["name"]] = m.get("cosine")
+            c.input_cosine[la["name"]] = m.get("input_cosine")
+            key = ("median SQNR dB", "sqnr_db_median") if "sqnr_db_median" in m \
+                else ("worst-image cosine", "cosine")
+            if m.get(key[1]) is not None and (worst is None or m[key[1]] < worst[0]):
+                worst = (float(m[key[1]]), la["name"], key[0])
+        if worst is not None:
+            c.worst_site = worst[1]
+            c.worst_metric = {"name": worst[2], "value": round(worst[0], 5)}
         for name_, o in be.get("outputs", {}).items():
             c.site_passed[name_] = o["passed"]
         c.failing = [n for n, ok in c.site_passed.items() if not ok]
         cos = [v for v in c.site_cosine.values() if v is not None]
         c.worst_cosine = min(cos) if cos else None
-        err = self.tensor_errors(c.artifact)
+        c.map50_95 = self.accuracy(c)
+        if c.map50_95 is not None and self.ref_map is not None:
+            c.map_drop = round(self.ref_map - c.map50_95, 2)
+        # with a dataset the user's criterion decides: the mAP drop
+        c.passed = (c.map_drop is not None and c.map_drop <= self.max_drop) \
+            if self.data is not None else c.parity_passed
+        err = self.tensor_errors(c)
         c.block_error = {k: round(v, 6) for k, v in self._added(err).items()}
         for x in self.b.taps:  # sites whose bundle has no PyTorch input reference
             ins = [err[t] for t in x.inputs if t in err]
             if c.input_cosine.get(x.name) is None and ins and x.name in c.site_passed:
                 c.input_cosine[x.name] = 1.0 - max(ins)
-        c.p50_ms, c.p99_ms = self.bench(c.artifact)
+        c.p50_ms, c.p99_ms = self.bench(c)
         c.speedup = fp32_p50 / c.p50_ms if c.p50_ms else None
-        wc = "-" if c.worst_cosine is None else f"{c.worst_cosine:.5f}"
-        log.info(f"  {label}: {'pass' if c.passed else 'FAIL'}, worst cosine {wc}, first "
-                 f"divergent {c.first_divergent}, p50 {c.p50_ms:.2f} ms "
-                 f"({c.speedup or 0:.2f}x fp32)")
+        drop = "" if c.map_drop is None else f", mAP drop {c.map_drop:+.2f}"
+        log.info(f"  {c.label}: {'kept' if c.passed else 'not kept'}{drop}, parity "
+                 f"{(c.parity_status or '').replace('_', ' ')} (first divergent "
+                 f"{c.first_divergent}), p50 {c.p50_ms:.2f} ms ({c.speedup or 0:.2f}x fp32)")
         return c
 
-    def side_by_side(self, fp32: Candidate, keep: list[Candidate],
-                     rounds: int) -> dict[str, dict[str, Any]]:
-        """Re-measure fp32 and ``keep`` in one interleaved run; their speedups are rewritten
-        from it (the per-candidate timings were taken minutes apart on a shared machine)."""
+    def side_by_side(self, fp32: Candidate, keep: list[Candidate], rounds: int,
+                     bf16: Candidate | None = None) -> dict[str, dict[str, Any]]:
+        """Re-measure fp32, the bf16 float build (where the CPU has bf16) and ``keep`` in one
+        interleaved run; their speedups over both are rewritten from it (the per-candidate
+        timings were taken minutes apart on a shared machine)."""
         from ..bench.run import bench_interleaved
 
-        if not keep:
-            return {}
+        every = [fp32, *([bf16] if bf16 is not None and bf16 not in keep else []), *keep]
         models: dict[str, tuple[str, Path]] = {}
-        for c in [fp32, *keep]:
+        for c in every:
             assert c.artifact is not None
             models[c.label] = (self.backend, c.artifact)
         log.info(f"tune: side-by-side timing of {len(models)} builds in {rounds} interleaved "
                  "rounds")
         res = bench_interleaved(models, self.b, iters=self.iters * 2, rounds=rounds,
                                 warmup=self.warmup, threads=self.threads,
-                                settings={k: self.settings(a) for k, (_, a) in models.items()})
+                                settings={c.label: self.settings(c) for c in every})
         base = res[fp32.label]["p50"]
-        for c in [fp32, *keep]:
+        base_bf16 = res[bf16.label]["p50"] if bf16 is not None else None
+        for c in every:
             r = res[c.label]
             c.p50_ms, c.p99_ms = r["p50"], r["p99"]
             c.speedup = base / r["p50"]
+            c.speedup_bf16 = base_bf16 / r["p50"] if base_bf16 else None
             c.remeasured = True
-        return {k: {"p50": v["p50"], "p99": v["p99"], "speedup": base / v["p50"]}
+        return {k: {"p50": v["p50"], "p99": v["p99"], "speedup": base / v["p50"],
+                    "speedup_bf16": base_bf16 / v["p50"] if base_bf16 else None}
                 for k, v in res.items()}
 
     # -- search decisions ------------------------------------------------------------------

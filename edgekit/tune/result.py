@@ -19,6 +19,29 @@ def tuned_name(profile: Profile, b: Bundle) -> str:
     return f"{profile.name}-tuned-{b.path.name}"
 
 
+def describe_choice(profile: Profile, b: Bundle, c: Candidate, backend: str) -> str:
+    """The tuned profile's description: what was chosen, and what really runs in float and
+    at what precision (in edgekit's runners, and, where the runtime says, for a plain
+    client of the artifact on this machine)."""
+    from ..runtimes import get_runtime
+
+    if c.precision == "int8":
+        what = (f"INT8; kept float: {', '.join(c.scope.labels()) or 'nothing'}; the float parts "
+                f"run at {c.float_precision} in edgekit's runners")
+    else:
+        what = f"no INT8: the float model run at {c.float_precision}"
+    text = f"Chosen by edgekit tune on {b.path.name}: {c.label} ({what})."
+    report = get_runtime(backend).float_report(c.artifact) if c.artifact else None
+    if report:
+        counts = ", ".join(f"{n} at {p}" for p, n in sorted(report["float_ops"].items()))
+        text += (f" A plain client here (default {report['default_hint']}) runs its float ops "
+                 f"{counts or 'none'}" + (f" and {report['int8_ops']} ops in int8"
+                                          if report.get("int8_ops") else "") + ".")
+    if c.map_drop is not None:
+        text += f" mAP50-95 drop {c.map_drop:+.2f} points against the float build."
+    return f"{text} Tuned from profile {profile.name}."
+
+
 def write_result(b: Bundle, profile: Profile, chosen: Candidate, report: dict[str, Any],
                  out: Path, force: bool = False) -> dict[str, str]:
     """The tuned profile beside ``out``'s bundles, and the tuned bundle: the source bundle's
@@ -31,8 +54,9 @@ def write_result(b: Bundle, profile: Profile, chosen: Candidate, report: dict[st
     name = tuned_name(profile, b)
     data = profile.model_dump(mode="json")
     data["name"] = name
-    data["description"] = (f"{profile.description.strip()} Float scope chosen by edgekit tune "
-                           f"on {b.path.name}: {chosen.label}.")
+    data["precision"] = chosen.precision
+    data["float_precision"] = chosen.float_precision
+    data["description"] = describe_choice(profile, b, chosen, backend)
     data["calibration"].update(chosen.scope.as_calibration())
     out.mkdir(parents=True, exist_ok=True)
     yml = out / f"{name}.yaml"

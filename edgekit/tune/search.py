@@ -52,8 +52,15 @@ def tunable() -> list[str]:
 
 def tune(bundle_path: Path, profile: Profile, out: Path, *, time_limit_s: float = 1800,
          iters: int = 50, warmup: int = 5, threads: int | None = None, rounds: int = 5,
-         tol_overrides: dict[str, float] | None = None,
-         force: bool = False) -> dict[str, Any]:
+         tol_overrides: dict[str, float] | None = None, force: bool = False,
+         data: str | Path | None = None, split: str = "val", max_images: int | None = None,
+         max_drop: float = 1.0) -> dict[str, Any]:
+    """Search the float scope (and, where the CPU has bf16, the float precision) of an INT8
+    build of ``bundle_path`` on the profile's runtime. A candidate is kept when every
+    attention site keeps the parity verdict or, with ``data`` (an Ultralytics data.yaml),
+    when its mAP50-95 on ``split`` is at most ``max_drop`` points below the float build's.
+    Every candidate is then timed side by side; the fastest kept one (the smallest float
+    scope among near ties) is written as a tuned profile and bundle."""
     runtimes = list(profile.runtimes)
     able = tunable()
     if profile.precision.value != "int8" or len(runtimes) != 1 or runtimes[0] not in able:
@@ -65,18 +72,31 @@ def tune(bundle_path: Path, profile: Profile, out: Path, *, time_limit_s: float 
         profile = profile.model_copy(update={"imgsz": b.manifest.input.imgsz})
     if not force:  # before the search, not after it
         refuse_existing(out / tuned_name(profile, b))
+    ds, calib = None, None
+    if data is not None:
+        from ..eval.calibration import dataset_calibration
+        from ..eval.data import load_dataset
+
+        ds = load_dataset(data, split, max_images=max_images)
+        # calibrate as export --data does: the train split, replacing the profile's folder
+        calib, _ = dataset_calibration(data, count=profile.calibration.count)
+        profile = profile.model_copy(update={"calibration": profile.calibration.model_copy(
+            update={"images": None, "count": len(calib)})})
     deadline = time.monotonic() + time_limit_s
     work = out / f".tune-{b.path.name}"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     try:
         t = Tuner(b, profile, work, backend, iters=iters, warmup=warmup, threads=threads,
-                  tol_overrides=tol_overrides)
+                  tol_overrides=tol_overrides, data=ds, max_drop=max_drop, calibration=calib)
         fp32 = t.fp32()
         assert fp32.p50_ms is not None
         base = fp32.p50_ms
-        log.info(f"tune ({backend}): fp32 p50 {fp32.p50_ms:.2f} ms; searching float scopes "
-            f"(deterministic, bounded by {time_limit_s:.0f} s)")
+        acc = "" if fp32.map50_95 is None else f", mAP50-95 {fp32.map50_95:.2f}"
+        log.info(f"tune ({backend}): fp32 p50 {fp32.p50_ms:.2f} ms{acc}; searching float "
+                 f"scopes (deterministic, bounded by {time_limit_s:.0f} s)")
+        # where the CPU runs bf16, the float build at bf16 is a candidate and a baseline
+        bf16 = t.float_at("bf16", base) if bf16_here(t.plugin) else None
         kinds = {x.name: x.kind for x in b.taps}
         attention_sites = [x.name for x in b.taps if x.kind != "queries"]
         default = list(profile.calibration.float_scope)
@@ -132,26 +152,41 @@ def tune(bundle_path: Path, profile: Profile, out: Path, *, time_limit_s: float 
                 tried.append(cand)
                 if cand.passed:
                     blocks_kept, cur = trial, cand
-        best = least_failing(tried)
-        keep = [c for c in tried if c.passed or c is tried[0] or c is best or c in refs]
-        side = t.side_by_side(fp32, keep, rounds)
+        kept = [c for c in tried if c.passed]
+        if bf16 is not None and kept:
+            # the best kept INT8 scope again, its float parts at bf16 (one build, whatever
+            # the budget left: the float precision is half of the question on this CPU)
+            first = min(kept, key=lambda c: c.p50_ms or 1e9)
+            tried.append(t.evaluate(f"{first.label}, float parts at bf16", first.float_scope,
+                                    first.float_sites, first.float_blocks, base,
+                                    float_precision="bf16"))
+        if bf16 is not None:
+            tried.append(bf16)
+        side = t.side_by_side(fp32, tried, rounds, bf16=bf16)
         passing = [c for c in tried if c.passed]
+        criterion = (f"mAP50-95 within {max_drop:g} point(s) of the float build's"
+                     if ds is not None else "every attention site keeps parity")
         if passing:
             def p50(c: Candidate) -> float:
                 return side.get(c.label, {}).get("p50", c.p50_ms or 1e9)
 
             fastest = min(passing, key=p50)
             near = [c for c in passing if p50(c) <= p50(fastest) * (1 + NEAR_TIE)]
-            chosen = min(near, key=lambda c: (c.scope.size(), p50(c)))
+            chosen = min(near, key=lambda c: (c.float_size(), p50(c)))
             why = (f"the smallest float scope within {NEAR_TIE:.0%} of the fastest (side-by-side "
-                   f"p50) of {len(passing)} configurations where every attention site keeps "
-                   "parity")
+                   f"p50) of {len(passing)} configurations with {criterion}")
         else:
-            chosen = least_failing(tried)
-            why = ("no configuration kept every site within tolerance; this one fails the "
-                   "fewest sites, with the best worst-site cosine among those")
-        report = {"schema": "edgekit.tune/2", "bundle": str(b.path), "profile": profile.name,
+            chosen = least_failing(tried, by_map=ds is not None)
+            why = (f"no configuration had {criterion}; this one fails the fewest sites, with "
+                   "the best worst-site cosine among those")
+        report = {"schema": "edgekit.tune/3", "bundle": str(b.path), "profile": profile.name,
                   "backend": backend, "fp32": fp32.row(),
+                  "bf16": bf16.label if bf16 is not None else None,
+                  "accuracy": None if ds is None else {
+                      "data": str(ds.yaml), "split": ds.split, "images": len(ds.samples),
+                      "calibration": f"{len(calib or [])} images of the train split",
+                      "max_drop": max_drop, "fp32_map50_95": fp32.map50_95,
+                      "reference": "the float build on this runtime, at f32"},
                   "candidates": [c.row() for c in tried],
                   "decoder_sites": [x.name for x in b.taps
                                     if get_family(b.family).is_decoder_site(x.name)
@@ -166,7 +201,17 @@ def tune(bundle_path: Path, profile: Profile, out: Path, *, time_limit_s: float 
         shutil.rmtree(work, ignore_errors=True)
 
 
-def least_failing(tried: list[Candidate]) -> Candidate:
-    """The candidate failing the fewest sites, the best worst-site cosine among those."""
+def bf16_here(plugin: Any) -> bool:
+    """The runtime runs float parts at bf16, and this CPU has bf16 (AVX512_BF16 or AMX)."""
+    from ..precision import cpu_support
+
+    return "bf16" in plugin.float_precisions and cpu_support()["bf16"]
+
+
+def least_failing(tried: list[Candidate], by_map: bool = False) -> Candidate:
+    """The candidate with the smallest mAP drop (``by_map``), else the one failing the fewest
+    sites with the best worst-site cosine among those."""
+    if by_map:
+        return min(tried, key=lambda c: c.map_drop if c.map_drop is not None else 1e9)
     return min(tried, key=lambda c: (len(c.failing),
                                      -(c.worst_cosine if c.worst_cosine is not None else -2)))

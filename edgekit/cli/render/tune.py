@@ -1,5 +1,6 @@
-"""The tune table: every configuration tried, its float scope, worst cosine, first divergent
-site, latency and speedup; the chosen one marked."""
+"""The tune table: every configuration tried, its float scope and float precision, mAP drop
+(with a dataset), the site the verdict rates worst, latency and speedups over f32 and bf16,
+parity and whether it was kept; the chosen one marked."""
 
 from __future__ import annotations
 
@@ -8,36 +9,61 @@ from typing import Any
 from .table import WIDE, new_table
 
 
-def render_tune(report: dict[str, Any], console: Any) -> None:
+def _fmt(v: Any, spec: str, empty: str = "-") -> str:
+    return empty if v is None else format(v, spec)
 
+
+def _worst(c: dict[str, Any]) -> str:
+    m = c.get("worst_metric")
+    if not m:
+        return "-"
+    unit = " dB" if "dB" in m["name"] else ""
+    return f"{c.get('worst_site')} {m['value']:.2f}{unit}" if unit else \
+        f"{c.get('worst_site')} {m['value']:.4f}"
+
+
+def _parity(c: dict[str, Any]) -> str:
+    st = c.get("parity_status") or ("pass" if c.get("parity_passed") else "fail")
+    return {"pass": "[green]pass[/]", "fail": "[red]fail[/]",
+            "not_compared": "[yellow]not compared[/]"}.get(st, st)
+
+
+def render_tune(report: dict[str, Any], console: Any) -> None:
     dec = report.get("decoder_sites") or []
-    cols = ["configuration", "float scope", "worst cos", "first divergent", "p50 ms", "p99 ms",
-            "× fp32", "parity"]
+    acc = report.get("accuracy")
+    bf16 = report.get("bf16")
+    cols = ["configuration", "float scope", "float at", "worst site", "p50 ms", "p99 ms",
+            "× f32", "parity", "kept"]
+    if acc:
+        cols.insert(3, "mAP drop")
     if dec:
-        cols.insert(3, "decoder worst cos")
+        cols.insert(cols.index("worst site") + 1, "decoder worst cos")
+    if bf16:
+        cols.insert(cols.index("× f32") + 1, "× bf16")
     title = f"tune: {report['bundle']} ({report['profile']}, {report['backend']})"
     if console.width < WIDE:
         _render_compact(report, console, title, dec)
         _render_notes(report, console, dec)
         return
-    t = new_table(title, cols, left=("configuration", "float scope", "first divergent",
-                                     "parity"))
-    f = report["fp32"]
-    t.add_row("fp32", "everything", "-", *(["-"] if dec else []), "-",
-              f"{f['p50_ms']:.2f}{'*' if f.get('remeasured') else ''}",
-              f"{f['p99_ms']:.2f}", "1.00", "ref")
-    for c in report["candidates"]:
-        scope = ", ".join(scope_labels(c)) or "none"
+    t = new_table(title, cols, left=("configuration", "float scope", "float at", "worst site",
+                                     "parity", "kept"))
+    for c in [report["fp32"], *report["candidates"]]:
+        ref = c is report["fp32"]
         mark = "→ " if c["label"] == report["chosen"] else ""
-        extra = []
+        row = [mark + c["label"], "everything" if c.get("precision") == "fp32" else
+               (", ".join(scope_labels(c)) or "none"), c.get("float_precision", "f32")]
+        if acc:
+            row.append("ref" if ref else _fmt(c.get("map_drop"), "+.2f"))
+        row.append("-" if ref else _worst(c))
         if dec:
-            dc = decoder_worst(c, dec)
-            extra = [decoder_cell(c, dec, dc, ".5f")]
+            row.append("-" if ref else decoder_cell(c, dec, decoder_worst(c, dec), ".5f"))
         star = "*" if c.get("remeasured") else ""
-        t.add_row(mark + c["label"], scope,
-                  "-" if c["worst_cosine"] is None else f"{c['worst_cosine']:.5f}", *extra,
-                  str(c["first_divergent"]), f"{c['p50_ms']:.2f}{star}", f"{c['p99_ms']:.2f}",
-                  f"{c['speedup']:.2f}", "[green]pass[/]" if c["passed"] else "[red]fail[/]")
+        row += [f"{c['p50_ms']:.2f}{star}", f"{c['p99_ms']:.2f}", _fmt(c.get("speedup"), ".2f")]
+        if bf16:
+            row.append(_fmt(c.get("speedup_bf16"), ".2f"))
+        row += ["ref" if ref else _parity(c),
+                "ref" if ref else ("[green]yes[/]" if c["passed"] else "[red]no[/]")]
+        t.add_row(*row)
     console.print(t)
     _render_notes(report, console, dec)
 
@@ -48,19 +74,24 @@ def _render_compact(report: dict[str, Any], console: Any, title: str, dec: list[
 
     console.print(f"[bold]{escape(title)}[/]")
     f = report["fp32"]
-    console.print(f"fp32 (everything float): p50 {f['p50_ms']:.2f}"
+    acc = f" mAP50-95 {f['map50_95']:.2f}," if f.get("map50_95") is not None else ""
+    console.print(f"fp32 (everything float, f32):{acc} p50 {f['p50_ms']:.2f}"
                   f"{'*' if f.get('remeasured') else ''} ms, p99 {f['p99_ms']:.2f} ms")
     for c in report["candidates"]:
         mark = "→ " if c["label"] == report["chosen"] else ""
-        ok = "[green]pass[/]" if c["passed"] else "[red]fail[/]"
-        wc = "-" if c["worst_cosine"] is None else f"{c['worst_cosine']:.5f}"
+        ok = "[green]kept[/]" if c["passed"] else "[red]not kept[/]"
+        par = _parity(c)
+        drop = f", mAP drop {c['map_drop']:+.2f}" if c.get("map_drop") is not None else ""
         d = f", decoder worst cosine {decoder_cell(c, dec, decoder_worst(c, dec), '.5f')}" \
             if dec else ""
-        console.print(f"{mark}[bold]{escape(c['label'])}[/]: {ok}, worst cosine {wc}{d}, first "
-                      f"divergent {c['first_divergent']}; p50 {c['p50_ms']:.2f}"
+        bf = f", {c['speedup_bf16']:.2f}× bf16" if c.get("speedup_bf16") else ""
+        console.print(f"{mark}[bold]{escape(c['label'])}[/]: {ok}{drop}, parity {par}, worst "
+                      f"{escape(_worst(c))}{d}; p50 {c['p50_ms']:.2f}"
                       f"{'*' if c.get('remeasured') else ''} ms, p99 {c['p99_ms']:.2f} ms, "
-                      f"{c['speedup']:.2f}× fp32")
-        console.print(f"    float: {escape(', '.join(scope_labels(c)) or 'none')}")
+                      f"{_fmt(c.get('speedup'), '.2f')}× f32{bf}")
+        scope = ("everything" if c.get("precision") == "fp32"
+                 else ", ".join(scope_labels(c)) or "none")
+        console.print(f"    float: {escape(scope)}, at {c.get('float_precision', 'f32')}")
 
 
 def _render_notes(report: dict[str, Any], console: Any, dec: list[str]) -> None:

@@ -27,10 +27,10 @@ class _OrtQuantizer(Quantizer):
     def __init__(self, ctx: BuildContext) -> None:
         self.ctx = ctx
 
-    def float_build(self, root: Path) -> Path:
-        return self.ctx.onnx
+    def float_build(self, root: Path, policy: str | None = None) -> Built:
+        return Built({"precision": "fp32"})  # model.onnx itself
 
-    def int8_build(self, root: Path, scope: FloatScope) -> Built:
+    def int8_build(self, root: Path, scope: FloatScope, policy: str | None = None) -> Built:
         from .quant import quantize_static_qdq
 
         ctx = self.ctx

@@ -37,13 +37,15 @@ class _OvQuantizer(Quantizer):
                                         if t not in tap_tensors(ctx.taps)]
         self.model = convert(ctx.onnx, keep_tensors=keep)
 
-    def float_build(self, root: Path) -> Path:
+    def float_build(self, root: Path, policy: str | None = None) -> Built:
         from .convert import save
 
-        save(self.model.clone(), root / IR, policy=self.ctx.profile.float_policy)
-        return root / IR
+        policy = policy or self.ctx.profile.float_policy
+        marks = save(self.model.clone(), root / IR, policy=policy)
+        return Built({"precision": "fp32", "converted_from": "model.onnx",
+                      "float_precision": marks}, IR)
 
-    def int8_build(self, root: Path, scope: FloatScope) -> Built:
+    def int8_build(self, root: Path, scope: FloatScope, policy: str | None = None) -> Built:
         from .convert import ov_names_for, quantize_int8, save
 
         ctx = self.ctx
@@ -56,7 +58,7 @@ class _OvQuantizer(Quantizer):
                  f"keeping {len(names)} ops in float ({', '.join(scope.labels()) or 'nothing'})")
         q = quantize_int8(model, calib, ignored_names=names,
                           ignored_types=list(sel.openvino_types), preset=cal.preset)
-        marks = save(q, root / IR, policy=ctx.profile.float_policy)
+        marks = save(q, root / IR, policy=policy or ctx.profile.float_policy)
         fq = sum(1 for op in q.get_ops() if op.get_type_name() == "FakeQuantize")
         return Built({"precision": "int8", "converted_from": "model.onnx",
                       "nncf": {"model_type": "transformer", "preset": cal.preset,
@@ -77,6 +79,7 @@ class OpenVinoPlugin(RuntimePlugin):
     loads_onnx = True
     quantizes = True
     throughput = True
+    float_precisions = ("f32", "bf16", "fp16")
 
     def build(self, ctx: BuildContext) -> Built:
         from .precision import plain_client_precisions
@@ -119,6 +122,11 @@ class OpenVinoPlugin(RuntimePlugin):
             return ((True, "AMX" if support["amx"] else "AVX512_BF16") if support["bf16"]
                     else (False, "no AVX512_BF16 or AMX: OpenVINO runs f32"))
         return None, "f32"
+
+    def float_report(self, artifact: Path) -> dict[str, Any] | None:
+        from .precision import plain_client_precisions
+
+        return plain_client_precisions(artifact)
 
     def file_precision(self, path: Path) -> str:
         """int8 when the IR holds FakeQuantize ops, else fp32."""

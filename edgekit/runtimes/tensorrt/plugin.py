@@ -28,6 +28,7 @@ class TensorRTPlugin(RuntimePlugin):
     runner_class = "edgekit.runtimes.tensorrt.runner:TensorRTRunner"
     suffixes = (".engine", ".plan")
     computes_fp16 = True
+    float_precisions = ("f32", "fp16")
     portable = False
     how_to_build = ("build its engine on the GPU with `edgekit export {where} --profile "
                     "PROFILE` (nvidia-gpu-fp16, jetson-orin-*)")

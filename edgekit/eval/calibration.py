@@ -22,7 +22,7 @@ def dataset_calibration(data: str | Path, *, count: int,
     """Calibration images from the dataset's train split: ``count`` of them, or a
     ``fraction`` of the split, spread evenly over it (deterministic), each decoded once here
     so a bad file is named before any work. Returns the images and their provenance."""
-    from ..eval.data import load_dataset
+    from .data import load_dataset
 
     if fraction is not None and not 0 < fraction <= 1:
         raise UsageError(f"--fraction {fraction}: give a share of the train split in (0, 1]")
