@@ -69,6 +69,7 @@ def ultralytics_int8(ck_path: Path, family: str, data: Path, imgsz: int, work: P
             from ultralytics import RTDETR as Model
         else:
             from ultralytics import YOLO as Model
+        work.mkdir(parents=True, exist_ok=True)
         src = work / ck_path.name
         shutil.copyfile(ck_path, src)
         out = Model(str(src)).export(format="openvino", int8=True, data=str(data), split="train",
@@ -89,13 +90,16 @@ def adopt_ir(xml: Path, family: str, fp32_bundle: Path, dst: Path) -> Path:
     model = ov.Core().read_model(str(xml))
     model.inputs[0].get_tensor().set_names({"images"})
     if family == "rtdetr":  # (N, 300, 4 + nc) -> (N, 300, 6): boxes, best score, its class
-        out = model.outputs[0]
+        first = model.get_results()[0]
+        out = first.input_value(0)  # what the Result reads (not the Result's own port)
         nc = out.get_partial_shape()[2].get_length() - 4
         boxes = ops.slice(out, np.array([0]), np.array([4]), np.array([1]), np.array([2]))
         scores = ops.slice(out, np.array([4]), np.array([4 + nc]), np.array([1]), np.array([2]))
         top = ops.topk(scores, 1, -1, "max", "value", "i32")
         res = ops.concat([boxes, top.output(0), ops.convert(top.output(1), "f32")], -1)
-        model = ov.Model([ops.result(res)], model.get_parameters(), "ultralytics-int8")
+        model.add_results([ops.result(res)])
+        model.remove_result(first)
+        model.validate_nodes_and_infer_types()
     model.outputs[0].get_tensor().set_names({"output0"})
     ov.save_model(model, str(dst / "openvino" / "model.xml"), compress_to_fp16=False)
     m = load_bundle(dst, verify=False).manifest

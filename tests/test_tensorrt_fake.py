@@ -91,6 +91,48 @@ def test_trt11_int8_builds_from_qdq_and_refuses_a_calibrator(trt11, yolo_bundle,
                       {"runtime.trt_int8": "calibrator"})
 
 
+@pytest.mark.parametrize("policy", ["fp16", "f32"])
+def test_trt10_int8_float_parts_follow_the_precision_policy(trt10, yolo_bundle, tmp_path,
+                                                            policy):
+    """The profile's float_precision decides TensorRT 10's FP16 flag beside INT8 (and
+    trtexec's --fp16); the build records it, and the runner reports it."""
+    b, _, res = _device_build(yolo_bundle, tmp_path, "jetson-orin-int8",
+                              {"float_precision": policy})
+    flags = trt10.builds[-1]["flags"]
+    assert "INT8" in flags and ("FP16" in flags) == (policy == "fp16")
+    built = res.manifest.runtime("tensorrt")
+    assert built["settings"]["float_precision"] == policy
+    assert ("--fp16" in shlex.split(built["trtexec"])) == (policy == "fp16")
+    from edgekit.bundle import load_bundle
+    from edgekit.runtimes import RunnerSettings, get_runtime
+
+    bundle = load_bundle(b)
+    runner = get_runtime("tensorrt").runner(bundle.artifact("tensorrt"), bundle=bundle,
+                                            settings=RunnerSettings(float_precision="bf16"))
+    assert runner.describe()["inference_precision"] == policy
+
+
+def test_trt11_int8_float_parts_are_the_graphs_and_the_manifest_says_so(trt11, yolo_bundle,
+                                                                       tmp_path, caplog):
+    """TensorRT 11 takes precision from the Q/DQ ONNX (f32 outside INT8): an fp16 policy
+    cannot hold there, and the build records f32 and warns rather than claiming fp16."""
+    _, _, res = _device_build(yolo_bundle, tmp_path, "jetson-orin-int8")
+    assert res.manifest.profile.float_policy == "fp16" or \
+        res.manifest.device_profile.float_policy == "fp16"
+    assert res.manifest.runtime("tensorrt")["settings"]["float_precision"] == "f32"
+    assert any("from the Q/DQ ONNX's own type (f32)" in m for m in caplog.messages)
+
+
+def test_manifests_before_the_policy_read_as_they_were_built():
+    """An engine recorded without float_precision: TensorRT 10 INT8 and fp16 had FP16 on."""
+    old = {"precision": "int8", "workspace_bytes": 1, "imgsz": 64, "batch_min": 1,
+           "batch_opt": 1, "batch_max": 1, "dynamic": False, "optimization_level": 3,
+           "timing_cache": False, "trt_major": 10}
+    assert trtx.settings_from_dict(old).float_fp16
+    assert not trtx.settings_from_dict({**old, "trt_major": 11}).float_fp16
+    assert not trtx.settings_from_dict({**old, "precision": "fp32"}).float_fp16
+
+
 def test_tensorrt_extra_installs_a_working_cuda12_pair():
     """Bug: `tensorrt>=10` + `cuda-python>=12` resolves to cuda-python 13 (driver >= 580)."""
     from pathlib import Path

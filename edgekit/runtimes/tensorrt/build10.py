@@ -18,7 +18,7 @@ def configure(trt: Any, network: Any, config: Any, settings: TrtBuildSettings, *
               calibration: np.ndarray | None, calib_cache: Path | None,
               calib_readonly: bool, stack: Any) -> dict[str, Any]:
     """Set the precision flags, the fp32 pins and (implicit INT8) the calibrator."""
-    if settings.precision in ("fp16", "int8"):
+    if settings.float_fp16:  # fp16 builds, and INT8 builds whose float parts are fp16
         config.set_flag(trt.BuilderFlag.FP16)
     if settings.precision == "int8":
         config.set_flag(trt.BuilderFlag.INT8)  # with Q/DQ in the ONNX: explicit quantization

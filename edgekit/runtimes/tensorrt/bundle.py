@@ -15,6 +15,7 @@ from .settings import (
     PATHS,
     QDQ_ONNX,
     TrtBuildSettings,
+    float_policy_for,
     settings_from_profile,
     source_onnx,
     timing_cache_name,
@@ -73,6 +74,9 @@ def prepare_tensorrt(ctx: BuildContext, major: int | None = None) -> tuple[TrtBu
     pins = list(hot.nodes)
     settings = settings_from_profile(profile, major=major, fp32_layers=pins,
                                      fp32_output_layers=typed_output_nodes(ctx.deployed, pins))
+    _, why = float_policy_for(profile, major)
+    if why:
+        log.warning(f"tensorrt: {why}")
     info: dict[str, Any] = {"major": major, "path": PATHS[min(major, 11)],
                             "source_onnx": source_onnx(settings)}
     if assumed:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ...errors import IntegrityError
-from ..base import OUTPUT, RunnerSettings, run_backend
+from ..base import OUTPUT, Runner, RunnerSettings, run_backend
 from ..plugin import BuildContext, Built, Host, ParityRun, Requirement, RuntimePlugin
 
 if TYPE_CHECKING:
@@ -62,6 +62,22 @@ class TensorRTPlugin(RuntimePlugin):
     def files_built(self, profile: Profile) -> int:
         return 1 + int(profile.precision.value == "int8")
 
+    def runner(self, artifact: Path | None, *, settings: RunnerSettings | None = None,
+               extra_outputs: list[str] | None = None, bundle: Bundle | None = None,
+               trust_checkpoint: bool = False) -> Runner:
+        """An engine runs as it was built: a bundle's runner reports the float precision its
+        build recorded, whatever the profile asked."""
+        if bundle is not None and settings is not None:
+            built = (bundle.manifest.runtime(self.name) or {}).get("settings") or {}
+            if built:
+                from dataclasses import replace
+
+                from .settings import settings_from_dict
+
+                policy: Any = settings_from_dict(built).float_precision
+                settings = replace(settings, float_precision=policy)
+        return super().runner(artifact, settings=settings, extra_outputs=extra_outputs)
+
     def check_artifact(self, bundle: Bundle) -> None:
         from .cuda import gpu_info
         from .settings import check_engine_compat
@@ -80,9 +96,10 @@ class TensorRTPlugin(RuntimePlugin):
                              "cannot check another engine file")
         settings = RunnerSettings.from_profile(profile)
         runner = self.runner(tap_engine(bundle, workdir, tensors), extra_outputs=tensors,
-                             settings=settings)
+                             settings=settings, bundle=bundle)
         got = run_backend(runner, inputs, tensors)
-        got[OUTPUT] = run_backend(self.runner(artifact, settings=settings), inputs, [])[OUTPUT]
+        got[OUTPUT] = run_backend(self.runner(artifact, settings=settings, bundle=bundle),
+                                  inputs, [])[OUTPUT]
         rel = str(artifact.relative_to(bundle.path))
         built = bundle.manifest.runtime(self.name) or {}
         engines = {"output0": f"{rel} (the deployed engine)",

@@ -53,6 +53,14 @@ class TrtBuildSettings:
     #: of ``fp32_layers``, the nodes whose outputs are all float and may be typed (trtexec's
     #: --layerOutputTypes: no TopK index output, no int or shape tensors)
     fp32_output_layers: tuple[str, ...] = ()
+    #: what the engine's float layers (outside INT8 and the fp32 pins) compute in: the
+    #: profile's precision policy as this major can build it (:func:`float_policy_for`)
+    float_precision: str = "f32"
+
+    @property
+    def float_fp16(self) -> bool:
+        """TensorRT 10's FP16 builder flag: the float layers may run in fp16."""
+        return self.precision == "fp16" or self.float_precision == "fp16"
 
     def shape(self, batch: int) -> tuple[int, int, int, int]:
         return (batch, 3, self.imgsz, self.imgsz)
@@ -80,6 +88,28 @@ def hotspot_layer_types(profile: Profile) -> tuple[str, ...]:
     return tuple(t for i in hot.items for t in ITEMS[i].tensorrt_layers)
 
 
+def float_policy_for(profile: Profile, major: int) -> tuple[str, str | None]:
+    """The precision an engine's float layers compute in, from the profile's policy
+    (edgekit/precision.py), and why it differs from what was asked, if it does.
+
+    An fp16 build computes in fp16. An INT8 build's float parts follow the policy on
+    TensorRT 10 (the FP16 builder flag, or not); TensorRT 11 takes precision from the graph,
+    and the Q/DQ ONNX is f32 outside INT8, so they compute in f32 there. bf16 and auto are
+    not TensorRT float policies here: f32."""
+    asked = profile.float_policy
+    if profile.precision.value == "fp16":
+        return "fp16", None
+    if profile.precision.value != "int8":
+        return "f32", None
+    if major >= 11:
+        return "f32", (None if asked == "f32" else
+                       f"TensorRT {major} builds an INT8 engine's float parts from the Q/DQ "
+                       f"ONNX's own type (f32), not at float_precision {asked}")
+    if asked in ("fp16", "f32"):
+        return asked, None
+    return "f32", f"float_precision {asked} is not a TensorRT policy: the float parts run f32"
+
+
 def settings_from_profile(profile: Profile, *, major: int = 10, mark_outputs: list[str] | None = None,
                           fp32_layers: list[str] | None = None,
                           fp32_output_layers: list[str] | None = None) -> TrtBuildSettings:
@@ -101,6 +131,7 @@ def settings_from_profile(profile: Profile, *, major: int = 10, mark_outputs: li
         fp32_layer_types=hotspot_layer_types(profile),
         int8_mode=profile.runtime.trt_int8,
         trt_major=major,
+        float_precision=float_policy_for(profile, major)[0],
         fp32_output_layers=tuple((fp32_layers if fp32_output_layers is None
                                   else fp32_output_layers) or ()),
     )
@@ -117,7 +148,11 @@ def check_settings(s: TrtBuildSettings) -> None:
 def settings_from_dict(d: dict[str, Any], **over: Any) -> TrtBuildSettings:
     """Settings as recorded in a manifest (lists back to tuples)."""
     known = TrtBuildSettings.__dataclass_fields__
-    kw = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k in known}
+    kw: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()
+                          if k in known}
+    if "float_precision" not in kw:  # recorded before the policy: fp16 beside INT8 on 10
+        kw["float_precision"] = "fp16" if kw.get("precision") in ("fp16", "int8") \
+            and int(kw.get("trt_major", 10)) < 11 else "f32"
     return TrtBuildSettings(**{**kw, **over})
 
 

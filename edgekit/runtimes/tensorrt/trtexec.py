@@ -39,10 +39,11 @@ def trtexec_command(settings: TrtBuildSettings, onnx: str | None = None, engine:
 
 def _weak_precision_args(settings: TrtBuildSettings, calib_cache: str) -> list[str]:
     args: list[str] = []
-    if settings.precision == "fp16":
+    if settings.precision == "int8":
+        args.append("--int8")
+    if settings.float_fp16:
         args.append("--fp16")
-    elif settings.precision == "int8":
-        args += ["--int8", "--fp16"]
+    if settings.precision == "int8":
         if settings.int8_mode == "calibrator":
             # without a cache trtexec invents placeholder dynamic ranges
             args.append(f"--calib={calib_cache}")
