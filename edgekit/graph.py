@@ -15,6 +15,7 @@ from typing import Any
 
 class GraphIndex:
     def __init__(self, model: Any) -> None:
+        self.model = model
         self.nodes = list(model.graph.node)
         self.producer: dict[str, int] = {}
         self.consumers: dict[str, list[int]] = defaultdict(list)
@@ -51,6 +52,21 @@ class GraphIndex:
 
     def names(self, idx: set[int]) -> list[str]:
         return [self.nodes[i].name for i in sorted(idx)]
+
+    def nonfinite_constants(self) -> list[str]:
+        """Float initializers and Constant outputs that hold an inf or a NaN."""
+        import numpy as np
+        from onnx import numpy_helper
+
+        found = []
+        tensors = [(t.name, t) for t in self.model.graph.initializer]
+        tensors += [(n.output[0], a.t) for n in self.nodes if n.op_type == "Constant"
+                    for a in n.attribute if a.name == "value"]
+        for name, t in tensors:
+            arr = numpy_helper.to_array(t)
+            if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+                found.append(name)
+        return found
 
 
 def block_of(node_name: str) -> str | None:

@@ -26,7 +26,8 @@ if TYPE_CHECKING:
     from .graph import GraphIndex
 
 FloatScopeItem = Literal[
-    "attention", "decoder", "softmax", "layernorm", "gridsample", "topk", "score_sigmoid"]
+    "attention", "decoder", "softmax", "layernorm", "gridsample", "topk", "score_sigmoid",
+    "nonfinite"]
 #: how much of one attention site ``float_sites`` keeps float
 SiteLevel = Literal["all", "core", "softmax"]
 
@@ -52,6 +53,30 @@ def _score_sigmoid(gi: GraphIndex, taps: Sequence[Tap]) -> set[int]:
         if gi.nodes[i].op_type == "Sigmoid" and not any(
                 gi.nodes[j].op_type == "Conv" for j in gi.descendants(list(gi.nodes[i].output))):
             out.add(i)
+    return out
+
+
+#: ops that only move, select or reshape values: a non-finite value passes through them
+_PASSIVE = frozenset({"Concat", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Flatten",
+                      "Slice", "Split", "Gather", "GatherElements", "GatherND", "Expand",
+                      "Identity", "Tile"})
+
+
+def _nonfinite(gi: GraphIndex, taps: Sequence[Tap]) -> set[int]:
+    """Nodes that read a constant holding inf or NaN (RT-DETR masks its invalid anchors with
+    inf), through the passive ops that carry it, up to and with the first node that computes
+    with it: no INT8 scale represents an infinity, and a quantizer calibrated on one turns
+    the whole tensor to garbage."""
+    bad = gi.nonfinite_constants()
+    out: set[int] = set()
+    stack = [c for t in bad for c in gi.consumers.get(t, [])]
+    while stack:
+        i = stack.pop()
+        if i in out:
+            continue
+        out.add(i)
+        if gi.nodes[i].op_type in _PASSIVE:
+            stack += [c for t in gi.nodes[i].output for c in gi.consumers.get(t, [])]
     return out
 
 
@@ -90,6 +115,9 @@ ITEMS: dict[str, ScopeItem] = {i.name: i for i in (
               hotspot=True, always=True),
     ScopeItem("score_sigmoid", "the final score Sigmoid (pinned by node name, not every "
               "SiLU)", selector=_score_sigmoid, hotspot=True, always=True),
+    ScopeItem("nonfinite", "what reads a constant holding inf or NaN (RT-DETR's masked "
+              "anchors), up to the first node computing with it", selector=_nonfinite,
+              hotspot=True, always=True),
 )}
 if set(ITEMS) != set(get_args(FloatScopeItem)):  # pragma: no cover - a coding error
     raise ImportError("edgekit.scope: ITEMS and FloatScopeItem name different items")
