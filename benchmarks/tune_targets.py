@@ -44,7 +44,10 @@ def run_one(name: str, imgsz: int, budget: float, iters: int, threads: int | Non
     spec, data = (str(ck.path), str(ck.data)) if ck else (name, None)
     base = load_profile("intel-cpu-fp32", {"imgsz": imgsz, "runtime.threads": threads})
     bundles = out / "bundles"
-    path = bundles / bundle_name(spec, base.name, imgsz)
+    # the checkpoint's own head names the bundle (-o2m- for a one-to-many head)
+    names = [bundle_name(spec, base.name, imgsz, e2e) for e2e in (True, False)]
+    path = next((bundles / n for n in names if (bundles / n / "manifest.json").is_file()),
+                bundles / names[0])
     if not (path / "manifest.json").is_file():
         res = export(spec, base, bundles, parity=True, data=data)
         path = res.bundle

@@ -186,6 +186,14 @@ def trained_rtdetr(zoo):
 
 
 @pytest.fixture(scope="session")
+def trained_yolo_data_bundle(bundles_root, trained_yolo, synth_data):
+    """The trained yolo26n (its own one-to-many head) exported with --data: the reference
+    holds held-out val images, on which the verdict has detections to compare."""
+    return build_bundle(bundles_root / "data", str(trained_yolo.path), "intel-cpu-fp32",
+                        data=str(synth_data))
+
+
+@pytest.fixture(scope="session")
 def trained_yolo_bundle(bundles_root, trained_yolo):
     """The trained yolo26n with its end-to-end head (decoded without NMS)."""
     return build_bundle(bundles_root, str(trained_yolo.path), "intel-cpu-fp32", end2end=True)

@@ -56,9 +56,9 @@ def tune(bundle_path: Path, profile: Profile, out: Path, *, time_limit_s: float 
          data: str | Path | None = None, split: str = "val", max_images: int | None = None,
          max_drop: float = 1.0) -> dict[str, Any]:
     """Search the float scope (and, where the CPU has bf16, the float precision) of an INT8
-    build of ``bundle_path`` on the profile's runtime. A candidate is kept when every
-    attention site keeps the parity verdict or, with ``data`` (an Ultralytics data.yaml),
-    when its mAP50-95 on ``split`` is at most ``max_drop`` points below the float build's.
+    build of ``bundle_path`` on the profile's runtime. A candidate is kept when the parity
+    verdict passes and, with ``data`` (an Ultralytics data.yaml), its mAP50-95 on ``split``
+    is at most ``max_drop`` points below the float build's.
     Every candidate is then timed side by side; the fastest kept one (the smallest float
     scope among near ties) is written as a tuned profile and bundle."""
     runtimes = list(profile.runtimes)
@@ -164,8 +164,9 @@ def tune(bundle_path: Path, profile: Profile, out: Path, *, time_limit_s: float 
             tried.append(bf16)
         side = t.side_by_side(fp32, tried, rounds, bf16=bf16)
         passing = [c for c in tried if c.passed]
-        criterion = (f"mAP50-95 within {max_drop:g} point(s) of the float build's"
-                     if ds is not None else "every attention site keeps parity")
+        criterion = ("the parity verdict passing"
+                     + (f" and mAP50-95 within {max_drop:g} point(s) of the float build's"
+                        if ds is not None else ""))
         if passing:
             def p50(c: Candidate) -> float:
                 return side.get(c.label, {}).get("p50", c.p50_ms or 1e9)
@@ -173,7 +174,7 @@ def tune(bundle_path: Path, profile: Profile, out: Path, *, time_limit_s: float 
             fastest = min(passing, key=p50)
             near = [c for c in passing if p50(c) <= p50(fastest) * (1 + NEAR_TIE)]
             chosen = min(near, key=lambda c: (c.float_size(), p50(c)))
-            why = (f"the smallest float scope within {NEAR_TIE:.0%} of the fastest (side-by-side "
+            why = (f"the fewest float nodes within {NEAR_TIE:.0%} of the fastest (side-by-side "
                    f"p50) of {len(passing)} configurations with {criterion}")
         else:
             chosen = least_failing(tried, by_map=ds is not None)
