@@ -9,8 +9,9 @@ For each checkpoint, with the same calibration images and the same head:
 * Ultralytics' ``export(format="openvino", int8=True, data=..., split="train")`` of the same
   checkpoint, calibrated on the same images (a data.yaml whose train split lists exactly
   the images edgekit picked), its IR put into a copy of edgekit's fp32 bundle and scored by
-  the same ``edgekit eval`` path (RT-DETR: its (N, 300, 4 + nc) output is reduced to
-  edgekit's (N, 300, 6) inside the IR: max score and class);
+  the same ``edgekit eval`` path (an RT-DETR output of (N, 300, 4 + nc), as Ultralytics before
+  8.4 exports it, is reduced to edgekit's (N, 300, 6) inside the IR: max score and class),
+  and Ultralytics' fp32 IR through the same path, which must score what PyTorch scores;
 * for RT-DETR, edgekit's default scope with the decoder quantized, in the same run.
 
 Targets (issue 12): edgekit's default INT8 loses at most 1.0 mAP50-95 point against fp32
@@ -91,10 +92,13 @@ def adopt_ir(xml: Path, family: str, fp32_bundle: Path, dst: Path) -> Path:
     shutil.copytree(fp32_bundle, dst)
     model = ov.Core().read_model(str(xml))
     model.inputs[0].get_tensor().set_names({"images"})
-    if family == "rtdetr":  # (N, 300, 4 + nc) -> (N, 300, 6): boxes, best score, its class
-        first = model.get_results()[0]
-        out = first.input_value(0)  # what the Result reads (not the Result's own port)
-        nc = out.get_partial_shape()[2].get_length() - 4
+    first = model.get_results()[0]
+    out = first.input_value(0)  # what the Result reads (not the Result's own port)
+    last = out.get_partial_shape()[2].get_length()
+    # RT-DETR before Ultralytics 8.4 gave (N, 300, 4 + nc): reduce it to (N, 300, 6), boxes,
+    # best score, its class; 8.4 gives (N, 300, 6) itself
+    if family == "rtdetr" and last != 6:
+        nc = last - 4
         boxes = ops.slice(out, np.array([0]), np.array([4]), np.array([1]), np.array([2]))
         scores = ops.slice(out, np.array([4]), np.array([4 + nc]), np.array([1]), np.array([2]))
         top = ops.topk(scores, 1, -1, "max", "value", "i32")
@@ -234,6 +238,14 @@ def main() -> None:
             rows.append(run_recipe(name, Path(d)))
             print(json.dumps(rows[-1], indent=1))
     a.out.mkdir(parents=True, exist_ok=True)
+    # keep the other checkpoints' rows of an earlier run in the same results file
+    old = a.out / f"{a.name}.json"
+    if old.is_file():
+        mine = {r["recipe"] for r in rows}
+        rows = [r for r in json.loads(old.read_text())["rows"] if r["recipe"] not in mine] + rows
+        order = {n: i for i, n in enumerate(("yolo26n-test", "rtdetr-tiny-test",
+                                             "yolo26n-bench", "rtdetr-tiny-bench"))}
+        rows.sort(key=lambda r: order.get(r["recipe"], 99))
     report = {"schema": "edgekit.int8-vs-ultralytics/1",
               "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
               "cpu": {"model": cpu["model"], "flags": flags}, "rows": rows}
