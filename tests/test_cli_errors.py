@@ -363,3 +363,25 @@ def test_tensorrt_calibrator_without_images_is_a_usage_error(tmp_path, monkeypat
     with pytest.raises(UsageError, match="calibration"):
         trtx.build_engine(yolo_bundle.bundle / "model.onnx", tmp_path / "e", s,
                           calibration=None, calib_cache=tmp_path / "e.calib")
+
+
+def test_an_interrupt_outside_a_command_is_exit_130(monkeypatch, capsys):
+    """A signal that lands while typer parses or while the process exits (after a command's
+    own handling) is still one line and exit 130, never Python's own SIGINT death."""
+    import edgekit.cli as cli
+
+    def interrupted(**_kw):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "app", interrupted)
+    import signal
+
+    old = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    try:
+        with pytest.raises(SystemExit) as e:
+            cli.main()
+    finally:
+        signal.signal(signal.SIGTERM, old[0])
+        signal.signal(signal.SIGINT, old[1])
+    assert e.value.code == 130
+    assert capsys.readouterr().err.strip() == "edgekit: error: interrupted"

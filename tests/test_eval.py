@@ -65,18 +65,19 @@ def test_eval_agrees_with_ultralytics_val(trained_yolo, trained_yolo_bundle, syn
 def test_default_export_of_a_checkpoint_agrees_with_val(trained_yolo, bundles_root, synth_data,
                                                          tmp_path):
     """The default export of a ``yolo train`` checkpoint follows its saved head, one-to-many
-    (raw output, NMS in edgekit's decoding), and so scores what Ultralytics' default val
-    scores on the checkpoint. The predictions differ a little, by design: edgekit decodes as
-    Ultralytics' predictor does (one class per box), while its validator's NMS is
-    multi-label (a box may count for every class above conf): 0.3 points on the test
-    checkpoint, so the tolerances here are wider."""
+    (raw output, NMS in edgekit's decoding), and so scores what Ultralytics' val scores on
+    the checkpoint with one class per box, as its predictor decodes. Its validator's NMS is
+    multi-label by default (a box may count for every class above conf), which moves mAP by
+    an amount that depends on the checkpoint (0.3 points on one test checkpoint, 0.8 on
+    another trained on a different CPU), so that comparison gets a loose bound only."""
     res = build_bundle(bundles_root, str(trained_yolo.path), "intel-cpu-fp32")
     assert res.manifest.head.reason == "the checkpoint's own mode"
     assert res.manifest.output.format == "yolo_raw"
     code, rep, err = eval_json(res.bundle, synth_data, tmp_path, "--backend", "onnxruntime")
     assert code == 0, err
-    _check_against_val(rep, ultralytics_val(trained_yolo.path, synth_data, "default"),
-                       same_preds=0.6, agree=1.0)
+    _check_against_val(rep, ultralytics_val(trained_yolo.path, synth_data, "single"))
+    multi = ultralytics_val(trained_yolo.path, synth_data, "default")
+    assert abs(rep["reference"]["map50_95"] - multi["map50_95"]) * 100 <= 2.0, multi
 
 
 def test_eval_rtdetr_agrees_with_val(trained_rtdetr, bundles_root, synth_data, tmp_path):

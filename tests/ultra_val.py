@@ -1,6 +1,9 @@
 """Ultralytics' own ``val`` on a checkpoint, run in a child process by test_eval (it changes
 global torch state). Prints JSON: Ultralytics' mAP, and the COCO mAP that edgekit's metric
-gives on Ultralytics' own predictions (so that metric and predictions can be told apart)."""
+gives on Ultralytics' own predictions (so that metric and predictions can be told apart).
+
+NMS mode ``single``: Ultralytics' default val, but one class per box, as its predictor (and
+edgekit's decoding) keep them; its validator's NMS is otherwise multi-label."""
 
 import json
 import sys
@@ -16,11 +19,16 @@ from edgekit.eval.data import load_dataset
 from edgekit.parity.detections import xywh2xyxy
 
 ckpt, data, imgsz, nms = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+if nms == "single":  # the validator's NMS with multi_label off, nothing else changed
+    from ultralytics.utils import nms as _nms
+
+    _orig = _nms.non_max_suppression
+    _nms.non_max_suppression = lambda *a, **k: _orig(*a, **{**k, "multi_label": False})
 model = (RTDETR if "rtdetr" in Path(ckpt).name else YOLO)(ckpt)
 with tempfile.TemporaryDirectory() as tmp:
     r = model.val(data=data, imgsz=imgsz, batch=16, conf=0.001, iou=0.7, device="cpu",
                   plots=False, save_json=True, rect=False, verbose=False,
-                  nms={"default": None, "false": False, "true": True}[nms],
+                  nms={"default": None, "single": None, "false": False, "true": True}[nms],
                   project=tmp, name="val", exist_ok=True)
     preds = json.loads((Path(tmp) / "val" / "predictions.json").read_text())
 ds = load_dataset(data)

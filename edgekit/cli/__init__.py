@@ -6,9 +6,11 @@ prints or exits.
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
-from ._common import state
+from ._common import EXIT_INTERRUPTED, state
 from .bench import bench
 from .doctor import doctor
 from .eval import eval_cmd
@@ -75,4 +77,10 @@ def main() -> None:
 
     signal.signal(signal.SIGTERM, _terminate)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started with SIGINT ignored
-    app(prog_name="edgekit")
+    try:
+        app(prog_name="edgekit")
+    except KeyboardInterrupt:
+        # one that a command's own handling did not see: while parsing, or while exiting
+        # (a bundle is already complete or already removed by then)
+        sys.stderr.write("edgekit: error: interrupted\n")
+        raise SystemExit(EXIT_INTERRUPTED) from None
