@@ -200,6 +200,12 @@ def test_doctor_pays_here_follows_the_flags():
     assert pays is False and "AVX512_BF16" in why
     amx = cpu_support({"amx": True, "amx_bf16": True})
     assert profile_pays_here(load_profile("intel-cpu-bf16"), amx) == (True, "AMX")
+    # INT8 pays over f32 where there is VNNI; beside bf16 OpenVINO's reason says to measure it
+    pays, why = profile_pays_here(load_profile("intel-cpu-int8"), amx)
+    assert pays is True and "bf16" in why and "tune" in why
+    assert profile_pays_here(load_profile("intel-cpu-int8"),
+                             cpu_support({"avx512_vnni": True})) == (True, "VNNI")
+    assert profile_pays_here(load_profile("onnx-int8"), amx) == (True, "VNNI")
 
 
 def test_eval_and_bench_reports_record_the_precision_in_force(yolo_bundle, tmp_path):
