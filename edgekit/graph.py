@@ -9,7 +9,7 @@ every node downstream of the decoder's query input.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 
@@ -36,7 +36,10 @@ class GraphIndex:
             stack += [self.producer[t] for t in self.nodes[i].input if t in self.producer]
         return seen
 
-    def descendants(self, tensors: list[str]) -> set[int]:
+    def descendants(self, tensors: list[str],
+                    through: Callable[[Any], bool] | None = None) -> set[int]:
+        """The nodes downstream of ``tensors``; with ``through``, the walk goes on past a node
+        only where ``through(node)`` holds (the node itself is still included)."""
         seen: set[int] = set()
         stack = [c for t in tensors for c in self.consumers.get(t, [])]
         while stack:
@@ -44,7 +47,8 @@ class GraphIndex:
             if i in seen:
                 continue
             seen.add(i)
-            stack += [c for t in self.nodes[i].output for c in self.consumers.get(t, [])]
+            if through is None or through(self.nodes[i]):
+                stack += [c for t in self.nodes[i].output for c in self.consumers.get(t, [])]
         return seen
 
     def region(self, output: str, inputs: list[str]) -> set[int]:

@@ -67,17 +67,7 @@ def _nonfinite(gi: GraphIndex, taps: Sequence[Tap]) -> set[int]:
     inf), through the passive ops that carry it, up to and with the first node that computes
     with it: no INT8 scale represents an infinity, and a quantizer calibrated on one turns
     the whole tensor to garbage."""
-    bad = gi.nonfinite_constants()
-    out: set[int] = set()
-    stack = [c for t in bad for c in gi.consumers.get(t, [])]
-    while stack:
-        i = stack.pop()
-        if i in out:
-            continue
-        out.add(i)
-        if gi.nodes[i].op_type in _PASSIVE:
-            stack += [c for t in gi.nodes[i].output for c in gi.consumers.get(t, [])]
-    return out
+    return gi.descendants(gi.nonfinite_constants(), through=lambda n: n.op_type in _PASSIVE)
 
 
 @dataclass(frozen=True)
