@@ -41,12 +41,11 @@ def _weak_precision_args(settings: TrtBuildSettings, calib_cache: str) -> list[s
     args: list[str] = []
     if settings.precision == "int8":
         args.append("--int8")
-    if settings.float_fp16:
-        args.append("--fp16")
-    if settings.precision == "int8":
         if settings.int8_mode == "calibrator":
             # without a cache trtexec invents placeholder dynamic ranges
             args.append(f"--calib={calib_cache}")
+    if settings.float_fp16:
+        args.append("--fp16")
     if settings.precision != "fp32" and settings.fp32_layers:
         args += ["--precisionConstraints=obey",
                  "--layerPrecisions=" + ",".join(f"{n}:fp32" for n in settings.fp32_layers)]
