@@ -32,7 +32,7 @@ with tempfile.TemporaryDirectory() as tmp:
                   project=tmp, name="val", exist_ok=True)
     preds = json.loads((Path(tmp) / "val" / "predictions.json").read_text())
 ds = load_dataset(data)
-gt, mine = [], []
+gt, mine, per_image = [], [], {}
 for s in ds.samples:
     h, w = cv2.imread(str(s.image)).shape[:2]
     gt.append(((h, w), s.classes, xywh2xyxy(s.boxes * np.array([w, h, w, h]))))
@@ -41,6 +41,9 @@ for s in ds.samples:
     xyxy[:, 2:] += xyxy[:, :2]
     # Ultralytics writes 1-based category ids for datasets other than COCO
     mine.append((xyxy, np.array([x["score"] for x in p]), np.array([x["category_id"] - 1 for x in p])))
+    per_image[s.image.name] = {"boxes": xyxy.tolist(), "scores": mine[-1][1].tolist(),
+                               "classes": [int(c) for c in mine[-1][2]]}
 coco = coco_map(gt, mine, ds.names)
 print(json.dumps({"map50_95": r.box.map, "map50": r.box.map50,
-                  "coco_on_ultralytics_preds": {"map50_95": coco["map50_95"], "map50": coco["map50"]}}))
+                  "coco_on_ultralytics_preds": {"map50_95": coco["map50_95"], "map50": coco["map50"]},
+                  "per_image": per_image}))

@@ -25,7 +25,7 @@ from ..bench.run import BenchConfig, Target, make_runner, postprocess, resolve_t
 from ..coco import coco_map
 from ..errors import UsageError
 from ..models.preprocess import read_image, to_input
-from ..parity.detections import xywh2xyxy
+from ..parity.detections import Detections, xywh2xyxy
 from .data import Dataset, load_dataset
 
 if TYPE_CHECKING:
@@ -57,31 +57,44 @@ def _image(path: Path) -> np.ndarray:
         raise UsageError(f"{path}: cannot decode image ({type(exc).__name__})") from None
 
 
-def predict(runner: Any, manifest: Manifest, ds: Dataset, *, conf: float = CONF,
-            progress: Progress | None = None, label: str = "") -> dict[str, Any]:
-    """Run every image of ``ds`` through preprocessing, ``runner`` and decoding; the mAP."""
+def detect(runner: Any, manifest: Manifest, ds: Dataset, *, conf: float = CONF,
+           progress: Progress | None = None, label: str = "") -> list[Detections]:
+    """Each image of ``ds`` through preprocessing, ``runner`` and decoding: its detections in
+    original-image pixels, as the deployment path produces them."""
     imgsz = manifest.input.imgsz
     resize = manifest.input.resize.mode
     batch = manifest.input.shape[0]
     batch = batch if isinstance(batch, int) and batch > 1 else 1
-    gt, preds = [], []
-    t0 = time.perf_counter()
+    out: list[Detections] = []
     for i, s in enumerate(ds.samples):
-        img = _image(s.image)
-        h, w = img.shape[:2]
-        x, lb = to_input(img, imgsz, resize)
+        x, lb = to_input(_image(s.image), imgsz, resize)
         if batch > 1:  # a static batch: fill it, read the first image
             x = np.repeat(x, batch, axis=0)
         y = runner.infer({"images": x})[runner.output_names[0]][:1]
-        d = postprocess(y, manifest.output.format, imgsz, lb, conf)[0]
-        preds.append((d.boxes, d.scores, d.classes))
-        gt.append(((h, w), s.classes, xywh2xyxy(s.boxes * np.array([w, h, w, h]))))
+        out.append(postprocess(y, manifest.output.format, imgsz, lb, conf)[0])
         if progress:
             progress(label, i + 1, len(ds.samples))
+    return out
+
+
+def ground_truth(ds: Dataset) -> list[tuple[tuple[int, int], np.ndarray, np.ndarray]]:
+    """Per image: (height, width), classes and xyxy boxes in pixels."""
+    gt = []
+    for s in ds.samples:
+        h, w = _image(s.image).shape[:2]
+        gt.append(((h, w), s.classes, xywh2xyxy(s.boxes * np.array([w, h, w, h]))))
+    return gt
+
+
+def predict(runner: Any, manifest: Manifest, ds: Dataset, *, conf: float = CONF,
+            progress: Progress | None = None, label: str = "") -> dict[str, Any]:
+    """Run every image of ``ds`` through preprocessing, ``runner`` and decoding; the mAP."""
+    t0 = time.perf_counter()
+    dets = detect(runner, manifest, ds, conf=conf, progress=progress, label=label)
     seconds = time.perf_counter() - t0
-    res = coco_map(gt, preds, ds.names)
+    res = coco_map(ground_truth(ds), [(d.boxes, d.scores, d.classes) for d in dets], ds.names)
     return {**res, "images": len(ds.samples), "seconds": round(seconds, 2),
-            "detections": int(sum(len(p[1]) for p in preds))}
+            "detections": int(sum(len(d) for d in dets))}
 
 
 def _data_section(ds: Dataset, conf: float) -> dict[str, Any]:
