@@ -169,22 +169,34 @@ def test_rtdetr_reports_what_quantizing_the_decoder_does(rtdetr_bundle, tmp_path
     assert "decoder worst cos" in buf.getvalue() and "only the decoder quantized" in buf.getvalue()
 
 
+#: the mAP drop tune keeps a build under, in this test. It checks the mechanism (a build is
+#: kept iff parity passes and its drop is within the bound), and that some build of a
+#: trained checkpoint is kept. On 24 images an INT8 build's drop depends on the checkpoint,
+#: which differs by the CPU it was trained on (1.27 points for yolo26n-test's INT8 on an AMD
+#: EPYC, benchmarks/results/int8_vs_ultralytics.md), and a CPU without bf16 has no float
+#: build at bf16 among the candidates; 3 points is where the verdict study calls a build harmful, and the
+#: planted 5-point loss below still fails at 1 point.
+DATA_MAX_DROP = 3.0
+
+
 @pytest.fixture(scope="module")
 def data_report(trained_yolo_data_bundle, synth_data, tmp_path_factory):
     """tune on the trained yolo26n, keeping scopes by their mAP drop on 24 val images."""
     prof = load_profile("intel-cpu-int8", {"calibration.count": 8})
     return tune(trained_yolo_data_bundle.bundle, prof, tmp_path_factory.mktemp("tune-data"), iters=5,
-                warmup=1, time_limit_s=90, data=synth_data, max_images=24, max_drop=1.0)
+                warmup=1, time_limit_s=90, data=synth_data, max_images=24,
+                max_drop=DATA_MAX_DROP)
 
 
 def test_with_data_a_scope_is_kept_by_its_map_drop(data_report):
     rep = data_report
     acc = rep["accuracy"]
-    assert acc["images"] == 24 and acc["max_drop"] == 1.0 and acc["fp32_map50_95"] > 10
+    # really trained: the recipe reaches about 27 points (a random-weight model scores ~0)
+    assert acc["images"] == 24 and acc["max_drop"] == DATA_MAX_DROP and acc["fp32_map50_95"] > 10
     assert rep["fp32"]["map50_95"] == acc["fp32_map50_95"]
     for c in rep["candidates"]:
         assert c["map_drop"] is not None and c["map50_95"] is not None
-        assert c["passed"] == (c["map_drop"] <= 1.0 and c["parity_passed"]), c["label"]
+        assert c["passed"] == (c["map_drop"] <= DATA_MAX_DROP and c["parity_passed"]), c["label"]
         assert c["worst_site"] and c["worst_metric"]["name"], c["label"]
         assert c["p50_ms"] > 0 and c["p99_ms"] >= c["p50_ms"] and c["remeasured"]
     chosen = next(c for c in rep["candidates"] if c["label"] == rep["chosen"])
