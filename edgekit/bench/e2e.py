@@ -5,7 +5,6 @@ preprocess, infer, postprocess. A callable, so a closed loop (bench) and an arri
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -60,11 +59,6 @@ class EndToEnd:
         self.stages: dict[str, list[int]] = {k: [] for k in STAGES
                                              if k != "decode" or encoded is not None}
         self.last: list[Any] = []
-
-    @classmethod
-    def from_file(cls, runner: Any, path: Path, imgsz: int, fmt: str, resize: str,
-                  conf: float) -> EndToEnd:
-        return cls(runner, imgsz, fmt, resize, conf, encoded=Path(path).read_bytes())
 
     def __call__(self, *_: Any) -> None:
         clock = time.perf_counter_ns

@@ -47,6 +47,29 @@ def baseline_results(report: dict[str, Any]) -> str:
     return ", ".join(f"{n} {m.replace('_', '-')}" for n, m, _ in results(report)) or "none"
 
 
+def scenario_of(report: dict[str, Any]) -> str:
+    """What a report timed, for refusing to compare unlike runs: the scenario and its rate
+    (a report without one is bench's back-to-back timing, single-stream)."""
+    sc = report.get("scenario") or {}
+    name = sc.get("name", "single-stream")
+    p = sc.get("params") or {}
+    if name == "stream" and p.get("find_max_fps"):
+        return "stream, max FPS search"
+    rate = p.get("fps") if name == "stream" else p.get("qps") if name == "server" else None
+    return f"{name} at {rate:g} {'FPS' if name == 'stream' else 'QPS'}" if rate else name
+
+
+def check_same_scenario(reports: list[tuple[str, dict[str, Any]]]) -> None:
+    """Refuse (exit 2) to compare reports of different scenarios or rates: a stream's
+    arrival-to-result latency is not a back-to-back latency."""
+    from ..errors import UsageError
+
+    seen = [(label, scenario_of(r)) for label, r in reports]
+    if len({s for _, s in seen}) > 1:
+        raise UsageError("refusing to compare different scenarios: "
+                         + "; ".join(f"{label}: {s}" for label, s in seen))
+
+
 def title(report: dict[str, Any]) -> str:
     m = report.get("model") or {}
     what = Path(report["target"]).name

@@ -12,8 +12,10 @@ from .config import SCENARIOS, ScenarioConfig, check
 __all__ = ["SCENARIOS", "ScenarioConfig", "check", "run_scenario"]
 
 
-def run_scenario(target: Any, cfg: ScenarioConfig, **kw: Any) -> dict[str, Any]:
-    """Run ``cfg``'s scenario on a bundle's backends; see :func:`.run.run_scenario`."""
+def run_scenario(target: Any, cfg: ScenarioConfig, bench: Any = None, **kw: Any
+                 ) -> dict[str, Any]:
+    """Run ``cfg``'s scenario on a bundle's backends (``bench``: a BenchConfig naming
+    backends, threads...); see :func:`.run.run_scenario`."""
     from .run import run_scenario as run
 
-    return run(target, cfg, **kw)
+    return run(target, cfg, bench, **kw)

@@ -51,7 +51,9 @@ def measure(sut: Callable[[int], Any], clock: Any, cfg: ScenarioConfig, *,
                    interrupted=run.interrupted)
     bounds = {f"p{p:g}": early_stopping(lat, p) for p in sorted({90.0, cfg.percentile})}
     rows = timeline(run, sampler.samples if sampler else None)
-    out: dict[str, Any] = {"scenario": name, "rate": rate, **acc, "validity": val,
+    dl = cfg.deadline_ns(rate)
+    out: dict[str, Any] = {"scenario": name, "rate": rate, "queue": cfg.queue_size,
+                           "deadline_ms": dl / 1e6 if dl is not None else None, **acc, "validity": val,
                            "early_stopping": bounds, "timeline": rows,
                            "throttling": throttling(run, rows)}
     out["verdict"] = verdict(out, cfg)

@@ -14,6 +14,7 @@ from .engine import Run
 
 CLOCK_DROP_PCT = 10.0
 DRIFT_PCT = 10.0
+MIN_RESULTS = 100
 
 
 def read_clocks() -> dict[str, Any]:
@@ -81,12 +82,12 @@ def throttling(run: Run, rows: list[dict[str, Any]], *, drift_pct: float = DRIFT
                clock_drop_pct: float = CLOCK_DROP_PCT) -> dict[str, Any]:
     """Throttling is suspected when the mean CPU (or GPU) clock of the last tenth of the
     timeline is ``clock_drop_pct`` below the first tenth's, or the service time's p50 of the
-    last tenth of the results is ``drift_pct`` above the first tenth's. Needs 20 results."""
+    last tenth of the results is ``drift_pct`` above the first tenth's. Needs 100 results."""
     done = [f for f in run.frames if f.end is not None]
     out: dict[str, Any] = {"detected": False, "reasons": [], "drift_pct_limit": drift_pct,
                            "clock_drop_pct_limit": clock_drop_pct}
-    if len(done) < 20:
-        out["reasons"].append("too short to tell (fewer than 20 results)")
+    if len(done) < MIN_RESULTS:
+        out["reasons"].append(f"too short to tell (fewer than {MIN_RESULTS} results)")
         out["checked"] = False
         return out
     out["checked"] = True
