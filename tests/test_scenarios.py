@@ -219,3 +219,26 @@ def test_bad_scenario_input_is_refused(kw, msg):
     with pytest.raises(UsageError, match=msg.replace("-", r"\-")):
         check(ScenarioConfig(**kw))
     check(ScenarioConfig(name="stream", fps=30))  # the twin: a good one passes
+
+
+def test_the_timeline_counts_each_second_and_a_clock_drop_is_throttling():
+    from edgekit.scenarios.timeline import Sampler
+
+    def run(mhz_at):
+        clock = VirtualClock()
+        sampler = Sampler(read=lambda: {"cpu_mhz": mhz_at(clock.now() / 1e9)})
+        cfg = ScenarioConfig(name="stream", fps=40, duration_s=20, min_duration_s=0,
+                             min_queries=1)
+        return measure(Scripted(clock), clock, cfg, sampler=sampler)
+
+    res = run(lambda t: 3000.0 if t < 10 else 2000.0)
+    rows = res["timeline"]
+    assert [r["t_s"] for r in rows] == list(range(len(rows))) and len(rows) >= 20
+    assert sum(r["results"] for r in rows) == res["processed"]
+    assert sum(r["dropped"] for r in rows) == res["dropped"] > 0
+    assert sum(r["offered"] for r in rows) == res["offered"] == 800
+    assert rows[0]["cpu_mhz"] == 3000.0 and rows[-1]["cpu_mhz"] == 2000.0
+    th = res["throttling"]
+    assert th["detected"] and th["cpu_mhz_drop_pct"] == pytest.approx(100 / 3)
+    steady = run(lambda t: 3000.0)["throttling"]  # the twin: a steady clock
+    assert not steady["detected"] and steady["cpu_mhz_drop_pct"] == 0.0

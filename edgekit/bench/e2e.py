@@ -64,6 +64,7 @@ class EndToEnd:
         clock = time.perf_counter_ns
         t0 = clock()
         img = decode_image(self.encoded) if self.encoded is not None else self.image
+        assert img is not None
         t1 = clock()
         x, lb = to_input(img, self.imgsz, self.resize)
         t2 = clock()

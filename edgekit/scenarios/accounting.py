@@ -32,7 +32,7 @@ def account(run: Run, *, period_ns: int | None, deadline_ns: int | None,
             if deadline_ns is not None and lat > deadline_ns]
     lateness = [f.woke - f.arrival for f in frames if f.woke is not None]
     first = frames[0].arrival if frames else 0
-    last_end = max((f.end for f in done), default=first)  # type: ignore[type-var]
+    last_end = max((f.end or 0 for f in done), default=first)
     closes = frames[-1].arrival + period_ns if frames and period_ns else last_end
     span_ns = max(last_end, closes) - first
     offered = len(frames)

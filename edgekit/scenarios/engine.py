@@ -39,8 +39,9 @@ def drive(sut: Callable[[int], Any], clock: Any, *, arrivals: Iterator[int] | No
     ``arrivals``: the schedule (ns from the start); None is a closed loop, each frame
     arriving when the previous result is out. ``queue``: waiting frames held (None: no
     bound). ``lazy``: admit a frame only when none waits (all-at-once frames, offered as
-    the pipeline takes them, the same queue without holding every frame). ``on_frame(t)`` runs after each result (the timeline's sampler). Ctrl-C stops
-    the run and keeps what it measured, marked interrupted."""
+    the pipeline takes them, the same queue without holding every frame). ``on_frame(t)``
+    runs after each result (the timeline's sampler). Ctrl-C stops the run and keeps what
+    it measured, marked interrupted."""
     t0 = clock.now()
     frames: list[Frame] = []
     waiting: deque[Frame] = deque()

@@ -11,8 +11,7 @@ from .. import __version__
 from ..bench.e2e import EndToEnd
 from ..bench.run import BenchConfig, conditions, make_runner
 from ..bench.stats import summarize
-from ..bench.target import SAMPLE_IMAGE, artifact_precision, default_backends, \
-    resolve_target, sample_image
+from ..bench.target import SAMPLE_IMAGE, artifact_precision, default_backends, resolve_target, sample_image
 from ..errors import UsageError
 from .clock import RealClock
 from .config import ScenarioConfig, check

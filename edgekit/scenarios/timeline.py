@@ -61,21 +61,23 @@ class Sampler:
 def timeline(run: Run, clocks: dict[int, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """One row per second of the run: results (by completion), their latency p50, frames
     offered (by arrival) and dropped, and the clocks read in that second."""
-    done = [f for f in run.frames if f.end is not None]
     if not run.frames:
         return []
-    last = max([f.end for f in done] + [f.arrival for f in run.frames])  # type: ignore[type-var]
-    rows = []
-    for sec in range(int(last // 1_000_000_000) + 1):
-        lo, hi = sec * 1_000_000_000, (sec + 1) * 1_000_000_000
-        lat = [(f.end - f.arrival) / 1e6 for f in done if lo <= f.end < hi]  # type: ignore[operator]
-        rows.append({"t_s": sec, "results": len(lat),
-                     "p50_ms": float(np.median(lat)) if lat else None,
-                     "offered": sum(lo <= f.arrival < hi for f in run.frames),
-                     "dropped": sum(f.dropped_at is not None and lo <= f.dropped_at < hi
-                                    for f in run.frames),
-                     **(clocks or {}).get(sec, {})})
-    return rows
+    sec = 1_000_000_000
+    done = [f for f in run.frames if f.end is not None]
+    end = np.asarray([f.end for f in done], dtype=np.int64)
+    lat = (end - np.asarray([f.arrival for f in done], dtype=np.int64)) / 1e6
+    arr = np.asarray([f.arrival for f in run.frames], dtype=np.int64) // sec
+    drop = np.asarray([f.dropped_at for f in run.frames if f.dropped_at is not None],
+                      dtype=np.int64) // sec
+    n = int(max(end.max() // sec if len(end) else 0, arr.max())) + 1
+    order = np.argsort(end // sec, kind="stable")
+    groups = np.split(lat[order], np.searchsorted((end // sec)[order], np.arange(1, n)))
+    offered = np.bincount(arr, minlength=n)
+    dropped = np.bincount(drop, minlength=n) if len(drop) else np.zeros(n, dtype=int)
+    return [{"t_s": t, "results": len(g), "p50_ms": float(np.median(g)) if len(g) else None,
+             "offered": int(offered[t]), "dropped": int(dropped[t]),
+             **(clocks or {}).get(t, {})} for t, g in enumerate(groups)]
 
 
 def throttling(run: Run, rows: list[dict[str, Any]], *, drift_pct: float = DRIFT_PCT,

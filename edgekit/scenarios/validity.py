@@ -5,8 +5,9 @@ The bound: with N latencies, the true p-quantile q lies below the k-th smallest 
 probability P(Binomial(N, p) <= k - 1) (fewer than k samples fall below q). The bound is the
 k-th smallest sample for the smallest k where that probability reaches the confidence (99%,
 LoadGen's). LoadGen reports one sample above that k (its "would discard" count is n - k - 1:
-2048 samples, p90: 172), and so does edgekit, to agree with it. Fewer samples need a larger k relative to N, so the bound grows as N shrinks;
-with too few samples no k works, and there is no bound (the run cannot support its tail)."""
+2048 samples, p90: 172), and so does edgekit, to agree with it. Fewer samples need a
+larger k relative to N, so the bound grows as N shrinks; with too few samples no k works,
+and there is no bound (the run cannot support its tail)."""
 
 from __future__ import annotations
 
