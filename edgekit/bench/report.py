@@ -110,11 +110,15 @@ def plot_title(report: dict[str, Any]) -> str:
 
 def plot(report: dict[str, Any], path: str) -> None:
     """A latency CDF and a histogram per backend and mode, written to ``path``."""
+    save_figure(figure(report), path)
+
+
+def save_figure(fig: Any, path: str, dpi: int = 110) -> None:
+    """Write a matplotlib figure to ``path`` whole (a temporary name, then a rename)."""
     import matplotlib.pyplot as plt
 
-    fig = figure(report)
     tmp = Path(path).with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=110)
+    fig.savefig(tmp, dpi=dpi)
     plt.close(fig)
     tmp.replace(path)
 

@@ -56,11 +56,7 @@ def scenario_bench(target: str, console: Any, *, name: str, fps: float | None,
     if base is not None:
         report["regression"] = regression(report, base, max_regression)
     render_scenario(report, console)
-
-    def draw(rep: dict, path: str) -> None:
-        from ..scenarios.plot import plot as draw_plot
-
-        draw_plot(rep, path)
+    from ..scenarios.plot import plot as draw  # matplotlib loads only when drawing
 
     write_reports(report, json_out, markdown=markdown, files=(("--plot", plot, draw),))
     if report.get("interrupted"):

@@ -3,7 +3,6 @@ marked, and the per-second timeline (results, p50, the CPU clock where sysfs has
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from .._lazy import require
@@ -73,10 +72,6 @@ def figure(report: dict[str, Any]) -> Any:
 
 
 def plot(report: dict[str, Any], path: str) -> None:
-    import matplotlib.pyplot as plt
+    from ..bench.report import save_figure
 
-    fig = figure(report)
-    tmp = Path(path).with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    tmp.replace(path)
+    save_figure(figure(report), path, dpi=100)
