@@ -89,7 +89,13 @@ def markdown(report: dict[str, Any]) -> str:
     for name, mode, s in results(report):
         lines.append(f"| {name} | {mode.replace('_', '-')} | {s['n']} | {s['p50']:.2f} | "
                      f"{s['p99']:.2f} | {s['fps']:.1f} |")
-    if v.get("budget_ms"):
+    if report.get("scenario"):
+        lines.append(f"\nScenario: {scenario_of(report)}")
+        for name, r in report["backends"].items():
+            sv = r["scenario"]["verdict"]
+            lines.append(f"- {name}: {sv['headline']}, {sv['result']}"
+                         + (f" ({'; '.join(sv['failed'])})" if sv["failed"] else ""))
+    elif v.get("budget_ms"):
         lines.append(f"\nBudget: p{v['percentile']:g} ≤ {v['budget_ms']:.2f} ms: "
                      f"{'met' if v['passed'] else 'missed'}")
     if reg is not None:

@@ -62,7 +62,9 @@ def run_backend(backend: str, target: Any, cfg: ScenarioConfig, bcfg: BenchConfi
     out["scenario"] = res
     if "latency" in res:
         lat = res["latency"]
-        out["end_to_end"] = {**lat, "stages": {k: summarize(v) for k, v in sut.stages.items()},
+        # FPS: results per second of the run, not 1000/mean latency (queueing included)
+        out["end_to_end"] = {**lat, "fps": res["achieved_fps"],
+                             "stages": {k: summarize(v) for k, v in sut.stages.items()},
                              "detections": sut.detections()}
         s = res["samples"]
         out["samples_ms"] = {"end_to_end": [e - a for a, e in zip(s["arrival_ms"], s["end_ms"],
