@@ -242,3 +242,36 @@ def test_the_timeline_counts_each_second_and_a_clock_drop_is_throttling():
     assert th["detected"] and th["cpu_mhz_drop_pct"] == pytest.approx(100 / 3)
     steady = run(lambda t: 3000.0)["throttling"]  # the twin: a steady clock
     assert not steady["detected"] and steady["cpu_mhz_drop_pct"] == 0.0
+
+
+def test_jetson_stats_readings_join_the_timeline_where_jtop_answers(monkeypatch):
+    import sys
+    import types
+
+    from edgekit.scenarios.timeline import Sampler
+
+    class FakeJtop:  # jetson-stats' client: start(), .stats, close()
+        closed = False
+
+        def start(self):
+            pass
+
+        @property
+        def stats(self):
+            return {"GPU": 61, "Temp gpu": 48.5, "Power TOT": 7200, "RAM": 0.4, "time": object()}
+
+        def close(self):
+            FakeJtop.closed = True
+
+    monkeypatch.setitem(sys.modules, "jtop", types.SimpleNamespace(jtop=FakeJtop))
+    clock = VirtualClock()
+    sampler = Sampler(read=lambda: {})
+    cfg = ScenarioConfig(name="stream", fps=10, duration_s=2, min_duration_s=0, min_queries=1)
+    rows = measure(Scripted(clock, 10, 10), clock, cfg, sampler=sampler)["timeline"]
+    sampler.close()
+    assert rows[0]["jetson"] == {"GPU": 61, "Temp gpu": 48.5, "Power TOT": 7200}
+    assert FakeJtop.closed
+    monkeypatch.setitem(sys.modules, "jtop", None)  # the twin: no jetson-stats, no readings
+    sampler = Sampler(read=lambda: {})
+    rows = measure(Scripted(clock, 10, 10), clock, cfg, sampler=sampler)["timeline"]
+    assert "jetson" not in rows[0]

@@ -44,14 +44,17 @@ def run_backend(backend: str, target: Any, cfg: ScenarioConfig, bcfg: BenchConfi
         for v in sut.stages.values():
             v.clear()
         sampler = Sampler()
-        if cfg.find_max_fps:
-            search = find_max_fps(sut, clock, cfg, sampler)
-            res = search["interrupted"] or search["at_max"]
-            out["max_sustained_fps"] = search["max_fps"]
-            out["search"] = {k: v for k, v in search.items()
-                             if k not in ("at_max", "interrupted")}
-        else:
-            res = measure(sut, clock, cfg, sampler=sampler)
+        try:
+            if cfg.find_max_fps:
+                search = find_max_fps(sut, clock, cfg, sampler)
+                res = search["interrupted"] or search["at_max"]
+                out["max_sustained_fps"] = search["max_fps"]
+                out["search"] = {k: v for k, v in search.items()
+                                 if k not in ("at_max", "interrupted")}
+            else:
+                res = measure(sut, clock, cfg, sampler=sampler)
+        finally:
+            sampler.close()
         out["settings"] = runner.describe()
         out["versions"] = runner.versions()
     if res is None:  # no rate held, not even the slowest probe

@@ -45,17 +45,59 @@ def read_clocks() -> dict[str, Any]:
     return out
 
 
-class Sampler:
-    """Reads the clocks once per second of the run (called after each result)."""
+class Jtop:
+    """jetson-stats' client (``jtop``), when it is installed and its service answers:
+    clocks, temperatures and rail power as the library decodes them. Off a Jetson, or
+    without the package, it reads nothing."""
 
-    def __init__(self, read: Any = read_clocks) -> None:
+    def __init__(self) -> None:
+        self.client: Any = None
+        try:
+            import importlib
+
+            client = importlib.import_module("jtop").jtop()  # jetson-stats
+            client.start()
+            self.client = client
+        except Exception:  # noqa: BLE001 - not installed, no service, not a Jetson
+            self.client = None
+
+    def read(self) -> dict[str, Any]:
+        if self.client is None:
+            return {}
+        try:
+            stats = dict(self.client.stats)
+        except Exception:  # noqa: BLE001 - the service went away mid-run
+            return {}
+        keep = ("CPU", "GPU", "Temp", "Power", "EMC", "Fan", "nvp model", "jetson_clocks")
+        return {"jetson": {k: v for k, v in stats.items()
+                           if any(k.startswith(p) for p in keep)
+                           and isinstance(v, int | float | str)}}
+
+    def close(self) -> None:
+        if self.client is not None:
+            try:
+                self.client.close()
+            finally:
+                self.client = None
+
+
+class Sampler:
+    """Reads the clocks once per second of the run (called after each result); on a
+    Jetson with jetson-stats, its readings too. ``close()`` when the run is over."""
+
+    def __init__(self, read: Any = read_clocks, jetson: bool = True) -> None:
         self.read = read
+        self.jtop = Jtop() if jetson else None
         self.samples: dict[int, dict[str, Any]] = {}
 
     def __call__(self, t_ns: int) -> None:
         sec = int(t_ns // 1_000_000_000)
         if sec not in self.samples:
-            self.samples[sec] = self.read()
+            self.samples[sec] = {**self.read(), **(self.jtop.read() if self.jtop else {})}
+
+    def close(self) -> None:
+        if self.jtop is not None:
+            self.jtop.close()
 
 
 def timeline(run: Run, clocks: dict[int, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
