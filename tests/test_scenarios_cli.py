@@ -28,6 +28,7 @@ def small_bundle(tmp_path_factory) -> Path:
     (["--scenario", "server", "--qps", "5", "--find-max-fps"], "--find-max-fps"),
     (["--scenario", "stream", "--fps", "5", "--min-duration", "-1"], "--min-duration -1"),
     (["--queue", "2"], "--queue needs a --scenario"),
+    (["--scenario", "offline", "--model-only"], "--model-only does not apply"),
 ])
 def test_bad_scenario_input_exits_2_in_one_line_before_loading(args, msg, tmp_path):
     r = run_cli("bench", str(tmp_path / "no-such-bundle"), *args)

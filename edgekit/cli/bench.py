@@ -91,6 +91,11 @@ def bench(
     if fps is not None and not fps > 0:
         raise UsageError(f"--fps {fps:g}: a rate must be above 0")
     if scenario is not None:
+        for flag, given in (("--batch", batch != 1), ("--model-only", model_only),
+                            ("--imgsz", imgsz is not None)):
+            if given:
+                raise UsageError(f"{flag} does not apply to --scenario: it runs frames one at "
+                                 "a time, end to end, at the bundle's size")
         from .bench_scenario import scenario_bench
 
         return scenario_bench(
