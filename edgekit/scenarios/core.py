@@ -40,6 +40,8 @@ def measure(sut: Callable[[int], Any], clock: Any, cfg: ScenarioConfig, *,
         def more(i: int, t: int) -> bool:
             return i < count or t < stop
     period = cfg.period_ns(rate) if name in OPEN_LOOP else None
+    if sampler is not None:
+        sampler.samples = {}  # seconds count from this run's start (a search runs many)
     run = drive(sut, clock, arrivals=sched, more=more, queue=cfg.queue_size,
                 lazy=name == "offline", on_frame=sampler)
     acc = account(run, period_ns=period, deadline_ns=cfg.deadline_ns(rate),
