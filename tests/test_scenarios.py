@@ -81,6 +81,19 @@ def test_a_full_queue_drops_the_oldest_frame():
     assert res["achieved_fps"] == pytest.approx(28 / 0.750)
 
 
+def test_a_deeper_queue_still_drops_the_oldest():
+    # 100 FPS, queue 2: frame 0 takes 60 ms while frames 1-6 arrive; each arrival to the
+    # full queue pushes out its oldest (1 at 30 ms, 2 at 40, 3 at 50, 4 at 60); 5 and 6 run
+    clock = VirtualClock()
+    times = iter([60] + [5] * 20)
+    cfg = ScenarioConfig(name="stream", fps=100, iters=10, queue=2, min_duration_s=0,
+                         min_queries=1)
+    res = measure(lambda i: clock.advance(next(times) * MS), clock, cfg)
+    dropped = {i: d for i, d in enumerate(res["samples"]["dropped_ms"]) if d is not None}
+    assert dropped == {1: 30.0, 2: 40.0, 3: 50.0, 4: 60.0}
+    assert lat_counts(res) == {5.0: 3, 10.0: 1, 15.0: 1, 60.0: 1}
+
+
 def test_a_longer_queue_trades_the_drop_for_latency():
     res = stream(40, 30, queue=2)
     assert res["dropped"] == 0 and res["latency"]["max"] == pytest.approx(60.0)
