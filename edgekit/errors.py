@@ -65,3 +65,10 @@ class GateFailed(EdgekitError):
     """A parity or latency gate failed. Not a crash: the verdict is the result."""
 
     exit_code = EXIT_GATE
+
+
+class Interrupted(EdgekitError):
+    """Ctrl-C during a run that keeps what it measured: the report is written, marked
+    INVALID and interrupted, and the process exits 130."""
+
+    exit_code = 130

@@ -47,6 +47,29 @@ def baseline_results(report: dict[str, Any]) -> str:
     return ", ".join(f"{n} {m.replace('_', '-')}" for n, m, _ in results(report)) or "none"
 
 
+def scenario_of(report: dict[str, Any]) -> str:
+    """What a report timed, for refusing to compare unlike runs: the scenario and its rate
+    (a report without one is bench's back-to-back timing, single-stream)."""
+    sc = report.get("scenario") or {}
+    name = sc.get("name", "single-stream")
+    p = sc.get("params") or {}
+    if name == "stream" and p.get("find_max_fps"):
+        return "stream, max FPS search"
+    rate = p.get("fps") if name == "stream" else p.get("qps") if name == "server" else None
+    return f"{name} at {rate:g} {'FPS' if name == 'stream' else 'QPS'}" if rate else name
+
+
+def check_same_scenario(reports: list[tuple[str, dict[str, Any]]]) -> None:
+    """Refuse (exit 2) to compare reports of different scenarios or rates: a stream's
+    arrival-to-result latency is not a back-to-back latency."""
+    from ..errors import UsageError
+
+    seen = [(label, scenario_of(r)) for label, r in reports]
+    if len({s for _, s in seen}) > 1:
+        raise UsageError("refusing to compare different scenarios: "
+                         + "; ".join(f"{label}: {s}" for label, s in seen))
+
+
 def title(report: dict[str, Any]) -> str:
     m = report.get("model") or {}
     what = Path(report["target"]).name
@@ -66,7 +89,13 @@ def markdown(report: dict[str, Any]) -> str:
     for name, mode, s in results(report):
         lines.append(f"| {name} | {mode.replace('_', '-')} | {s['n']} | {s['p50']:.2f} | "
                      f"{s['p99']:.2f} | {s['fps']:.1f} |")
-    if v.get("budget_ms"):
+    if report.get("scenario"):
+        lines.append(f"\nScenario: {scenario_of(report)}")
+        for name, r in report["backends"].items():
+            sv = r["scenario"]["verdict"]
+            lines.append(f"- {name}: {sv['headline']}, {sv['result']}"
+                         + (f" ({'; '.join(sv['failed'])})" if sv["failed"] else ""))
+    elif v.get("budget_ms"):
         lines.append(f"\nBudget: p{v['percentile']:g} ≤ {v['budget_ms']:.2f} ms: "
                      f"{'met' if v['passed'] else 'missed'}")
     if reg is not None:
@@ -87,11 +116,15 @@ def plot_title(report: dict[str, Any]) -> str:
 
 def plot(report: dict[str, Any], path: str) -> None:
     """A latency CDF and a histogram per backend and mode, written to ``path``."""
+    save_figure(figure(report), path)
+
+
+def save_figure(fig: Any, path: str, dpi: int = 110) -> None:
+    """Write a matplotlib figure to ``path`` whole (a temporary name, then a rename)."""
     import matplotlib.pyplot as plt
 
-    fig = figure(report)
     tmp = Path(path).with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=110)
+    fig.savefig(tmp, dpi=dpi)
     plt.close(fig)
     tmp.replace(path)
 

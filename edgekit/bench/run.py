@@ -14,14 +14,13 @@ from .. import __version__
 from ..bundle import Bundle, Manifest
 from ..errors import UsageError
 from ..hostinfo import cpu_info, gpu_list, jetson_info
-from ..models.preprocess import to_input
-from ..parity.detections import decode
 from ..runtimes import (
     RunnerSettings,
     get_runtime,
     installed_versions,
     plugins,
 )
+from .e2e import EndToEnd, postprocess  # noqa: F401 - postprocess: re-exported
 from .stats import CV_WARN, summarize
 from .target import (
     Target,
@@ -51,19 +50,6 @@ class BenchConfig:
     conf: float = 0.25
     trust_checkpoint: bool = False  # the torch backend reopens the bundle's source checkpoint
     imgsz: int | None = None  # the size a bare model file with dynamic sizes runs at
-
-
-def postprocess(output: np.ndarray, fmt: str, imgsz: int, lb: Any,
-                conf: float) -> list[Any]:
-    """Decode the runtime output (of the manifest's ``output.format``, at input size
-    ``imgsz``) into detections in original-image pixels, as Ultralytics' predictor of the
-    family does: YOLO boxes are clipped to the image, RT-DETR boxes are not (its predictor
-    scales the normalised boxes and leaves them whole)."""
-    dets = decode(output, fmt, imgsz, conf=conf)
-    from ..families import get_format
-
-    clip = get_format(fmt).clip_boxes
-    return [type(d)(lb.to_original(d.boxes, clip=clip), d.scores, d.classes) for d in dets]
 
 
 def runner_settings(target: Target, cfg: BenchConfig, **overrides: Any) -> RunnerSettings:
@@ -120,32 +106,14 @@ def bench_backend(backend: str, target: Target, cfg: BenchConfig, *, progress: A
             e2e_off = ("end-to-end skipped: decoding and resizing images needs OpenCV "
                        "(pip install 'edgekit[e2e]') or Pillow")
         if m is not None and cfg.e2e and cfg.batch == 1 and e2e_off is None:
-            img = sample_image(target)
-            imgsz, fmt = m.input.imgsz, m.output.format
-            resize = m.input.resize.mode
-            stages: dict[str, list[int]] = {"preprocess": [], "inference": [], "postprocess": []}
-            clock = time.perf_counter_ns
-            last: dict[str, Any] = {}
-
-            def e2e() -> None:
-                t0 = clock()
-                x, lb = to_input(img, imgsz, resize)
-                t1 = clock()
-                y = runner.infer({"images": x})
-                runner.synchronize()
-                t2 = clock()
-                last["dets"] = postprocess(y[runner.output_names[0]], fmt, imgsz, lb, cfg.conf)
-                t3 = clock()
-                stages["preprocess"].append(t1 - t0)
-                stages["inference"].append(t2 - t1)
-                stages["postprocess"].append(t3 - t2)
-
-            te = measure(e2e, warmup=cfg.warmup, iters=cfg.iters, duration_s=cfg.duration_s,
+            sut = EndToEnd(runner, m.input.imgsz, m.output.format, m.input.resize.mode,
+                           cfg.conf, image=sample_image(target))
+            te = measure(sut, warmup=cfg.warmup, iters=cfg.iters, duration_s=cfg.duration_s,
                          progress=(lambda i: progress(backend, "e2e", i)) if progress else None)
             n = len(te.samples_ns)
             out["end_to_end"] = {**summarize(te.samples_ns), "warmup_settled": te.warmup_settled,
-                                 "stages": {k: summarize(v[-n:]) for k, v in stages.items()},
-                                 "detections": len(last["dets"][0]) if last.get("dets") else 0}
+                                 "stages": {k: summarize(v[-n:]) for k, v in sut.stages.items()},
+                                 "detections": sut.detections()}
             out["samples_ms"]["end_to_end"] = [s / 1e6 for s in te.samples_ns]
         out["settings"] = runner.describe()
         out["versions"] = runner.versions()

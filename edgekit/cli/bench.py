@@ -35,7 +35,8 @@ def bench(
     imgsz: Annotated[int | None, typer.Option(help="Input size for a bare model file whose "
                                               "input has dynamic sizes.")] = None,
     budget_ms: Annotated[float | None, typer.Option(help="Latency budget in ms.")] = None,
-    fps: Annotated[float | None, typer.Option(help="Budget as a frame rate.")] = None,
+    fps: Annotated[float | None, typer.Option(help="--scenario stream: the arrival rate; "
+                                              "otherwise the budget as a frame rate.")] = None,
     percentile: Annotated[float, typer.Option(help="Percentile gated against the budget.")] = 99.0,
     model_only: Annotated[bool, typer.Option("--model-only", help="Skip end-to-end timing.")] = False,
     json_out: Annotated[str | None, typer.Option("--json", help="Write JSON ('-' = stdout, "
@@ -45,6 +46,25 @@ def bench(
                                                   "in percent.")] = 10.0,
     plot: Annotated[str | None, typer.Option(help="Write a latency CDF + histogram PNG.")] = None,
     trust_checkpoint: TrustCheckpoint = False,
+    scenario: Annotated[str | None, typer.Option(help="single-stream (back to back), stream "
+                                                 "(--fps: a camera's clock), server (--qps: "
+                                                 "Poisson) or offline; frames end to end, with "
+                                                 "validity. Default: bench's model-only and "
+                                                 "end-to-end timing.")] = None,
+    qps: Annotated[float | None, typer.Option(help="--scenario server: mean arrivals/s.")] = None,
+    queue: Annotated[int | None, typer.Option(help="Waiting frames held, oldest dropped "
+                                              "(stream, server; default 1).")] = None,
+    deadline_ms: Annotated[float | None, typer.Option(help="A result later than this after "
+                                                      "its arrival is a miss (default: one "
+                                                      "period).")] = None,
+    max_drop_pct: Annotated[float, typer.Option(help="Dropped + late frames allowed, % of "
+                                                "offered.")] = 0.0,
+    find_max_fps: Annotated[bool, typer.Option("--find-max-fps", help="Search the highest "
+                                               "stream rate that holds real-time.")] = False,
+    min_duration: Annotated[float, typer.Option(help="A run shorter than this (s) is "
+                                                "INVALID (MLPerf: 600).")] = 10.0,
+    min_queries: Annotated[int, typer.Option(help="A run with fewer queries is INVALID.")] = 256,
+    seed: Annotated[int, typer.Option(help="Seed of the server's Poisson arrivals.")] = 0,
 ) -> None:
     """Measure latency on the target: percentiles, jitter, model-only and end to end."""
 
@@ -58,12 +78,38 @@ def bench(
         files = targets[1:]
         if len(files) < 1:
             raise UsageError("bench compare needs one or more JSON reports")
-        render_comparison([(Path(f).stem, load_report(f)) for f in files], console)
+        from ..bench.report import check_same_scenario
+
+        reports = [(Path(f).stem, load_report(f)) for f in files]
+        check_same_scenario(reports)
+        render_comparison(reports, console)
         return
     if len(targets) != 1:
         raise UsageError("bench takes one target (a bundle or a model file)")
     if hint not in (None, "latency", "throughput"):
         raise UsageError(f"--hint {hint}: choose latency or throughput")
+    if fps is not None and not fps > 0:
+        raise UsageError(f"--fps {fps:g}: a rate must be above 0")
+    if scenario is not None:
+        for flag, given in (("--batch", batch != 1), ("--model-only", model_only),
+                            ("--imgsz", imgsz is not None)):
+            if given:
+                raise UsageError(f"{flag} does not apply to --scenario: it runs frames one at "
+                                 "a time, end to end, at the bundle's size")
+        from .bench_scenario import scenario_bench
+
+        return scenario_bench(
+            targets[0], console, name=scenario, fps=fps, qps=qps, queue=queue,
+            deadline_ms=deadline_ms, max_drop_pct=max_drop_pct, find_max_fps=find_max_fps,
+            min_duration=min_duration, min_queries=min_queries, seed=seed, backend=backend,
+            warmup=warmup, iters=iters, duration=duration, threads=threads, hint=hint,
+            budget_ms=budget_ms, percentile=percentile, json_out=json_out, plot=plot,
+            baseline=baseline, max_regression=max_regression,
+            trust_checkpoint=trust_checkpoint)
+    for flag, v in (("--qps", qps), ("--queue", queue), ("--deadline-ms", deadline_ms),
+                    ("--find-max-fps", find_max_fps or None)):
+        if v is not None:
+            raise UsageError(f"{flag} needs a --scenario (stream or server)")
     if budget_ms is not None and fps is not None:
         raise UsageError("give --budget-ms or --fps, not both")
     if fps is not None:
@@ -88,6 +134,9 @@ def bench(
         from ..bench.report import load_report
 
         base = load_report(baseline, "--baseline")
+        from ..bench.report import check_same_scenario
+
+        check_same_scenario([("this run", {}), (str(baseline), base)])
         if backends and not set(backends) & set(base["backends"]):
             raise UsageError(f"--baseline {baseline}: no result for {', '.join(backends)} "
                              f"(it has {', '.join(base['backends'])}); nothing to compare")
