@@ -23,6 +23,8 @@ BOUND = 0.10
 FLOAT = {"f32", "bf16", "fp16", "f16"}
 INT = {"u8", "i8", "int8"}
 NO_SITE, UNMAPPED = "(no site)", "(unmapped)"
+#: the kinds a float island's border costs: layout/precision conversions, Q/DQ
+BORDER_KINDS = ("reorder/convert", "quantize/dequantize")
 
 
 def site_regions(model: Any, taps: Sequence[Any]) -> dict[str, set[str]]:
@@ -36,6 +38,22 @@ def site_regions(model: Any, taps: Sequence[Any]) -> dict[str, set[str]]:
                                                                                 t.inputs)
         out[t.name] = {gi.nodes[i].name for i in idx}
     return out
+
+
+def site_edges(model: Any, regions: dict[str, set[str]]) -> dict[str, set[str]]:
+    """Per site, the nodes on its border: inside it with a producer or consumer outside,
+    and outside it with a producer or consumer inside."""
+    from ..graph import GraphIndex
+
+    gi = GraphIndex(model)
+    around: dict[str, set[str]] = {}
+    for i, n in enumerate(gi.nodes):
+        near = {gi.nodes[p].name for t in n.input if (p := gi.producer.get(t)) is not None}
+        near |= {gi.nodes[c].name for t in n.output for c in gi.consumers.get(t, [])}
+        around[n.name] = near
+    return {s: {n for n, near in around.items() if (n in nodes) != bool(near <= nodes)
+                and (n in nodes or near & nodes)}
+            for s, nodes in regions.items()}
 
 
 def node_blocks(model: Any) -> dict[str, str]:
@@ -87,24 +105,24 @@ class Attribution:
     precisions: dict[str, float]
     settings: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: the runtime's raw capture, where the caller asked to keep it (not in to_json)
+    raw: Any = None
 
     @property
     def attributed_ms(self) -> float:
         return sum(r.time_ms for r in self.records)
 
     @property
-    def model_p50_ms(self) -> float:
-        """The model-only p50 the attribution answers to: the unprofiled run's, where there
-        is one (the profiler's own cost is :attr:`overhead`), else the profiled run's."""
-        return self.unprofiled_p50_ms or self.p50_ms
-
-    @property
     def unattributed_ms(self) -> float:
-        return self.model_p50_ms - self.attributed_ms
+        """The profiled run's model-only p50 less the records' sum: what the profiler did not
+        time (the runtime's own work between ops, the call into it)."""
+        return self.p50_ms - self.attributed_ms
 
     @property
     def coverage(self) -> float:
-        return self.attributed_ms / self.model_p50_ms if self.model_p50_ms else 0.0
+        """The records' sum over the model-only p50 of the same (profiled) iterations; the
+        profiler's own cost against an unprofiled run is :attr:`overhead`."""
+        return self.attributed_ms / self.p50_ms if self.p50_ms else 0.0
 
     @property
     def passed(self) -> bool:
@@ -146,6 +164,7 @@ def attribute(backend: str, records: list[OpRecord], model: Any, taps: Sequence[
     """Group ``records`` over the ONNX ``model`` (a ModelProto, weights not needed)."""
     regions = site_regions(model, taps)
     site_of = {n: s for s, nodes in regions.items() for n in nodes}
+    edges = site_edges(model, regions)
     block_of = node_blocks(model)
     sites = {s: Group(s) for s in regions} | {NO_SITE: Group(NO_SITE)}
     blocks: dict[str, Group] = {}
@@ -166,19 +185,20 @@ def attribute(backend: str, records: list[OpRecord], model: Any, taps: Sequence[
         touched = {site_of.get(n, NO_SITE) for n in where}
         if r.nodes:
             sites[_majority(r.nodes, site_of) or NO_SITE].add(r)
-        elif len(touched) > 1:  # inserted between a site and the rest: its border
-            inner = sorted(t for t in touched if t != NO_SITE)
-            sites[inner[0]].add(r)
-            sites[inner[0]].border_ms += r.time_ms
-        else:
-            sites[touched.pop()].add(r)
+        else:  # inserted: inside a site when all around it is, else outside
+            sites[touched.pop() if len(touched) == 1 else NO_SITE].add(r)
+        if r.kind in BORDER_KINDS:  # a conversion at a site's edge: its island's border
+            for s, edge in edges.items():
+                if edge.intersection(where) and (len(touched) > 1 or s not in touched
+                                                 or not set(where) <= regions[s]):
+                    sites[s].border_ms += r.time_ms
     notes = []
     if unmapped:
         notes.append(f"{unmapped} ops name no ONNX node (counted, under {UNMAPPED})")
     return Attribution(backend, records, median(list(profiled_ms)),
                        median(list(unprofiled_ms)) if unprofiled_ms else None, sites,
                        dict(sorted(blocks.items(), key=lambda kv: _block_key(kv[0]))),
-                       kinds, precisions, settings or {}, notes)
+                       kinds, precisions, dict(settings or {}), notes)
 
 
 def _block_key(name: str) -> tuple[int, str]:

@@ -103,6 +103,6 @@ def profile(target: str | Path, backends: Sequence[str] | None = None, *, iters:
                                              threads=threads)
         res = from_capture(b, raw, model, taps)
         if keep_raw:
-            res.settings["raw"] = raw
+            res.raw = raw
         results[b] = res
     return ProfileReport(str(t.path), results, notes, {"cpu": cpu_info().get("model")})

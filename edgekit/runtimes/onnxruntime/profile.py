@@ -32,6 +32,8 @@ def _session(ort: Any, model: Path, threads: int | None, prof_dir: str | None) -
     opts.intra_op_num_threads = threads or usable_cores()
     opts.inter_op_num_threads = 1
     opts.log_severity_level = 3
+    # two sessions take turns: a pool spinning after its turn would steal the other's cores
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     if prof_dir is not None:
         opts.enable_profiling = True
         opts.profile_file_prefix = str(Path(prof_dir) / "ort")
@@ -40,7 +42,8 @@ def _session(ort: Any, model: Path, threads: int | None, prof_dir: str | None) -
 
 
 def _neighbors(optimized: Path) -> dict[str, list[str]]:
-    """For each node the optimiser created (layout reorders), the nodes on either side."""
+    """For each node of the optimised graph, the nodes on either side (what a node the
+    optimiser created, a layout reorder or a transpose, is mapped by)."""
     onnx = require("onnx")
     g = onnx.load(str(optimized), load_external_data=False).graph
     prod = {o: n.name for n in g.node for o in n.output}
@@ -50,7 +53,7 @@ def _neighbors(optimized: Path) -> dict[str, list[str]]:
             cons.setdefault(i, []).append(n.name)
     return {n.name: [prod[i] for i in n.input if i in prod]
             + [c for o in n.output for c in cons.get(o, [])]
-            for n in g.node if n.op_type.startswith("Reorder")}
+            for n in g.node}
 
 
 def capture(model: Path, feed: dict[str, np.ndarray], *, iters: int = 50, warmup: int = 5,
@@ -90,17 +93,17 @@ def capture(model: Path, feed: dict[str, np.ndarray], *, iters: int = 50, warmup
     return {"runtime": "onnxruntime", "nodes": nodes, "neighbors": neighbors,
             "profiled_ms": walls[0], "unprofiled_ms": walls[1],
             "settings": {"provider": "CPUExecutionProvider", "graph_optimization": "all",
+                         "intra_op_spinning": False,
                          "threads": threads}}
 
 
 def records(raw: dict[str, Any], names: OnnxNames) -> list[OpRecord]:
     out: list[OpRecord] = []
     for name, n in raw["nodes"].items():
-        nodes = names.resolve_all([name])
+        nodes = () if n["op"].startswith("Reorder") else names.resolve_all([name])
         near: tuple[str, ...] = ()
-        if name in raw["neighbors"]:
-            nodes = ()
-            near = names.resolve_all(raw["neighbors"][name])
+        if not nodes:  # created by the optimiser: the ONNX nodes around it
+            near = names.resolve_all(raw["neighbors"].get(name, []))
         prec = _TYPES.get(n["type"], n["type"] or "unknown")
         out.append(OpRecord(name, median(n["durs"]) / 1000, prec, nodes, n["op"],
                             kind_of(n["op"], names.onnx_types(nodes)), near))

@@ -66,6 +66,8 @@ def capture(xml: Path, feed: dict[str, np.ndarray], *, iters: int = 50, warmup: 
     ops = []
     for op in prof.get_runtime_model().get_ordered_ops():
         name = op.get_friendly_name()
+        if _rt(op, "layerType") in ("Const", "Constant"):
+            continue  # weights: nothing runs
         ops.append({"name": name, "type": _rt(op, "layerType"),
                     "original": [s for s in _rt(op, "originalLayersNames").split(",") if s],
                     "precision": _rt(op, "runtimePrecision"),

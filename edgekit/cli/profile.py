@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from ._common import backends_help, check_imgsz, err_console, handle_errors, write_reports
+
+
+@handle_errors
+def profile(
+    target: Annotated[str, typer.Argument(help="A bundle directory, or a bare model file "
+                                          "(.onnx, OpenVINO .xml).")],
+    backend: Annotated[str | None, typer.Option(help=backends_help("default: the target's"))] = None,
+    iters: Annotated[int, typer.Option(min=1, help="Profiled iterations (each interleaved "
+                                       "with an unprofiled one).")] = 50,
+    warmup: Annotated[int, typer.Option(min=0)] = 5,
+    threads: Annotated[int | None, typer.Option(min=1, help="Runtime threads.")] = None,
+    imgsz: Annotated[int | None, typer.Option(help="Input size for a bare model file whose "
+                                              "input has dynamic sizes.")] = None,
+    top: Annotated[int, typer.Option(min=0, help="Show the N slowest ops.")] = 10,
+    json_out: Annotated[str | None, typer.Option("--json", help="Write JSON ('-' = stdout, "
+                                                 "data only).")] = None,
+    plot: Annotated[str | None, typer.Option(help="Write a PNG: time by kind and by site.")] = None,
+) -> None:
+    """Per-op time from each runtime's own profiler, by attention site, block and op kind."""
+    from .._paths import check_writable_file
+    from ..attribution import profile as run_profile
+    from ..attribution.report import markdown
+    from ..attribution.report import plot as draw
+    from ._common import backend_list, log
+    from .render.profile import render_profile
+
+    check_imgsz(imgsz)
+    check_writable_file(json_out, "--json")
+    check_writable_file(plot, "--plot")
+    report = run_profile(target, backend_list(backend), iters=iters, warmup=warmup,
+                         threads=threads, imgsz=imgsz)
+    for note in report.notes:
+        log(f"note: {note}")
+    data = report.to_json()
+    render_profile(data, err_console(), top=top)
+    write_reports(data, json_out, markdown=markdown, files=(("--plot", plot, draw),))
