@@ -107,6 +107,8 @@ class Attribution:
     notes: list[str] = field(default_factory=list)
     #: the runtime's raw capture, where the caller asked to keep it (not in to_json)
     raw: Any = None
+    #: the profiled iterations' model-only latencies (ms)
+    samples_ms: list[float] = field(default_factory=list)
 
     @property
     def attributed_ms(self) -> float:
@@ -198,7 +200,8 @@ def attribute(backend: str, records: list[OpRecord], model: Any, taps: Sequence[
     return Attribution(backend, records, median(list(profiled_ms)),
                        median(list(unprofiled_ms)) if unprofiled_ms else None, sites,
                        dict(sorted(blocks.items(), key=lambda kv: _block_key(kv[0]))),
-                       kinds, precisions, dict(settings or {}), notes)
+                       kinds, precisions, dict(settings or {}), notes,
+                       samples_ms=list(profiled_ms))
 
 
 def _block_key(name: str) -> tuple[int, str]:

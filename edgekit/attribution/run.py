@@ -106,3 +106,22 @@ def profile(target: str | Path, backends: Sequence[str] | None = None, *, iters:
             res.raw = raw
         results[b] = res
     return ProfileReport(str(t.path), results, notes, {"cpu": cpu_info().get("model")})
+
+
+def price(int8_target: str | Path, float_target: str | Path, backend: str, *, iters: int = 50,
+          warmup: int = 5, threads: int | None = None,
+          int8: Attribution | None = None) -> Any:
+    """The cost/benefit table of an INT8 bundle against a float bundle of the same model on
+    ``backend``: both profiled (``int8``: the INT8 bundle's attribution, already made),
+    parity run on the INT8 bundle."""
+    from ..bundle import load_bundle
+    from ..parity.run import run_parity
+    from .costbenefit import cost_benefit
+
+    if int8 is None:
+        int8 = profile(int8_target, [backend], iters=iters, warmup=warmup,
+                       threads=threads).results[backend]
+    f = profile(float_target, [backend], iters=iters, warmup=warmup, threads=threads)
+    b = load_bundle(int8_target)
+    rep = run_parity(b, b.manifest.profile, [backend])
+    return cost_benefit(f.results[backend], int8, rep["backends"][backend], int8.samples_ms)

@@ -22,6 +22,10 @@ def profile(
     json_out: Annotated[str | None, typer.Option("--json", help="Write JSON ('-' = stdout, "
                                                  "data only).")] = None,
     plot: Annotated[str | None, typer.Option(help="Write a PNG: time by kind and by site.")] = None,
+    against: Annotated[str | None, typer.Option("--float", help="A float bundle of the same "
+                                                "model: also print, per attention site, its ms "
+                                                "in float and in TARGET (INT8), parity's error "
+                                                "and the float island's border cost.")] = None,
 ) -> None:
     """Per-op time from each runtime's own profiler, by attention site, block and op kind."""
     from .._paths import check_writable_file
@@ -40,4 +44,13 @@ def profile(
         log(f"note: {note}")
     data = report.to_json()
     render_profile(data, err_console(), top=top)
+    if against is not None:
+        from ..attribution.run import price
+
+        backend_name = next(iter(report.results))
+        cb = price(target, against, backend_name, iters=iters, warmup=warmup, threads=threads,
+                   int8=report.results[backend_name])
+        data["cost_benefit"] = cb.to_json()
+        err_console().print(f"cost/benefit per site ({backend_name}; noise "
+                            f"{cb.noise_ms:.3f} ms)\n" + cb.markdown(), markup=False)
     write_reports(data, json_out, markdown=markdown, files=(("--plot", plot, draw),))
