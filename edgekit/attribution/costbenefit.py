@@ -1,7 +1,7 @@
 """The cost/benefit of quantizing each attention site: its milliseconds in a float build and
 in an INT8 build (both attributed by the runtime's profiler), what quantizing costs in error
 (parity's median SQNR and median error relative to the residual stream), and the border
-cost (reorders, converts, Q/DQ at the site's edge) that its float island adds."""
+cost (the reorders and converts at the site's edge) that its float island adds."""
 
 from __future__ import annotations
 

@@ -21,10 +21,13 @@ from ..runtimes.profiling import KINDS, OpRecord, median
 #: the bound on attributed vs model-only p50 (the issue's 10%)
 BOUND = 0.10
 FLOAT = {"f32", "bf16", "fp16", "f16"}
-INT = {"u8", "i8", "int8"}
 NO_SITE, UNMAPPED = "(no site)", "(unmapped)"
-#: the kinds a float island's border costs: layout/precision conversions, Q/DQ
-BORDER_KINDS = ("reorder/convert", "quantize/dequantize")
+
+def converts(r: OpRecord) -> bool:
+    """The op changes precision (its plug-in writes ``a->b``): at a site's edge, that is
+    what the site's float island costs (a layout reorder or a fused FakeQuantize is there
+    whether the site is float or not)."""
+    return "->" in r.precision
 
 
 def site_regions(model: Any, taps: Sequence[Any]) -> dict[str, set[str]]:
@@ -51,8 +54,8 @@ def site_edges(model: Any, regions: dict[str, set[str]]) -> dict[str, set[str]]:
         near = {gi.nodes[p].name for t in n.input if (p := gi.producer.get(t)) is not None}
         near |= {gi.nodes[c].name for t in n.output for c in gi.consumers.get(t, [])}
         around[n.name] = near
-    return {s: {n for n, near in around.items() if (n in nodes) != bool(near <= nodes)
-                and (n in nodes or near & nodes)}
+    return {s: {n for n, near in around.items()
+                if (n in nodes and not near <= nodes) or (n not in nodes and near & nodes)}
             for s, nodes in regions.items()}
 
 
@@ -81,7 +84,7 @@ class Group:
     @property
     def float_share(self) -> float:
         """The share of the group's time spent in float precisions."""
-        f = sum(v for k, v in self.by_precision.items() if k in FLOAT)
+        f = sum(v for k, v in self.by_precision.items() if k.split("->")[-1] in FLOAT)
         return f / self.ms if self.ms else 0.0
 
     def to_json(self) -> dict[str, Any]:
@@ -189,7 +192,7 @@ def attribute(backend: str, records: list[OpRecord], model: Any, taps: Sequence[
             sites[_majority(r.nodes, site_of) or NO_SITE].add(r)
         else:  # inserted: inside a site when all around it is, else outside
             sites[touched.pop() if len(touched) == 1 else NO_SITE].add(r)
-        if r.kind in BORDER_KINDS:  # a conversion at a site's edge: its island's border
+        if converts(r):  # a conversion at a site's edge: its island's border
             for s, edge in edges.items():
                 if edge.intersection(where) and (len(touched) > 1 or s not in touched
                                                  or not set(where) <= regions[s]):

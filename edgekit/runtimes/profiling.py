@@ -45,7 +45,8 @@ def kind_of(op_type: str, onnx_types: Iterable[str] = ()) -> str:
 @dataclass(frozen=True)
 class OpRecord:
     """One op the runtime ran: its name, the time it took (ms, the median over the profiled
-    iterations), the precision it ran in, the ONNX nodes it covers, and its op type.
+    iterations), the precision it ran in (``a->b`` for an op that converts, a reorder from
+    bf16 to f32 or a DequantizeLinear), the ONNX nodes it covers, and its op type.
 
     ``neighbors``: for an op the runtime inserted (a reorder, a convert), the ONNX nodes of
     the ops on either side, so a float island's border cost can be found. ``kind`` is one of

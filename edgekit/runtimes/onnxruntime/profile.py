@@ -21,6 +21,8 @@ import numpy as np
 from ..._lazy import require
 from ..profiling import OnnxNames, OpRecord, kind_of, median
 
+#: ops whose input and output precisions differ by design (a float island's border in QDQ)
+_CONVERTS = {"Cast", "QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear"}
 _TYPES = {"float": "f32", "float16": "fp16", "bfloat16": "bf16", "uint8": "u8", "int8": "i8",
           "int32": "i32", "int64": "i64"}
 
@@ -85,10 +87,10 @@ def capture(model: Path, feed: dict[str, np.ndarray], *, iters: int = 50, warmup
             continue  # a warm-up run
         a = e["args"]
         name = e["name"].removesuffix("_kernel_time")
-        first = next(iter(a.get("input_type_shape", [{}])[0]), "") if a.get(
-            "input_type_shape") else ""
         n = nodes.setdefault(name, {"op": a.get("op_name", ""), "provider": a.get("provider", ""),
-                                    "type": first, "durs": []})
+                                    "type": _first_type(a.get("input_type_shape")),
+                                    "out_type": _first_type(a.get("output_type_shape")),
+                                    "durs": []})
         n["durs"].append(e["dur"])
     return {"runtime": "onnxruntime", "nodes": nodes, "neighbors": neighbors,
             "profiled_ms": walls[0], "unprofiled_ms": walls[1],
@@ -97,14 +99,21 @@ def capture(model: Path, feed: dict[str, np.ndarray], *, iters: int = 50, warmup
                          "threads": threads}}
 
 
+def _first_type(shapes: list[dict[str, Any]] | None) -> str:
+    return next(iter(shapes[0]), "") if shapes else ""
+
+
 def records(raw: dict[str, Any], names: OnnxNames) -> list[OpRecord]:
-    out: list[OpRecord] = []
+    recs: list[OpRecord] = []
     for name, n in raw["nodes"].items():
         nodes = () if n["op"].startswith("Reorder") else names.resolve_all([name])
         near: tuple[str, ...] = ()
         if not nodes:  # created by the optimiser: the ONNX nodes around it
             near = names.resolve_all(raw["neighbors"].get(name, []))
         prec = _TYPES.get(n["type"], n["type"] or "unknown")
-        out.append(OpRecord(name, median(n["durs"]) / 1000, prec, nodes, n["op"],
-                            kind_of(n["op"], names.onnx_types(nodes)), near))
-    return out
+        out = _TYPES.get(n.get("out_type", ""), "unknown")
+        if out not in (prec, "unknown") and n["op"] in _CONVERTS:
+            prec = f"{prec}->{out}"  # a conversion: what a float island's border costs
+        recs.append(OpRecord(name, median(n["durs"]) / 1000, prec, nodes, n["op"],
+                             kind_of(n["op"], names.onnx_types(nodes)), near))
+    return recs

@@ -35,6 +35,11 @@ def _rt(op: Any, key: str) -> str:
     return info[key].astype(str) if key in info else ""
 
 
+def _prec(text: str) -> str:
+    t = text.strip().lower()
+    return _PRECISIONS.get(t, t or "unknown")
+
+
 def capture(xml: Path, feed: dict[str, np.ndarray], *, iters: int = 50, warmup: int = 5,
             threads: int | None = None) -> dict[str, Any]:
     """Profile ``xml`` over ``iters`` iterations (after ``warmup``), interleaved with an
@@ -71,6 +76,7 @@ def capture(xml: Path, feed: dict[str, np.ndarray], *, iters: int = 50, warmup: 
         ops.append({"name": name, "type": _rt(op, "layerType"),
                     "original": [s for s in _rt(op, "originalLayersNames").split(",") if s],
                     "precision": _rt(op, "runtimePrecision"),
+                    "out_precision": _rt(op, "outputPrecisions"),
                     "inputs": [op.input_value(i).get_node().get_friendly_name()
                                for i in range(op.get_input_size())],
                     "times_us": [round(t, 1) for t in per_op.get(name, [])]})
@@ -104,7 +110,10 @@ def records(raw: dict[str, Any], names: OnnxNames) -> list[OpRecord]:
         quant = any("/fq_" in s or s.endswith("fq_weights_0") for s in o["original"]) \
             and o["type"] not in ("Convolution", "MatMul", "FullyConnected", "GroupConvolution")
         kind = "quantize/dequantize" if quant else kind_of(o["type"], names.onnx_types(nodes))
-        prec = _PRECISIONS.get(o["precision"].lower(), o["precision"].lower() or "unknown")
+        prec = _prec(o["precision"])
+        out_prec = _prec(o.get("out_precision", "").split(",")[0])
+        if o["type"] in ("Reorder", "Convert") and out_prec not in (prec, "unknown"):
+            prec = f"{prec}->{out_prec}"  # a conversion: what a float island's border costs
         out.append(OpRecord(o["name"], median(times) / 1000, prec, nodes, o["type"], kind,
                             neighbors))
     return out
