@@ -247,3 +247,24 @@ def test_a_float_island_planted_on_one_site_raises_its_float_share_and_border(sm
     plain, island = got["plain"].sites[site], got["island"].sites[site]
     assert island.float_share > plain.float_share + 0.3
     assert island.border_ms > plain.border_ms
+
+
+def test_tensorrt_capture_through_the_stand_in(small_bundle, tmp_path, monkeypatch):
+    """The IProfiler hook end to end on the stand-in TensorRT (never on real TensorRT): an
+    engine built on the 'device', profiled, its fused layer names mapped to the sites."""
+    import shutil
+
+    from edgekit.attribution import profile
+    from edgekit.export.device import build_on_device
+    from edgekit.profiles import load_profile
+    from edgekit.testing import fake_tensorrt as ft
+
+    ft.install(monkeypatch, 10)
+    b = tmp_path / "b"
+    shutil.copytree(small_bundle.bundle, b)
+    build_on_device(b, load_profile("jetson-orin-fp16", {"imgsz": 128}))
+    a = profile(b, ["tensorrt"], iters=3, warmup=1).results["tensorrt"]
+    assert any(" + " in r.name for r in a.records)
+    assert any("ForeignNode" in r.name for r in a.records)
+    assert all(a.sites[s].ms > 0 for s in SITES)
+    assert a.kinds["reorder/convert"].ms > 0 and len(a.samples_ms) == 3

@@ -50,7 +50,7 @@ def site_edges(model: Any, regions: dict[str, set[str]]) -> dict[str, set[str]]:
 
     gi = GraphIndex(model)
     around: dict[str, set[str]] = {}
-    for i, n in enumerate(gi.nodes):
+    for n in gi.nodes:
         near = {gi.nodes[p].name for t in n.input if (p := gi.producer.get(t)) is not None}
         near |= {gi.nodes[c].name for t in n.output for c in gi.consumers.get(t, [])}
         around[n.name] = near

@@ -65,7 +65,7 @@ app.command("eval", help="mAP of a bundle on a labelled dataset, per backend and
             "through the deployment path, against PyTorch; --max-drop gates it.")(eval_cmd)
 app.command(help="Find, per attention site, what INT8 must keep in float to hold parity; "
             "write a tuned profile and bundle.")(tune)
-app.command(help="Per-op time from each runtime's own profiler, by attention site, block and op kind.")(profile)
+app.command(help="Per-op time from the runtimes' own profilers, by site, block and op kind.")(profile)
 app.add_typer(profiles_app, name="profiles", help="List and show export profiles.")
 
 

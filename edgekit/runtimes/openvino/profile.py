@@ -41,9 +41,10 @@ def _prec(text: str) -> str:
 
 
 def capture(xml: Path, feed: dict[str, np.ndarray], *, iters: int = 50, warmup: int = 5,
-            threads: int | None = None) -> dict[str, Any]:
+            threads: int | None = None, config: dict[str, Any] | None = None) -> dict[str, Any]:
     """Profile ``xml`` over ``iters`` iterations (after ``warmup``), interleaved with an
-    unprofiled compile of the same IR, so both see the same machine."""
+    unprofiled compile of the same IR, so both see the same machine. ``config``: more
+    CPU plug-in properties (a runtime option under test)."""
     ov = require("openvino", extra="openvino", purpose="the OpenVINO profiler")
     core = ov.Core()
     model = core.read_model(str(xml))
@@ -51,6 +52,7 @@ def capture(xml: Path, feed: dict[str, np.ndarray], *, iters: int = 50, warmup: 
     cfg: dict[str, Any] = {props.hint.performance_mode: props.hint.PerformanceMode.LATENCY}
     if threads:
         cfg[props.inference_num_threads] = threads
+    cfg.update(config or {})
     prof = core.compile_model(model, "CPU", {**cfg, props.enable_profiling: True})
     plain = core.compile_model(model, "CPU", cfg)
     reqs = prof.create_infer_request(), plain.create_infer_request()
@@ -85,7 +87,7 @@ def capture(xml: Path, feed: dict[str, np.ndarray], *, iters: int = 50, warmup: 
             "unprofiled_ms": walls[1],
             "settings": {"compiled_as": "plain client (the IR's own precision), PERF_COUNT",
                          "inference_precision": str(getattr(hint, "to_string", lambda: hint)()),
-                         "threads": threads}}
+                         "threads": threads, "config": sorted(str(k) for k in config or {})}}
 
 
 def records(raw: dict[str, Any], names: OnnxNames) -> list[OpRecord]:

@@ -77,13 +77,14 @@ def capture(engine: Path, feed: dict[str, np.ndarray], *, iters: int = 50, warmu
     trt = require_trt()
     layers: dict[str, list[float]] = {}
 
-    class Profiler(trt.IProfiler):  # type: ignore[name-defined,misc]
+    class Profiler(trt.IProfiler):  # type: ignore[name-defined]
         def report_layer_time(self, layer_name: str, ms: float) -> None:
             layers.setdefault(layer_name, []).append(float(ms))
 
     prof = Profiler()
     walls: tuple[list[float], list[float]] = ([], [])
-    with TensorRTRunner(engine) as runner:
+    runner = TensorRTRunner(engine)
+    with runner:
         for i in range(warmup + iters):
             for on, wall in zip((True, False), walls):
                 runner.context.profiler = prof if on else None
