@@ -268,3 +268,22 @@ def test_tensorrt_capture_through_the_stand_in(small_bundle, tmp_path, monkeypat
     assert any("ForeignNode" in r.name for r in a.records)
     assert all(a.sites[s].ms > 0 for s in SITES)
     assert a.kinds["reorder/convert"].ms > 0 and len(a.samples_ms) == 3
+
+
+@pytest.mark.slow
+def test_the_attribution_benchmark_writes_its_table_at_a_tiny_size(tmp_path):
+    """benchmarks/attribution.py end to end at 64 px (three exports): the table names the
+    CPU and puts INT8, bf16 and f32 side by side, kind by kind."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "results"
+    r = subprocess.run([sys.executable, "benchmarks/attribution.py", "--imgsz", "64",
+                        "--iters", "2", "--rounds", "1", "--calibration", "2", "--no-variants",
+                        "--bundles", str(tmp_path / "b"), "--out", str(out)],
+                       capture_output=True, text=True, timeout=1200)
+    assert r.returncode == 0, r.stderr[-2000:]
+    md = (out / "attribution.md").read_text()
+    assert "CPU: **" in md and "| kind | int8 (edgekit default) | bf16 | f32 |" in md
+    doc = json.loads((out / "attribution.json").read_text())
+    assert set(doc["results"]) == {"f32", "bf16", "int8 (edgekit default)"}
