@@ -38,6 +38,10 @@ def profile(
     check_imgsz(imgsz)
     check_writable_file(json_out, "--json")
     check_writable_file(plot, "--plot")
+    if against is not None:  # a bad --float bundle is refused before any profiling
+        from ..bundle import load_bundle
+
+        load_bundle(against)
     report = run_profile(target, backend_list(backend), iters=iters, warmup=warmup,
                          threads=threads, imgsz=imgsz)
     for note in report.notes:
