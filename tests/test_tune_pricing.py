@@ -54,3 +54,28 @@ def test_a_prune_whose_profiled_saving_is_below_the_noise_is_skipped():
     still = [10.0] * 8
     assert not pricer.below_noise("model.3", _attr({"model.3": 0.5}, still),
                                   _attr({"model.3": 0.48}, still))
+
+
+def test_the_pricer_profiles_a_real_build_from_the_tuners_reference(bundles_root):
+    """Pricer.of on a real OpenVINO IR, fed the way the tuner holds its reference inputs
+    (a planted shape fault, the whole stack of samples, fails on the runtime)."""
+    import onnx
+
+    from edgekit.parity.run import load_reference
+    from edgekit.runtimes import get_runtime
+    from tests.conftest import build_bundle
+
+    b = build_bundle(bundles_root / "pricer", "yolo26n.yaml", "intel-cpu-fp32", imgsz=64,
+                     parity=False)
+    from edgekit.bundle import load_bundle
+
+    bundle = load_bundle(b.bundle)
+    t = SimpleNamespace(plugin=get_runtime("openvino"), inputs=load_reference(bundle)["inputs"],
+                        iters=4, warmup=1, threads=None, backend="openvino",
+                        deployed=onnx.load(str(bundle.file("model.onnx"))), b=bundle)
+    pricer = Pricer(t)  # type: ignore[arg-type]
+    c = Candidate("fp32", [], {}, precision="fp32")
+    c.artifact = b.bundle / "openvino" / "model.xml"
+    a = pricer.of(c)
+    assert a is not None and a.records and "model.22" in a.blocks
+    assert pricer.of(c) is a  # profiled once per candidate

@@ -61,7 +61,7 @@ class Pricer:
         if c.label not in self.profiled:
             from ..attribution import from_capture
 
-            feed = {"images": self.t.inputs[:1]}
+            feed = {"images": self.t.inputs[0][:1]}  # the first reference sample
             raw = self.t.plugin.profile_capture(c.artifact, feed, iters=max(10, self.t.iters // 2),
                                                 warmup=self.t.warmup, threads=self.t.threads)
             self.profiled[c.label] = from_capture(self.t.backend, raw, self.t.deployed,
