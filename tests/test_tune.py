@@ -27,7 +27,8 @@ def test_loose_tolerances_choose_a_passing_config_and_write_profile_and_bundle(l
     assert rep["candidates"][0]["label"] == "full int8"
     assert rep["passed"] and rep["chosen"] in [c["label"] for c in rep["candidates"]]
     chosen = next(c for c in rep["candidates"] if c["label"] == rep["chosen"])
-    # the rule: the smallest float scope among the passing ones within NEAR_TIE of the fastest
+    # the rule: the most faithful (worst-site SQNR), then the smallest float scope, among the
+    # passing ones within NEAR_TIE of the fastest
     from edgekit.tune import NEAR_TIE
 
     passing = [c for c in rep["candidates"] if c["passed"]]
@@ -37,7 +38,13 @@ def test_loose_tolerances_choose_a_passing_config_and_write_profile_and_bundle(l
     def size(c):  # the ONNX nodes kept float (a float build: all of them)
         return c["float_nodes"]
 
-    assert chosen in near and size(chosen) == min(size(c) for c in near)
+    def faithful(c):
+        m = c["worst_metric"] or {}
+        return (1, m["value"]) if "SQNR" in m.get("name", "") else (0, c["worst_cosine"] or -2)
+
+    best = max(faithful(c) for c in near)
+    assert chosen in near and faithful(chosen) == best
+    assert size(chosen) == min(size(c) for c in near if faithful(c) == best)
     prof = load_profile(rep["outputs"]["profile"])
     assert prof.precision.value == chosen["precision"]  # int8, or the float build at bf16
     assert prof.float_precision == chosen["float_precision"]

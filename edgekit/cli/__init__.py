@@ -17,6 +17,7 @@ from .eval import eval_cmd
 from .export import export
 from .inspect import inspect
 from .parity import parity
+from .profile import profile
 from .profiles import profiles_app
 from .tune import tune
 
@@ -64,6 +65,7 @@ app.command("eval", help="mAP of a bundle on a labelled dataset, per backend and
             "through the deployment path, against PyTorch; --max-drop gates it.")(eval_cmd)
 app.command(help="Find, per attention site, what INT8 must keep in float to hold parity; "
             "write a tuned profile and bundle.")(tune)
+app.command(help="Per-op time from the runtimes' own profilers, by site, block and op kind.")(profile)
 app.add_typer(profiles_app, name="profiles", help="List and show export profiles.")
 
 

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from ..bundle import Bundle, Tap
     from ..profiles.schema import Profile
     from ..scope import FloatScope, Selection
+    from .profiling import OnnxNames, OpRecord
 
 
 @dataclass(frozen=True)
@@ -186,6 +187,8 @@ class RuntimePlugin:
     throughput: ClassVar[bool] = False
     #: ``module:Class`` of its :class:`~edgekit.runtimes.Runner` (imported when a runner is made)
     runner_class: ClassVar[str | None] = None
+    #: it has a profiler hook (:meth:`profile_capture`, :meth:`profile_records`)
+    profiles: ClassVar[bool] = False
     #: what a missing artifact asks the user to do
     how_to_build: ClassVar[str] = "export it with a profile that targets {name}"
 
@@ -251,6 +254,18 @@ class RuntimePlugin:
         module, _, cls = self.runner_class.partition(":")
         factory = getattr(importlib.import_module(module), cls)
         return factory(artifact, extra_outputs=extra_outputs, settings=settings)
+
+    # -- profile (edgekit.attribution) --------------------------------------------------------
+    def profile_capture(self, artifact: Path, feed: dict[str, np.ndarray], *, iters: int,
+                        warmup: int, threads: int | None = None) -> dict[str, Any]:
+        """Run ``artifact`` under the runtime's own profiler, with an unprofiled run of it
+        interleaved; the raw capture, JSON-able (``profiled_ms``, ``unprofiled_ms``,
+        ``settings`` and the runtime's own output), so that it can be recorded."""
+        raise NotImplementedError(f"runtime {self.name} has no profiler hook")
+
+    def profile_records(self, raw: dict[str, Any], names: OnnxNames) -> list[OpRecord]:
+        """A capture's ops as :class:`OpRecord`, their ONNX nodes resolved with ``names``."""
+        raise NotImplementedError(f"runtime {self.name} has no profiler hook")
 
     def check_artifact(self, bundle: Bundle) -> None:
         """Refuse (exit 4) an artifact this host cannot run (an engine built elsewhere)."""

@@ -256,6 +256,7 @@ class FakeTensorRT:
             "Builder": lambda logger: Builder(self, logger),
             "Runtime": lambda logger: Runtime(self, logger),
             "OnnxParser": OnnxParser,
+            "IProfiler": type("IProfiler", (), {"__init__": lambda self: None}),
         }
         for alias, member in (("float32", "FLOAT"), ("float16", "HALF"), ("int8", "INT8"),
                               ("int32", "INT32"), ("int64", "INT64"), ("bool", "BOOL"),

@@ -32,14 +32,15 @@ from ..errors import UsageError
 from ..families import get_family
 from ..scope import FloatScope
 from .candidates import Candidate, Tuner
+from .pricing import Pricer, choose
 from .result import tuned_name, write_result
 
 if TYPE_CHECKING:
     from ..profiles.schema import Profile
 
 log = logging.getLogger(__name__)
-#: passing scopes whose p50 is within this share of the fastest count as tied; the smallest
-#: float scope among them is chosen (less float, less to go wrong on another machine)
+#: passing scopes whose p50 is within this share of the fastest count as tied; the most
+#: faithful among them (highest worst-site SQNR) is chosen (edgekit/tune/pricing.py)
 NEAR_TIE = 0.03
 
 
@@ -140,12 +141,16 @@ def tune(bundle_path: Path, profile: Profile, out: Path, *, time_limit_s: float 
                 label = f"+ {', '.join(new)} (upstream of {site})"
             cur = t.evaluate(label, base_items, sites, blocks_kept, base)
             tried.append(cur)
+        pricer = Pricer(t)
         if cur.passed and blocks_kept:
-            # prune: try giving each float block back to INT8, least error-adding first
+            # prune: try giving each float block back to INT8, least error-adding first;
+            # not where the profiler says quantizing it saves less than the noise
             first_err = tried[0].block_error
             for blk in sorted(blocks_kept, key=lambda b: first_err.get(b, 0.0)):
                 if time.monotonic() >= deadline:
                     break
+                if pricer.skip_prune(blk, cur, tried[0]):
+                    continue
                 trial = [x for x in blocks_kept if x != blk]
                 cand = t.evaluate(f"- block {blk} (prune)", base_items, sites, trial,
                                   base)
@@ -171,11 +176,8 @@ def tune(bundle_path: Path, profile: Profile, out: Path, *, time_limit_s: float 
             def p50(c: Candidate) -> float:
                 return side.get(c.label, {}).get("p50", c.p50_ms or 1e9)
 
-            fastest = min(passing, key=p50)
-            near = [c for c in passing if p50(c) <= p50(fastest) * (1 + NEAR_TIE)]
-            chosen = min(near, key=lambda c: (c.float_size(), p50(c)))
-            why = (f"the fewest float nodes within {NEAR_TIE:.0%} of the fastest (side-by-side "
-                   f"p50) of {len(passing)} configurations with {criterion}")
+            chosen, why = choose(passing, p50, NEAR_TIE)
+            why += f" with {criterion}"
         else:
             chosen = least_failing(tried, by_map=ds is not None)
             why = (f"no configuration had {criterion}; this one fails the fewest sites, with "
@@ -192,7 +194,7 @@ def tune(bundle_path: Path, profile: Profile, out: Path, *, time_limit_s: float 
                   "decoder_sites": [x.name for x in b.taps
                                     if get_family(b.family).is_decoder_site(x.name)
                                     and x.kind != "queries"],
-                  "side_by_side": side,
+                  "side_by_side": side, "pricing": pricer.report(),
                   "chosen": chosen.label, "why": why, "passed": chosen.passed,
                   "time_limit_s": time_limit_s,
                   "search_s": round(time_limit_s - (deadline - time.monotonic()), 1)}

@@ -54,6 +54,7 @@ class OnnxRuntimePlugin(RuntimePlugin):
     loads_onnx = True
     quantizes = True
     fallback_artifact = "onnx"
+    profiles = True
 
     def build(self, ctx: BuildContext) -> Built | None:
         if ctx.profile.precision.value != "int8":
@@ -67,6 +68,17 @@ class OnnxRuntimePlugin(RuntimePlugin):
 
     def quantizer(self, ctx: BuildContext, keep_tensors: Any = ()) -> Quantizer:
         return _OrtQuantizer(ctx)
+
+    def profile_capture(self, artifact: Path, feed: dict[str, Any], *, iters: int, warmup: int,
+                        threads: int | None = None) -> dict[str, Any]:
+        from .profile import capture
+
+        return capture(artifact, feed, iters=iters, warmup=warmup, threads=threads)
+
+    def profile_records(self, raw: dict[str, Any], names: Any) -> list[Any]:
+        from .profile import records
+
+        return records(raw, names)
 
     def files_built(self, profile: Profile) -> int:
         return int(profile.precision.value == "int8")

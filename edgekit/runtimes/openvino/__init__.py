@@ -80,6 +80,7 @@ class OpenVinoPlugin(RuntimePlugin):
     quantizes = True
     throughput = True
     float_precisions = ("f32", "bf16", "fp16")
+    profiles = True
 
     def build(self, ctx: BuildContext) -> Built:
         from .precision import plain_client_precisions
@@ -130,6 +131,17 @@ class OpenVinoPlugin(RuntimePlugin):
         from .precision import plain_client_precisions
 
         return plain_client_precisions(artifact)
+
+    def profile_capture(self, artifact: Path, feed: dict[str, Any], *, iters: int, warmup: int,
+                        threads: int | None = None) -> dict[str, Any]:
+        from .profile import capture
+
+        return capture(artifact, feed, iters=iters, warmup=warmup, threads=threads)
+
+    def profile_records(self, raw: dict[str, Any], names: Any) -> list[Any]:
+        from .profile import records
+
+        return records(raw, names)
 
     def file_precision(self, path: Path) -> str:
         """int8 when the IR holds FakeQuantize ops, else fp32."""

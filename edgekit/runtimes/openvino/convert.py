@@ -87,7 +87,10 @@ def ov_names_for(model: Any, onnx_nodes: list[str], onnx_tensors: list[str]) -> 
 
 def quantize_int8(model: Any, calib: np.ndarray, *, ignored_names: list[str],
                   ignored_types: list[str], preset: str = "mixed", transformer: bool = True,
-                  input_name: str = "images") -> Any:
+                  input_name: str = "images", options: dict[str, Any] | None = None) -> Any:
+    """NNCF post-training INT8; ``options``: more ``nncf.quantize`` arguments (the INT8
+    experiments of benchmarks/attribution.py: ``fast_bias_correction``,
+    ``advanced_parameters``)."""
     nncf = require("nncf", extra="openvino", purpose="INT8 quantization")
     data = [{input_name: calib[i : i + 1]} for i in range(len(calib))]
     dataset = nncf.Dataset(data)
@@ -99,6 +102,7 @@ def quantize_int8(model: Any, calib: np.ndarray, *, ignored_names: list[str],
     )
     if transformer:
         kwargs["model_type"] = nncf.ModelType.TRANSFORMER
+    kwargs.update(options or {})
     import logging
 
     # its INFO lines list every ignored node. Only the logger's level, for this call:

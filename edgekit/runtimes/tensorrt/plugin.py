@@ -30,6 +30,7 @@ class TensorRTPlugin(RuntimePlugin):
     computes_fp16 = True
     float_precisions = ("f32", "fp16")
     portable = False
+    profiles = True  # IProfiler; never run on real TensorRT (built on the stand-in)
     how_to_build = ("build its engine on the GPU with `edgekit export {where} --profile "
                     "PROFILE` (nvidia-gpu-fp16, jetson-orin-*)")
 
@@ -86,6 +87,17 @@ class TensorRTPlugin(RuntimePlugin):
 
     def precision_of(self, section: dict[str, Any], profile: Profile) -> str:
         return str(section.get("settings", {}).get("precision", "unknown"))
+
+    def profile_capture(self, artifact: Path, feed: dict[str, Any], *, iters: int, warmup: int,
+                        threads: int | None = None) -> dict[str, Any]:
+        from .profile import capture
+
+        return capture(artifact, feed, iters=iters, warmup=warmup)
+
+    def profile_records(self, raw: dict[str, Any], names: Any) -> list[Any]:
+        from .profile import records
+
+        return records(raw, names)
 
     def parity_run(self, bundle: Bundle, profile: Profile, artifact: Path,
                    tensors: list[str], inputs: np.ndarray, workdir: Path) -> ParityRun:
