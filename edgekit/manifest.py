@@ -159,6 +159,9 @@ class Manifest(_Section):
     profile: Profile
     versions: dict[str, str | None]
     opset: int
+    #: the torch-to-ONNX exporter ("torchscript" | "dynamo"); manifests before it was
+    #: recorded were all TorchScript exports
+    exporter: str = "torchscript"
     input: InputSpec
     output: OutputSpec
     names: dict[str, str]
@@ -170,6 +173,8 @@ class Manifest(_Section):
     notes: list[str]
     timings_s: dict[str, float]
     onnx_check: dict[str, Any] | None = None
+    #: the known-bad environment entries the export matched (``edgekit.known_issues``)
+    known_issues: list[dict[str, Any]] | None = None
     eval_reference: dict[str, Any] | None = None
     parity: ParityRecord | None = None
     device_profile: Profile | None = None

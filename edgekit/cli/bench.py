@@ -6,6 +6,7 @@ from typing import Annotated, Any
 import typer
 
 from ._common import (
+    AllowKnownIssue,
     TrustCheckpoint,
     backend_list,
     backends_help,
@@ -45,6 +46,7 @@ def bench(
                                                   "in percent.")] = 10.0,
     plot: Annotated[str | None, typer.Option(help="Write a latency CDF + histogram PNG.")] = None,
     trust_checkpoint: TrustCheckpoint = False,
+    allow_known_issue: AllowKnownIssue = None,
 ) -> None:
     """Measure latency on the target: percentiles, jitter, model-only and end to end."""
 
@@ -78,6 +80,7 @@ def bench(
     from .render.bench import render_bench
 
     backends = backend_list(backend)
+    _check_known_issues(Path(targets[0]), backends, allow_known_issue or ())
     cfg = BenchConfig(backends=backends, warmup=warmup,
                       iters=None if duration else (iters or 100), duration_s=duration,
                       batch=batch, threads=threads, hint=hint, budget_ms=budget_ms,
@@ -128,3 +131,15 @@ def bench(
         failed.append(f"p50 regressed more than {max_regression:g}% against the baseline")
     if failed:
         raise GateFailed("latency gate failed: " + "; ".join(failed))
+
+
+def _check_known_issues(target: Path, backends: list[str] | None, allow: list[str]) -> None:
+    """A bundle's family, opset and profile against the known-bad table, before timing."""
+    from ..known_issues import check_allowed, check_bundle
+
+    allowed = check_allowed(allow)
+    if target.is_dir() and (target / "manifest.json").is_file():
+        from ..bundle import load_bundle
+
+        m = load_bundle(target, verify=False).manifest
+        check_bundle(m, m.profile, backends or m.profile.runtimes, allowed)
