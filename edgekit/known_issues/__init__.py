@@ -6,9 +6,16 @@ what matches this host. The contract layer (bundle, manifest, profiles) does not
 
 from __future__ import annotations
 
-from .match import (Match, Target, check_allowed, check_bundle, check_environment, matching,
+from .match import (
+                    Match,
+                    Target,
+                    check_allowed,
+                    check_bundle,
+                    check_environment,
+                    matching,
                     opset_cap,
-                    package_version)
+                    package_version,
+)
 from .table import TABLE, KnownIssue
 
 __all__ = ["TABLE", "KnownIssue", "Match", "Target", "check_allowed", "check_bundle",

@@ -118,7 +118,7 @@ def matching(target: Target, table: Iterable[KnownIssue] = TABLE) -> list[Match]
                 continue
         installed = package_version(i.package)
         if installed is None:
-            if i.when_absent and i.action == "workaround":
+            if i.when_absent and i.action == "workaround" and target.runtimes is not None:
                 out.append(Match(i, None))
             continue
         if _in(i.versions or None, installed):
