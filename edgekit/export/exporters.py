@@ -18,6 +18,7 @@ taps, the deployed graph and parity are the same for either. What differs is han
 from __future__ import annotations
 
 import logging
+import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -94,11 +95,15 @@ def export_torchscript(probe: Any, example: Any, path: Path, *, opset: int,
 
 def export_dynamo(probe: Any, example: Any, path: Path, *, opset: int,
                   output_names: list[str], input_name: str,
-                  batch_range: tuple[int, int] | None) -> None:
+                  batch_range: tuple[int, int] | None, static_head: bool = False) -> None:
     """``torch.onnx.export(dynamo=True)``, weights inside the file, the graph optimised;
-    ``batch_range`` (min, max) makes the batch dynamic; node names get module paths."""
+    ``batch_range`` (min, max) makes the batch dynamic; node names get module paths.
+    ``static_head``: modules with an Ultralytics ``dynamic`` flag have it off while traced
+    (see ``FamilySpec.dynamo_static_head``)."""
     torch = require("torch")
     onnx = require("onnx")
+    flagged = [m for m in probe.modules() if getattr(m, "dynamic", False) is True] \
+        if static_head else []
     shapes = None
     if batch_range is not None:
         lo, hi = batch_range
@@ -106,13 +111,19 @@ def export_dynamo(probe: Any, example: Any, path: Path, *, opset: int,
             example = example.expand(DYNAMO_TRACE_BATCH, *example.shape[1:]).contiguous()
         hi = max(hi, DYNAMO_TRACE_BATCH)
         shapes = ({0: torch.export.Dim("batch", min=lo, max=hi)},)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            probe, (example,), str(path), dynamo=True, opset_version=opset, verbose=False,
-            input_names=[input_name], output_names=output_names, dynamic_shapes=shapes,
-            external_data=False, optimize=True,
-        )
+    try:
+        for m in flagged:
+            m.dynamic = False
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                probe, (example,), str(path), dynamo=True, opset_version=opset, verbose=False,
+                input_names=[input_name], output_names=output_names, dynamic_shapes=shapes,
+                external_data=False, optimize=True,
+            )
+    finally:
+        for m in flagged:
+            m.dynamic = True
     model = onnx.load(str(path))
     if batch_range is not None:
         name_batch_dims(model)
@@ -131,13 +142,21 @@ def name_batch_dims(model: Any) -> None:
             dims[0].dim_param = "batch"
 
 
+#: what the module stack holds that is no module name: a slice of a Sequential
+#: (``model.slice(None, -1, None).0``, Ultralytics' ``self.model[:-1]``) and the exporter's
+#: placeholder for nodes with no module
+_SLICE = re.compile(r"\.slice\([^)]*\)")
+_NO_MODULE = "_empty_nn_module_stack_from_metadata_hook"
+
+
 def _scope_path(scopes: list[str]) -> list[str]:
     """``['', 'model', 'model.model.16', 'm.0', 'm.0.m']`` -> ``['model', 'model.16', 'm.0',
     'm']``: each scope as named within its parent, as TorchScript's node paths read."""
     parts: list[str] = []
     parent = ""
-    for s in scopes:
-        if not s:
+    for raw in scopes:
+        s = _SLICE.sub("", raw)
+        if not s or s == _NO_MODULE:
             continue
         rel = s[len(parent) + 1:] if parent and s.startswith(parent + ".") else s
         parts.append(rel)

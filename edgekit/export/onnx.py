@@ -42,16 +42,18 @@ def choose_opset(family: str, requested: int | None,
 
 def export_probe(probe: Any, example: Any, path: Path, *, opset: int, tap_names: list[str],
                  dynamic_batch: bool, exporter: str = "torchscript",
-                 batch_range: tuple[int, int] | None = None) -> None:
+                 batch_range: tuple[int, int] | None = None, static_head: bool = False) -> None:
     """The probe to ONNX with outputs ``output0, *tap_names`` by ``exporter``; a dynamic
-    batch spans ``batch_range`` (the dynamo exporter needs the bounds)."""
+    batch spans ``batch_range`` (the dynamo exporter needs the bounds); ``static_head``: the
+    family's ``dynamo_static_head``."""
     from .exporters import export_dynamo, export_torchscript
 
     names = [OUTPUT_NAME, *tap_names]
     if exporter == "dynamo":
         export_dynamo(probe, example, path, opset=opset, output_names=names,
                       input_name=INPUT_NAME,
-                      batch_range=(batch_range or (1, 8)) if dynamic_batch else None)
+                      batch_range=(batch_range or (1, 8)) if dynamic_batch else None,
+                      static_head=static_head)
     else:
         export_torchscript(probe, example, path, opset=opset, output_names=names,
                            input_name=INPUT_NAME, dynamic_batch=dynamic_batch)

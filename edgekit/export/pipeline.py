@@ -259,7 +259,8 @@ def export_probe(probe: Any, example: Any, path: Path, family: str, profile: Pro
 
     b = profile.batch
     kw: dict[str, Any] = {"tap_names": out_names, "dynamic_batch": b.dynamic,
-                          "batch_range": (b.min, b.max) if b.dynamic else None}
+                          "batch_range": (b.min, b.max) if b.dynamic else None,
+                          "static_head": get_family(family).dynamo_static_head}
     try:
         onnx_x.export_probe(probe, example, path, opset=opset, exporter=exporter, **kw)
         return exporter, opset
