@@ -159,9 +159,9 @@ class Manifest(_Section):
     profile: Profile
     versions: dict[str, str | None]
     opset: int
-    #: the torch-to-ONNX exporter ("torchscript" | "dynamo"); manifests before it was
-    #: recorded were all TorchScript exports
-    exporter: str = "torchscript"
+    #: the torch-to-ONNX exporter ("torchscript" | "dynamo"); None (not written): a
+    #: manifest from before it was recorded, a TorchScript export (see ``exported_with``)
+    exporter: str | None = None
     input: InputSpec
     output: OutputSpec
     names: dict[str, str]
@@ -190,6 +190,11 @@ class Manifest(_Section):
         rest = {k: v for k, v in data.items() if k not in last and k not in self.runtimes}
         return {**rest, **{k: data[k] for k in self.runtimes},
                 **{k: data[k] for k in last if k in data}}
+
+    @property
+    def exported_with(self) -> str:
+        """The exporter that made the ONNX; ``torchscript`` for manifests that predate it."""
+        return self.exporter or "torchscript"
 
     @property
     def runtimes(self) -> dict[str, dict[str, Any]]:

@@ -100,7 +100,7 @@ def test_dynamo_bundle_passes_fp32_parity_with_every_tap(which, dyn_yolo, dyn_rt
     res = {"yolo": dyn_yolo, "rtdetr": dyn_rtdetr_dynamic}[which]
     ts = {"yolo": yolo_bundle, "rtdetr": rtdetr_bundle}[which]
     m = res.manifest
-    assert m.exporter == "dynamo" and m.opset == 18 and ts.manifest.exporter == "torchscript"
+    assert m.exporter == "dynamo" and m.opset == 18 and ts.manifest.exported_with == "torchscript"
     assert m.parity is not None and m.parity.passed, res.parity
     assert [t.name for t in m.taps] == [t.name for t in ts.manifest.taps]
     assert "--exporter dynamo" in (res.bundle / "reproduce.sh").read_text()
