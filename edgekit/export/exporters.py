@@ -51,7 +51,7 @@ def check_dynamo_supported() -> None:
     if texport is None or not hasattr(texport, "Dim"):
         raise UsageError(f"--exporter dynamo needs torch.export, which torch {torch.__version__} "
                          "lacks: upgrade torch (>= 2.5) or use --exporter torchscript")
-    require("onnxscript", extra="export", purpose="the dynamo exporter")
+    require("onnxscript", purpose="the dynamo exporter")
 
 
 def dynamo_opset(requested: int | None, default: int) -> int:
