@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli
 from edgekit.errors import BackendError, UsageError
 from edgekit.export import exporters
+
+from conftest import run_cli
 
 
 def _one_line(r, code: int, *needles: str) -> None:

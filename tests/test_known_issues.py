@@ -7,9 +7,10 @@ import logging
 
 import pytest
 
-from conftest import run_cli
 from edgekit.errors import BackendError, UsageError
 from edgekit.known_issues import TABLE, KnownIssue, Target, check_environment, match, opset_cap
+
+from conftest import run_cli
 
 
 def fake_versions(monkeypatch, versions: dict[str, str], jetpack: str | None = None) -> None:

@@ -133,7 +133,8 @@ def bench(
         raise GateFailed("latency gate failed: " + "; ".join(failed))
 
 
-def _check_known_issues(target: Path, backends: list[str] | None, allow: list[str]) -> None:
+def _check_known_issues(target: Path, backends: list[str] | None,
+                        allow: list[str] | tuple[()]) -> None:
     """A bundle's family, opset and profile against the known-bad table, before timing."""
     from ..known_issues import check_allowed, check_bundle
 
