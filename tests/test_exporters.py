@@ -201,3 +201,10 @@ def test_int8_from_dynamo_keeps_parity_and_map(profile, trained_yolo, synth_data
         maps[exporter] = _eval_map(res.bundle, synth_data, tmp_path)
     assert maps["torchscript"] > 0.05, maps  # trained: a mAP worth comparing
     assert abs(maps["dynamo"] - maps["torchscript"]) * 100 <= MAP_PTS, maps
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["yolo26n.yaml", "rtdetr-l.yaml"])
+def test_dynamo_parity_at_320(model, tmp_path):
+    res = build_bundle(tmp_path, model, "onnx-fp32", imgsz=320, exporter="dynamo")
+    assert res.manifest.parity is not None and res.manifest.parity.passed, res.parity
