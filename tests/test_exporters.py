@@ -41,13 +41,18 @@ def dyn_yolo(root):
 
 @pytest.fixture(scope="module")
 def dyn_rtdetr_dynamic(root):
-    """The small RT-DETR through dynamo with a dynamic batch 1..4."""
+    """The small RT-DETR through dynamo with a dynamic batch 1..4, on a host that claims ONNX
+    Runtime 1.23 (a known GridSample slowdown: a warn entry the manifest records)."""
     from edgekit.export.pipeline import export
+    from edgekit.known_issues import match, package_version
     from edgekit.profiles import load_profile
 
     prof = load_profile("onnx-fp32", {"imgsz": IMGSZ, "batch.dynamic": True, "batch.min": 1,
                                       "batch.max": 4, "batch.size": 1})
-    return export(TINY_RTDETR, prof, root / "dynb", exporter="dynamo")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(match, "package_version",
+                   lambda name: "1.23.0" if name == "onnxruntime" else package_version(name))
+        return export(TINY_RTDETR, prof, root / "dynb", exporter="dynamo")
 
 
 #: detections compared per image: the highest-scoring ones (random weights score low and
@@ -104,6 +109,13 @@ def test_dynamo_bundle_passes_fp32_parity_with_every_tap(which, dyn_yolo, dyn_rt
     assert m.parity is not None and m.parity.passed, res.parity
     assert [t.name for t in m.taps] == [t.name for t in ts.manifest.taps]
     assert "--exporter dynamo" in (res.bundle / "reproduce.sh").read_text()
+
+
+def test_the_manifest_records_known_issue_matches(dyn_rtdetr_dynamic, dyn_yolo):
+    (rec,) = dyn_rtdetr_dynamic.manifest.known_issues or [None]
+    assert rec["id"] == "ort-1.23-gridsample-slow" and rec["installed"] == "1.23.0"
+    assert rec["source"].startswith("https://")
+    assert dyn_yolo.manifest.known_issues is None  # the twin: nothing matched, nothing written
 
 
 def test_a_planted_fault_fails_dynamo_parity(dyn_yolo, tmp_path):
