@@ -152,3 +152,25 @@ def test_doctor_lists_the_table():
 
     rows = json.loads(r.stdout)
     assert {x["id"] for x in rows} == {i.id for i in TABLE}
+
+
+class _Built:
+    """The manifest fields check_bundle reads."""
+
+    def __init__(self, family: str, opset: int):
+        self.source = type("S", (), {"family": family})()
+        self.opset = opset
+
+
+def test_a_built_bundle_cannot_take_an_export_time_workaround(monkeypatch):
+    from edgekit.known_issues import check_bundle
+    from edgekit.profiles import load_profile
+
+    fake_versions(monkeypatch, {"tensorrt": "10.13.3"})
+    prof = load_profile("jetson-orin-fp16")
+    with pytest.raises(BackendError, match="export it again.*trt-gridsample-opset20"):
+        check_bundle(_Built("rtdetr", 20), prof, ["tensorrt"])
+    found = check_bundle(_Built("rtdetr", 20), prof, ["tensorrt"],
+                         allow=["trt-gridsample-opset20"])
+    assert ids(found) == {"trt-gridsample-opset20"}
+    assert check_bundle(_Built("rtdetr", 19), prof, ["tensorrt"]) == []  # the twin

@@ -126,17 +126,17 @@ def export(model_spec: str, profile: Profile, out_dir: Path, *, seed: int = 0,
     profile's count, or ``fraction`` of the split), and the PyTorch reference mAP on its val
     split recorded in the bundle, so a device without torch can gate on the drop.
     ``exporter``: ``torchscript`` or ``dynamo`` (None: :data:`.exporters.DEFAULT_EXPORTER`)."""
+    from ..known_issues import check_allowed
+
+    allow_known_issues = check_allowed(allow_known_issues)
     if Path(model_spec).is_dir():
         from .device import build_on_device
 
-        return build_on_device(Path(model_spec), profile)
+        return build_on_device(Path(model_spec), profile, allow_known_issues)
     _check_out(out_dir)
     from .exporters import DEFAULT_EXPORTER, check_dynamo_supported, check_exporter
 
     exporter = check_exporter(exporter or DEFAULT_EXPORTER)
-    from ..known_issues import check_allowed
-
-    allow_known_issues = check_allowed(allow_known_issues)
     if exporter == "dynamo":
         check_dynamo_supported()
     src = resolve_source(model_spec, trust=trust_checkpoint)

@@ -161,8 +161,15 @@ def opset_cap(matches: Iterable[Match]) -> int | None:
 
 def check_bundle(manifest: Any, profile: Any, runtimes: Iterable[str],
                  allow: Iterable[str] = ()) -> list[Match]:
-    """:func:`check_environment` for work on a built bundle (``parity``, ``bench``): its
-    family and opset, the profile's precision, the runtimes about to run."""
+    """:func:`check_environment` for work on a built bundle (``parity``, ``bench``, a build
+    on the device): its family and opset, the profile's precision, the runtimes about to run.
+    A workaround edgekit applies at export (an opset cap) cannot apply to an ONNX already
+    made: such a match refuses unless allowed, asking for a re-export."""
+    allow = check_allowed(allow)
     target = Target(runtimes=tuple(runtimes), family=manifest.source.family,
                     precision=profile.precision.value, opset=manifest.opset)
+    for m in matching(target):
+        if m.issue.action == "workaround" and m.issue.id not in allow:
+            raise BackendError(f"{m.line()}; this bundle was exported without it: export it "
+                               f"again, or pass --allow-known-issue {m.issue.id}")
     return check_environment(target, allow)
