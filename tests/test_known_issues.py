@@ -174,3 +174,10 @@ def test_a_built_bundle_cannot_take_an_export_time_workaround(monkeypatch):
                          allow=["trt-gridsample-opset20"])
     assert ids(found) == {"trt-gridsample-opset20"}
     assert check_bundle(_Built("rtdetr", 19), prof, ["tensorrt"]) == []  # the twin
+
+
+def test_doctor_lists_no_entry_for_a_device_edgekit_does_not_drive(monkeypatch):
+    fake_versions(monkeypatch, {"onnxruntime": "1.23.0", "openvino": "2024.6.0"})
+    here = ids(match.matching(Target()))
+    assert "ort-1.23-gridsample-slow" in here  # CPU: what edgekit runs
+    assert not {"ort-webgpu-gridsample", "ov-gpu-rtdetrv2-empty"} & here

@@ -93,8 +93,8 @@ def _in(spec: str | None, version: str | int | None) -> bool:
 
 
 def _target_matches(i: KnownIssue, t: Target) -> bool:
-    if i.runtime is not None and t.runtimes is not None:
-        if i.runtime not in t.runtimes:
+    if i.runtime is not None:
+        if t.runtimes is not None and i.runtime not in t.runtimes:
             return False
         if i.device is not None and t.devices.get(i.runtime) != i.device:
             return False
