@@ -192,13 +192,12 @@ def test_trained_checkpoint_passes_fp32_parity_through_dynamo(which, trained_yol
     assert res.manifest.parity is not None and res.manifest.parity.passed, res.parity
 
 
-def _eval_map(bundle: Path, data: Path, tmp: Path) -> float:
+def _eval_map(bundle: Path, backend: str, data: Path, tmp: Path) -> float:
     out = tmp / f"{bundle.name}-eval.json"
-    r = run_cli("eval", str(bundle), "--data", str(data), "--json", str(out), timeout=900)
+    r = run_cli("eval", str(bundle), "--data", str(data), "--backend", backend, "--json",
+                str(out), timeout=900)
     assert r.returncode in (0, 1), r.stderr
-    rep = json.loads(out.read_text())
-    (res,) = rep["backends"].values()
-    return float(res["map50_95"])
+    return float(json.loads(out.read_text())["backends"][backend]["map50_95"])
 
 
 @pytest.mark.parametrize("profile", ["onnx-int8", "intel-cpu-int8"])
@@ -210,7 +209,8 @@ def test_int8_from_dynamo_keeps_parity_and_map(profile, trained_yolo, synth_data
                            exporter=exporter, data=str(synth_data))
         assert res.manifest.exporter == exporter
         assert res.manifest.parity is not None and res.manifest.parity.passed, res.parity
-        maps[exporter] = _eval_map(res.bundle, synth_data, tmp_path)
+        (runtime,) = res.manifest.profile.runtimes
+        maps[exporter] = _eval_map(res.bundle, runtime, synth_data, tmp_path)
     assert maps["torchscript"] > 0.05, maps  # trained: a mAP worth comparing
     assert abs(maps["dynamo"] - maps["torchscript"]) * 100 <= MAP_PTS, maps
 
