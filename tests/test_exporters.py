@@ -200,6 +200,7 @@ def _eval_map(bundle: Path, backend: str, data: Path, tmp: Path) -> float:
     return float(json.loads(out.read_text())["backends"][backend]["map50_95"])
 
 
+@pytest.mark.slow  # four INT8 builds with --data and four evals: about 10 min on 2 cores
 @pytest.mark.parametrize("profile", ["onnx-int8", "intel-cpu-int8"])
 def test_int8_from_dynamo_keeps_parity_and_map(profile, trained_yolo, synth_data, root,
                                                tmp_path):
