@@ -22,6 +22,7 @@ KNOWN: dict[str, tuple[str, str]] = {
     "ultralytics": ("export", "Ultralytics"),
     "onnx": ("export", "onnx"),
     "onnxslim": ("export", "onnxslim"),
+    "onnxscript": ("export", "onnxscript"),
     "matplotlib": ("plot", "matplotlib"),
     "faster_coco_eval": ("eval", "faster-coco-eval"),
 }

@@ -159,6 +159,9 @@ class Manifest(_Section):
     profile: Profile
     versions: dict[str, str | None]
     opset: int
+    #: the torch-to-ONNX exporter ("torchscript" | "dynamo"); None (not written): a
+    #: manifest from before it was recorded, a TorchScript export (see ``exported_with``)
+    exporter: str | None = None
     input: InputSpec
     output: OutputSpec
     names: dict[str, str]
@@ -170,6 +173,8 @@ class Manifest(_Section):
     notes: list[str]
     timings_s: dict[str, float]
     onnx_check: dict[str, Any] | None = None
+    #: the known-bad environment entries the export matched (``edgekit.known_issues``)
+    known_issues: list[dict[str, Any]] | None = None
     eval_reference: dict[str, Any] | None = None
     parity: ParityRecord | None = None
     device_profile: Profile | None = None
@@ -185,6 +190,11 @@ class Manifest(_Section):
         rest = {k: v for k, v in data.items() if k not in last and k not in self.runtimes}
         return {**rest, **{k: data[k] for k in self.runtimes},
                 **{k: data[k] for k in last if k in data}}
+
+    @property
+    def exported_with(self) -> str:
+        """The exporter that made the ONNX; ``torchscript`` for manifests that predate it."""
+        return self.exporter or "torchscript"
 
     @property
     def runtimes(self) -> dict[str, dict[str, Any]]:

@@ -23,6 +23,9 @@ TrustCheckpoint = Annotated[bool, typer.Option(
     "--trust-checkpoint", help="Unpickle the checkpoint in full, running any code it holds. Only "
     "for a file you trust: by default a checkpoint is read weights-only, and one that names "
     "anything but Ultralytics model classes is refused (exit 4).")]
+AllowKnownIssue = Annotated[list[str] | None, typer.Option(
+    "--allow-known-issue", metavar="ID", help="Build although known issue ID (edgekit doctor "
+    "--known-issues) would refuse it; repeatable.")]
 
 
 class _State:

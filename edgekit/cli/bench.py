@@ -6,6 +6,7 @@ from typing import Annotated, Any
 import typer
 
 from ._common import (
+    AllowKnownIssue,
     TrustCheckpoint,
     backend_list,
     backends_help,
@@ -65,6 +66,7 @@ def bench(
                                                 "INVALID (MLPerf: 600).")] = 10.0,
     min_queries: Annotated[int, typer.Option(help="A run with fewer queries is INVALID.")] = 256,
     seed: Annotated[int, typer.Option(help="Seed of the server's Poisson arrivals.")] = 0,
+    allow_known_issue: AllowKnownIssue = None,
 ) -> None:
     """Measure latency on the target: percentiles, jitter, model-only and end to end."""
 
@@ -105,7 +107,9 @@ def bench(
             warmup=warmup, iters=iters, duration=duration, threads=threads, hint=hint,
             budget_ms=budget_ms, percentile=percentile, json_out=json_out, plot=plot,
             baseline=baseline, max_regression=max_regression,
-            trust_checkpoint=trust_checkpoint)
+            trust_checkpoint=trust_checkpoint,
+            known_issues=lambda: _check_known_issues(Path(targets[0]), backend_list(backend),
+                                                     allow_known_issue or ()))
     for flag, v in (("--qps", qps), ("--queue", queue), ("--deadline-ms", deadline_ms),
                     ("--find-max-fps", find_max_fps or None)):
         if v is not None:
@@ -124,6 +128,7 @@ def bench(
     from .render.bench import render_bench
 
     backends = backend_list(backend)
+    _check_known_issues(Path(targets[0]), backends, allow_known_issue or ())
     cfg = BenchConfig(backends=backends, warmup=warmup,
                       iters=None if duration else (iters or 100), duration_s=duration,
                       batch=batch, threads=threads, hint=hint, budget_ms=budget_ms,
@@ -177,3 +182,16 @@ def bench(
         failed.append(f"p50 regressed more than {max_regression:g}% against the baseline")
     if failed:
         raise GateFailed("latency gate failed: " + "; ".join(failed))
+
+
+def _check_known_issues(target: Path, backends: list[str] | None,
+                        allow: list[str] | tuple[()]) -> None:
+    """A bundle's family, opset and profile against the known-bad table, before timing."""
+    from ..known_issues import check_allowed, check_bundle
+
+    allowed = check_allowed(allow)
+    if target.is_dir() and (target / "manifest.json").is_file():
+        from ..bundle import load_bundle
+
+        m = load_bundle(target, verify=False).manifest
+        check_bundle(m, m.profile, backends or m.profile.runtimes, allowed)

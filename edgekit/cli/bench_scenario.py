@@ -16,7 +16,8 @@ def scenario_bench(target: str, console: Any, *, name: str, fps: float | None,
                    iters: int | None, duration: float | None, threads: int | None,
                    hint: str | None, budget_ms: float | None, percentile: float,
                    json_out: str | None, plot: str | None, baseline: Path | None,
-                   max_regression: float, trust_checkpoint: bool) -> None:
+                   max_regression: float, trust_checkpoint: bool,
+                   known_issues: Any = None) -> None:
     from .._paths import check_writable_file
     from ..errors import GateFailed, Interrupted, UsageError
     from ..scenarios import ScenarioConfig, check
@@ -35,6 +36,8 @@ def scenario_bench(target: str, console: Any, *, name: str, fps: float | None,
                          duration_s=duration, iters=iters, seed=seed, percentile=percentile,
                          budget_ms=budget_ms, warmup=warmup)
     check(cfg)
+    if known_issues is not None:  # the known-bad table, after the flags, before any model
+        known_issues()
     check_writable_file(json_out, "--json")
     check_writable_file(plot, "--plot")
     from ..bench.report import check_same_scenario, load_report, markdown, scenario_of

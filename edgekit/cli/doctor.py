@@ -32,8 +32,18 @@ def profile_pays_here(profile, support: dict) -> tuple[bool | None, str]:
 
 
 @handle_errors
-def doctor(as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False) -> None:
+def doctor(as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
+           known_issues: Annotated[bool, typer.Option(
+               "--known-issues", help="List the whole known-bad environment table.")] = False,
+           ) -> None:
     from rich.markup import escape
+
+    from ..known_issues import TABLE, Target, matching
+
+    if known_issues:
+        render_known_issues(list(TABLE), as_json, "known-bad environments")
+        return
+    here = [m.issue for m in matching(Target())]
 
     from ..precision import cpu_support
     from ..profiles import list_profiles, load_profile
@@ -54,7 +64,8 @@ def doctor(as_json: Annotated[bool, typer.Option("--json", help="Print JSON on s
     if as_json:
         echo_data(json.dumps({"cpu": {**cpu, "reduced_precision": support}, "gpus": gpus,
                               "jetson": jet, "runtimes": rts, "profiles": prof,
-                              "plugin_errors": LOAD_ERRORS}, indent=2))
+                              "plugin_errors": LOAD_ERRORS,
+                              "known_issues": [i.id for i in here]}, indent=2))
         return
     c = out_console()
     flags = ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in cpu["flags"].items()
@@ -79,3 +90,26 @@ def doctor(as_json: Annotated[bool, typer.Option("--json", help="Print JSON on s
                 f"[green]yes[/] ({v['pays_why']})" if v["pays_here"] else f"[red]no[/] ({v['pays_why']})")
         t.add_row(k, "[green]yes[/]" if v["runs_here"] else "[red]no[/]", v["why"], cell)
     c.print(t)
+    render_known_issues(here, False, "known issues matching this host's versions "
+                        "(doctor --known-issues: all)")
+
+
+def render_known_issues(issues: list, as_json: bool, title: str) -> None:
+    """The entries as JSON on stdout, or one block each: the id, action and where it bites,
+    the symptom, the source."""
+    from dataclasses import asdict
+
+    from rich.markup import escape
+
+    if as_json:
+        echo_data(json.dumps([{**asdict(i), "platform": i.platform} for i in issues], indent=2))
+        return
+    c = out_console()
+    c.print(f"[bold]{title}[/]: {len(issues) or 'none'}")
+    for i in issues:
+        scope = ", ".join(x for x in (i.family, i.op, i.precision,
+                                      f"opset {i.opset}" if i.opset else None) if x)
+        c.print(f"  [bold]{i.id}[/] ({i.action}): {i.package} {escape(i.versions or 'any')}, "
+                f"{i.platform}" + (f", {scope}" if scope else ""), soft_wrap=True)
+        c.print(f"    {escape(i.symptom)}", soft_wrap=True)
+        c.print(f"    {i.source}" + ("" if i.confirmed else " (not confirmed)"), soft_wrap=True)

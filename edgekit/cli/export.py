@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 
-from ._common import TrustCheckpoint, check_imgsz, err_console, handle_errors, log
+from ._common import AllowKnownIssue, TrustCheckpoint, check_imgsz, err_console, handle_errors, log
 
 
 @handle_errors
@@ -46,6 +46,10 @@ def export(
     fraction: Annotated[float | None, typer.Option(help="With --data: calibrate on this share "
                                                    "of the train split (default: the "
                                                    "profile's calibration count).")] = None,
+    exporter: Annotated[str | None, typer.Option(
+        help="torch-to-ONNX exporter: torchscript (torch.jit.trace) or dynamo (torch.export, "
+        "opset >= 18). Default: torchscript, see the README's 'Exporters'.")] = None,
+    allow_known_issue: AllowKnownIssue = None,
 ) -> None:
     from ..errors import GateFailed
     from ..export.pipeline import export as run_export
@@ -63,7 +67,8 @@ def export(
         log("[yellow]warning:[/] --no-parity: the ONNX output check and attention parity are skipped")
     res = run_export(model, prof, out, seed=seed, end2end=end2end, parity=parity, images=images,
                      force=force, trust_checkpoint=trust_checkpoint, data=data,
-                     fraction=fraction)
+                     fraction=fraction, exporter=exporter,
+                     allow_known_issues=tuple(allow_known_issue or ()))
     if res.parity is not None:
         from .render.parity import render_parity
 

@@ -6,6 +6,7 @@ from typing import Annotated
 import typer
 
 from ._common import (
+    AllowKnownIssue,
     TrustCheckpoint,
     backend_list,
     backends_help,
@@ -47,6 +48,7 @@ def parity(
         help="median verdict: override the largest agreement mAP50-95 drop on output0 "
              "(points).")] = None,
     trust_checkpoint: TrustCheckpoint = False,
+    allow_known_issue: AllowKnownIssue = None,
 ) -> None:
 
     from .._paths import check_writable_file
@@ -60,6 +62,9 @@ def parity(
 
     if verdict not in (None, "per_image", "median"):
         raise UsageError(f"--verdict {verdict}: choose per_image or median")
+    from ..known_issues import check_allowed, check_bundle
+
+    allow = check_allowed(allow_known_issue or ())
     check_writable_file(json_out, "--json")
     check_writable_file(junit, "--junit")
     # named backends are checked before the bundle's files are hashed; the profile's after
@@ -70,6 +75,7 @@ def parity(
         backends = list(prof.runtimes)
         for x in backends:
             check_installed(x)
+    check_bundle(b.manifest, prof, backends, allow)
     ref = None
     if reference:
         from ..parity.reference import recompute_reference

@@ -22,8 +22,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def build_on_device(bundle_dir: Path, profile: Profile) -> ExportResult:
-    """Build the artifacts of ``profile``'s runtimes into an existing bundle, here."""
+def build_on_device(bundle_dir: Path, profile: Profile,
+                    allow_known_issues: tuple[str, ...] = ()) -> ExportResult:
+    """Build the artifacts of ``profile``'s runtimes into an existing bundle, here, after
+    checking this device's versions against the known-bad table (the matches are added to
+    the manifest's ``known_issues``)."""
+    from ..known_issues import check_bundle
     from ..runtimes import BuildContext, get_runtime
     from .pipeline import ExportResult, check_backends_available
 
@@ -36,6 +40,8 @@ def build_on_device(bundle_dir: Path, profile: Profile) -> ExportResult:
     check_backends_available(profile)
     check_writable_dir(bundle_dir.parent, "the bundle's folder")
     profile = reconcile_profile(profile, bundle.manifest)
+    found = [m.record() for m in check_bundle(bundle.manifest, profile, profile.runtimes,
+                                              allow_known_issues)]
     onnx = require("onnx", purpose="a build from the bundle's ONNX")
     # a copy of the bundle, and an engine about the size of its ONNX
     need = tree_bytes(bundle_dir) + (bundle_dir / "model.onnx").stat().st_size
@@ -49,7 +55,10 @@ def build_on_device(bundle_dir: Path, profile: Profile) -> ExportResult:
         from .pipeline import build_runtimes
 
         manifest = build_runtimes(ctx, bundle.manifest)
-        manifest = write_manifest(tmp, manifest.replace(device_profile=profile))
+        seen = {r["id"] for r in found}
+        issues = [r for r in manifest.known_issues or [] if r["id"] not in seen] + found
+        manifest = write_manifest(tmp, manifest.replace(device_profile=profile,
+                                                        known_issues=issues or None))
     return ExportResult(bundle_dir, manifest)
 
 

@@ -23,13 +23,17 @@ OUTPUT_NAME = "output0"
 INPUT_NAME = "images"
 
 
-def choose_opset(family: str, requested: int | None) -> tuple[int, list[str]]:
-    """The opset for a family; rejects one below the family's floor, and notes the family's
-    fragile ops at the chosen opset."""
+def choose_opset(family: str, requested: int | None,
+                 exporter: str = "torchscript") -> tuple[int, list[str]]:
+    """The opset for a family and exporter (the dynamo exporter starts at 18); rejects one
+    below the family's floor, and notes the family's fragile ops at the chosen opset."""
     from ..families import get_family
+    from .exporters import dynamo_opset
 
     spec = get_family(family)
     opset = requested or DEFAULT_OPSET
+    if exporter == "dynamo":
+        opset = dynamo_opset(requested, DEFAULT_OPSET)
     if opset < spec.opset_floor:
         raise UsageError(f"opset {opset} is too old for {family}: needs >= {spec.opset_floor}"
                          + (f" ({spec.opset_floor_reason})" if spec.opset_floor_reason else ""))
@@ -37,18 +41,22 @@ def choose_opset(family: str, requested: int | None) -> tuple[int, list[str]]:
 
 
 def export_probe(probe: Any, example: Any, path: Path, *, opset: int, tap_names: list[str],
-                 dynamic_batch: bool) -> None:
-    torch = require("torch")
-    axes = None
-    if dynamic_batch:
-        axes = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            probe, example, str(path), opset_version=opset, input_names=[INPUT_NAME],
-            output_names=[OUTPUT_NAME, *tap_names], dynamic_axes=axes, dynamo=False,
-            do_constant_folding=True,
-        )
+                 dynamic_batch: bool, exporter: str = "torchscript",
+                 batch_range: tuple[int, int] | None = None, static_head: bool = False) -> None:
+    """The probe to ONNX with outputs ``output0, *tap_names`` by ``exporter``; a dynamic
+    batch spans ``batch_range`` (the dynamo exporter needs the bounds); ``static_head``: the
+    family's ``dynamo_static_head``."""
+    from .exporters import export_dynamo, export_torchscript
+
+    names = [OUTPUT_NAME, *tap_names]
+    if exporter == "dynamo":
+        export_dynamo(probe, example, path, opset=opset, output_names=names,
+                      input_name=INPUT_NAME,
+                      batch_range=(batch_range or (1, 8)) if dynamic_batch else None,
+                      static_head=static_head)
+    else:
+        export_torchscript(probe, example, path, opset=opset, output_names=names,
+                           input_name=INPUT_NAME, dynamic_batch=dynamic_batch)
 
 
 def simplify(model: Any) -> Any:

@@ -17,7 +17,7 @@ import numpy as np
 from .._lazy import require
 from .._paths import check_writable_dir, disk_full_is_usage_error
 from ..bundle import BundleWriter, Manifest, ParityRecord, refuse_existing, write_manifest
-from ..errors import UsageError
+from ..errors import BackendError, UsageError
 from ..families import get_family
 from ..models.preprocess import check_images, image_batch, image_provenance, list_images
 from ..models.source import resolve_source
@@ -117,18 +117,28 @@ def reference_inputs(imgsz: int, batch: int, images_dir: str | None, seed: int,
 def export(model_spec: str, profile: Profile, out_dir: Path, *, seed: int = 0,
            end2end: bool | None = None, parity: bool = True, images: str | None = None,
            force: bool = False, trust_checkpoint: bool = False,
-           data: str | None = None, fraction: float | None = None) -> ExportResult:
+           data: str | None = None, fraction: float | None = None,
+           exporter: str | None = None, allow_known_issues: tuple[str, ...] = ()) -> ExportResult:
     """Build a bundle ``out_dir/<model>[-o2m]-<profile>-<imgsz>``. An existing bundle of that
     name is refused (exit 2) unless ``force``; then it is replaced once the new one is
     complete. ``end2end`` None exports a YOLO checkpoint's own head (see ``FamilySpec.choose_head``).
     ``data`` (an Ultralytics data.yaml): calibration images from its train split (the
     profile's count, or ``fraction`` of the split), and the PyTorch reference mAP on its val
-    split recorded in the bundle, so a device without torch can gate on the drop."""
+    split recorded in the bundle, so a device without torch can gate on the drop.
+    ``exporter``: ``torchscript`` or ``dynamo`` (None: :data:`.exporters.DEFAULT_EXPORTER`)."""
+    from ..known_issues import check_allowed
+
+    allow_known_issues = check_allowed(allow_known_issues)
     if Path(model_spec).is_dir():
         from .device import build_on_device
 
-        return build_on_device(Path(model_spec), profile)
+        return build_on_device(Path(model_spec), profile, allow_known_issues)
     _check_out(out_dir)
+    from .exporters import DEFAULT_EXPORTER, check_dynamo_supported, check_exporter
+
+    exporter = check_exporter(exporter or DEFAULT_EXPORTER)
+    if exporter == "dynamo":
+        check_dynamo_supported()
     src = resolve_source(model_spec, trust=trust_checkpoint)
     check_backends_available(profile)
     check_images(images)
@@ -171,10 +181,11 @@ def export(model_spec: str, profile: Profile, out_dir: Path, *, seed: int = 0,
     ref_in, ref_labels = reference_inputs(imgsz, batch, images, seed, mode,
                                           held_out_images(data, images))
     notes = list(prep.notes)
-    opset, opset_notes = onnx_x.choose_opset(lm.family, profile.opset)
+    opset, opset_notes = onnx_x.choose_opset(lm.family, profile.opset, exporter)
     notes += opset_notes
     for n in notes:
         log.warning(n)
+    issues, opset = check_known_issues(profile, lm.family, opset, allow_known_issues)
     q = next((s for s in sites if not s.is_attention), None)
     decorrelated = prep.decorrelated
     out_names = probe_output_names(sites)
@@ -187,8 +198,8 @@ def export(model_spec: str, profile: Profile, out_dir: Path, *, seed: int = 0,
         log.info(f"exporting {src.spec} ({lm.family}, {len(sites) - (1 if q else 0)} attention sites) "
             f"at {imgsz}px, opset {opset} -> {out_dir / name}")
         probe_path = tmp / "probe.onnx"
-        onnx_x.export_probe(probe, example, probe_path, opset=opset, tap_names=out_names,
-                            dynamic_batch=profile.batch.dynamic)
+        exporter, opset = export_probe(probe, example, probe_path, lm.family, profile, opset,
+                                       out_names, exporter, parity, notes)
         graph = onnx.load(str(probe_path))
         probe_path.unlink()
         if profile.simplify:
@@ -208,6 +219,7 @@ def export(model_spec: str, profile: Profile, out_dir: Path, *, seed: int = 0,
                                   out_shape=list(ref_arrays["output0"].shape[2:]),
                                   ref_labels=ref_labels, image_info=image_info, notes=notes,
                                   decorrelated=decorrelated, t_export=t_export)
+        manifest = manifest.replace(exporter=exporter, known_issues=issues or None)
         if parity:
             manifest = manifest.replace(onnx_check=check_onnx_outputs(
                 tmp, manifest, {**ref_arrays, "inputs": ref_in}, profile))
@@ -224,7 +236,8 @@ def export(model_spec: str, profile: Profile, out_dir: Path, *, seed: int = 0,
         write_reproduce(tmp, src, profile, seed=seed,
                         end2end=one2one if lm.head_choice else None, parity=parity,
                         images=images, out_dir=out_dir, image_info=image_info,
-                        data=data, fraction=fraction)
+                        data=data, fraction=fraction, exporter=exporter,
+                        allow_known_issues=allow_known_issues)
         parity_report = None
         if parity:
             parity_report = self_parity(tmp, manifest, profile, final=out_dir / name)
@@ -232,6 +245,55 @@ def export(model_spec: str, profile: Profile, out_dir: Path, *, seed: int = 0,
         manifest = write_manifest(tmp, manifest)
     result = ExportResult(out_dir / name, manifest, parity_report, notes)
     return result
+
+
+def export_probe(probe: Any, example: Any, path: Path, family: str, profile: Profile,
+                 opset: int, out_names: list[str], exporter: str, parity: bool,
+                 notes: list[str]) -> tuple[str, int]:
+    """The probe to ONNX by ``exporter``; returns the exporter and opset used. When torch
+    refuses the TorchScript exporter itself (PyTorch is removing it), the dynamo exporter
+    takes over with one warning, noted in the manifest, provided self-parity will judge its
+    graph and the opset allows it; otherwise the export stops, naming ``--exporter dynamo``."""
+    from . import onnx as onnx_x
+    from .exporters import check_dynamo_supported, torchscript_refused
+
+    b = profile.batch
+    kw: dict[str, Any] = {"tap_names": out_names, "dynamic_batch": b.dynamic,
+                          "batch_range": (b.min, b.max) if b.dynamic else None,
+                          "static_head": get_family(family).dynamo_static_head}
+    try:
+        onnx_x.export_probe(probe, example, path, opset=opset, exporter=exporter, **kw)
+        return exporter, opset
+    except Exception as exc:
+        if exporter != "torchscript" or not torchscript_refused(exc):
+            raise
+        why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if not parity or (profile.opset is not None and profile.opset < 18):
+            raise BackendError(f"torch refused the TorchScript exporter ({why}); export with "
+                               "--exporter dynamo") from None
+    check_dynamo_supported()
+    opset, more = onnx_x.choose_opset(family, profile.opset, "dynamo")
+    note = (f"torch refused the TorchScript exporter ({why}): exported with the dynamo "
+            f"exporter at opset {opset} instead; self-parity checks its graph")
+    log.warning(note)
+    notes += [note, *more]
+    onnx_x.export_probe(probe, example, path, opset=opset, exporter="dynamo", **kw)
+    return "dynamo", opset
+
+
+def check_known_issues(profile: Profile, family: str, opset: int,
+                       allow: tuple[str, ...]) -> tuple[list[dict[str, Any]], int]:
+    """The known-bad environment entries this export matches (each warned with its source,
+    or refused unless allowed: :mod:`edgekit.known_issues`), as the manifest records them,
+    and the opset after any workaround's cap."""
+    from ..known_issues import Target, check_environment, opset_cap
+
+    found = check_environment(Target.of(profile, family, opset), allow)
+    cap = opset_cap(found)
+    if cap is not None and opset > cap:
+        log.warning(f"opset {opset} -> {cap}: a known issue's workaround (see above)")
+        opset = cap
+    return [m.record() for m in found], opset
 
 
 def _record_eval_reference(manifest: Manifest, data: str,

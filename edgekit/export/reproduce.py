@@ -42,7 +42,8 @@ PROFILE_COPY = "profile.yaml"
 
 def write_reproduce(tmp: Path, src: Any, profile: Profile, *, seed: int, end2end: bool | None,
                     parity: bool, images: str | None, out_dir: Path, image_info: dict[str, Any],
-                    data: str | None = None, fraction: float | None = None) -> None:
+                    data: str | None = None, fraction: float | None = None,
+                    exporter: str = "torchscript", allow_known_issues: tuple[str, ...] = ()) -> None:
     """``reproduce.sh``: the export command with every option that shaped the bundle, shell
     quoted. A profile that no shipped name plus flags gives is copied into the bundle."""
     import shlex
@@ -57,7 +58,9 @@ def write_reproduce(tmp: Path, src: Any, profile: Profile, *, seed: int, end2end
                                                        sort_keys=False))
         profile_arg = f' --profile "$(dirname "$0")/{PROFILE_COPY}"'
         flags = []
-    flags += ["--seed", str(seed)]
+    flags += ["--seed", str(seed), "--exporter", exporter]
+    for issue in allow_known_issues:
+        flags += ["--allow-known-issue", issue]
     if end2end is not None:  # the YOLO head exported (None: not a YOLO model)
         flags.append("--end2end" if end2end else "--no-end2end")
     if not parity:

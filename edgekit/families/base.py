@@ -123,6 +123,11 @@ class FamilySpec:
     # -- random weights ---------------------------------------------------------------
     #: re-estimate BatchNorm statistics on real images (see ``recalibrate_batchnorm``)
     recalibrate_batchnorm: bool = True
+    #: the dynamo exporter needs the head's ``dynamic`` flag off: Ultralytics' dynamic mode
+    #: reads shapes through ``torch._shape_as_tensor`` (a TorchScript device) that
+    #: ``torch.export`` cannot trace; with static image sizes only the batch varies, which
+    #: torch.export keeps symbolic by itself
+    dynamo_static_head: bool = False
     #: class name of identical cloned layers to perturb apart (see ``decorrelate_decoder``)
     decorrelate_layers: str | None = None
 

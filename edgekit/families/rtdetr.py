@@ -37,6 +37,7 @@ class RTDETRFamily(FamilySpec):
     resize: str = "stretch"  # as Ultralytics' RT-DETR predictor feeds it
     opset_floor: int = 16
     opset_floor_reason: str = "GridSample"
+    dynamo_static_head: bool = True
     fragile_ops: tuple[FragileOp, ...] = (FragileOp(
         "GridSample", 20, "GridSample at opset 20 has been seen to lose precision in "
                           "deformable attention; opset 17-19 is safer"),)
