@@ -15,6 +15,7 @@ from .bench import bench
 from .doctor import doctor
 from .eval import eval_cmd
 from .export import export
+from .fleet import fleet_app
 from .inspect import inspect
 from .parity import parity
 from .profiles import profiles_app
@@ -65,6 +66,7 @@ app.command("eval", help="mAP of a bundle on a labelled dataset, per backend and
 app.command(help="Find, per attention site, what INT8 must keep in float to hold parity; "
             "write a tuned profile and bundle.")(tune)
 app.add_typer(profiles_app, name="profiles", help="List and show export profiles.")
+app.add_typer(fleet_app, name="fleet")
 
 
 def _terminate(_signum, _frame) -> None:
