@@ -16,8 +16,9 @@ import pytest
 import yaml
 from conftest import TINY_RTDETR, run_cli
 
+# before Ray is first imported (it reads this once): every Ray process on 127.0.0.1
+os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
 pytest.importorskip("ray")
-os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # before any Ray process starts
 
 STORE = 80 * 2**20
 
@@ -47,7 +48,7 @@ def cluster():
 def fake_bundle(root: Path, name: str) -> Path:
     """A folder a stand-in cell ships (the sleep job never opens it)."""
     b = root / name
-    b.mkdir(parents=True)
+    b.mkdir(parents=True, exist_ok=True)
     (b / "manifest.json").write_text("{}")
     return b
 
@@ -178,3 +179,131 @@ def test_a_good_matrix_passes_the_same_checks(tmp_path):
     rc, out, err = cli("fleet", "matrix", str(m))
     assert rc == 0, err
     assert "yolo26n-onnx-fp32-64@a" in out
+
+
+# --- placement on the local cluster (stand-in cells) ---------------------------------------
+
+def test_one_job_at_a_time_per_device_and_devices_overlap(cluster, sleep_matrix, tmp_path):
+    fleet = run_fleet(sleep_matrix(seconds=0.6), tmp_path / "out", cluster)
+    assert fleet["summary"]["states"] == {"ok": 8} and not fleet["missing"]
+    by_node: dict[str, list] = {}
+    for doc in fleet["cells"]:
+        where = doc["where"]
+        assert where["labels"]["device"] == doc["cell"]["selector"]["device"]
+        assert where["node_id"] == cluster.nodes_by_device[doc["cell"]["device"]].node_id
+        assert doc["fingerprint"]["hash"]
+        by_node.setdefault(where["node_id"], []).append(doc["jobs"]["sleep"]["interval"])
+    assert len(by_node) == 2
+    for ivs in by_node.values():
+        assert not any(overlap(x, y) for i, x in enumerate(ivs) for y in ivs[i + 1:])
+    a, b = by_node.values()
+    assert any(overlap(x, y) for x in a for y in b), "the two devices never worked at once"
+
+
+def test_the_overlap_check_sees_a_shared_device(cluster, sleep_matrix, tmp_path):
+    """The twin: the same intervals put on one node would overlap; the check is not blind."""
+    fleet = run_fleet(sleep_matrix(seconds=0.6), tmp_path / "out", cluster)
+    ivs = [d["jobs"]["sleep"]["interval"] for d in fleet["cells"]]
+    assert any(overlap(x, y) for i, x in enumerate(ivs) for y in ivs[i + 1:])
+
+
+def test_no_matching_node_ends_no_device_within_the_timeout(cluster, sleep_matrix, tmp_path):
+    m = sleep_matrix(seconds=0.1, models=1, profiles=("onnx-fp32",),
+                     devices={"a": {"device": "a"}, "ghost": {"device": "z"}})
+    t0 = time.monotonic()
+    fleet = run_fleet(m, tmp_path / "out", cluster, device_timeout=2.0)
+    assert time.monotonic() - t0 < 60
+    states = {d["cell"]["device"]: d for d in fleet["cells"]}
+    assert states["a"]["state"] == "ok"
+    assert states["ghost"]["state"] == "no device" and "within 2 s" in states["ghost"]["error"]
+
+
+def test_failed_and_gate_failed_cells_say_why_and_keep_a_log(cluster, sleep_matrix, tmp_path):
+    out = tmp_path / "out"
+    fleet = run_fleet(sleep_matrix(seconds=0.1, models=1, profiles=("onnx-fp32",), exit=3),
+                      out, cluster)
+    for d in fleet["cells"]:
+        assert d["state"] == "failed" and "exited with 3" in d["error"]
+        assert (out / d["log"]).is_file()
+    fleet = run_fleet(sleep_matrix(seconds=0.1, models=1, profiles=("onnx-fp32",), exit=1),
+                      tmp_path / "out1", cluster)
+    assert {(d["state"], d["gate"]) for d in fleet["cells"]} == {("gate failed", "sleep")}
+
+
+def test_a_rerun_resumes_and_redoes_only_what_changed_or_failed(cluster, sleep_matrix, tmp_path):
+    out = tmp_path / "out"
+    m = sleep_matrix(seconds=0.2)
+    first = {d["cell"]["id"]: d for d in run_fleet(m, out, cluster)["cells"]}
+    # plant: one finished cell becomes failed; it alone runs again
+    bad = sorted(first)[0]
+    cell_file = out / "cells" / f"{bad}.json"
+    cell_file.write_text(json.dumps({**first[bad], "state": "failed"}))
+    seen: list[dict] = []
+    again = {d["cell"]["id"]: d for d in run_fleet(m, out, cluster, on_progress=lambda s: seen.append(dict(s)))["cells"]}
+    redone = [k for k in again if again[k]["jobs"]["sleep"]["interval"] != first[k]["jobs"]["sleep"]["interval"]]
+    assert redone == [bad] and again[bad]["state"] == "ok"
+    assert sum(s.startswith("resumed") for s in seen[0].values()) == 7
+    # changed inputs (a job option): every cell runs again
+    m = sleep_matrix(seconds=0.3)
+    third = {d["cell"]["id"]: d for d in run_fleet(m, out, cluster)["cells"]}
+    assert all(third[k]["jobs"]["sleep"]["interval"] != again[k]["jobs"]["sleep"]["interval"] for k in third)
+
+
+def _run_cli_bg(*args):
+    env = dict(os.environ, COLUMNS="200")
+    return subprocess.Popen([sys.executable, "-m", "edgekit", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+
+
+def _wait_for(cond, timeout=90.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_ctrl_c_cancels_writes_what_finished_and_exits_130(cluster, sleep_matrix, tmp_path):
+    out = tmp_path / "out"
+    m = sleep_matrix(seconds=1.5, devices={"a": {"device": "a"}})  # 4 cells, one after another
+    proc = _run_cli_bg("fleet", "run", str(m), "--address", cluster.address, "--out", str(out))
+    try:
+        assert _wait_for(lambda: len(list((out / "cells").glob("*.json"))) >= 1 if (out / "cells").is_dir() else False)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert "interrupted" in err
+    fleet = json.loads((out / "fleet.json").read_text())
+    assert fleet["interrupted"] and 1 <= fleet["summary"]["cells"] < 4 and fleet["missing"]
+    assert all(d["state"] == "ok" for d in fleet["cells"])
+
+
+def test_a_node_removed_mid_run_leaves_no_cell_missing(cluster, sleep_matrix, tmp_path):
+    """Runs last: it adds a third node to the pool and removes it while cells run on it."""
+    extra = cluster.add_node(num_cpus=1, object_store_memory=STORE, node_ip_address="127.0.0.1",
+                             labels={"device": "c", "pool": "test"}, resources={"edgekit-device": 1})
+    cluster.wait_for_nodes()
+    out = tmp_path / "out"
+    m = sleep_matrix(seconds=4.0, models=3, devices={"pool": {"pool": "test"}})  # 6 cells, 3 nodes
+    proc = _run_cli_bg("fleet", "run", str(m), "--address", cluster.address, "--out", str(out),
+                       "--device-timeout", "20")
+    cells = out / "cells"
+    try:
+        # the first round is done: the second runs on all three nodes, the removed one too
+        assert _wait_for(lambda: cells.is_dir() and len(list(cells.glob("*.json"))) >= 1)
+        removed_at = time.time()
+        cluster.remove_node(extra, allow_graceful=False)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    fleet = json.loads((out / "fleet.json").read_text())
+    assert not fleet["missing"] and fleet["summary"]["cells"] == 6, err
+    assert set(fleet["summary"]["states"]) <= {"ok", "lost"}, fleet["summary"]
+    ok = [d for d in fleet["cells"] if d["state"] == "ok"]
+    assert {d["where"]["node_id"] for d in ok} <= {n.node_id for n in cluster.nodes_by_device.values()} | {extra.node_id}
+    # nothing reports finishing on the removed node after it was gone
+    assert not [d for d in ok if d["where"]["node_id"] == extra.node_id
+                and d["jobs"]["sleep"]["interval"][1] > removed_at + 0.5]

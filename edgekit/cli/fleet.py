@@ -85,7 +85,7 @@ def join(
     import os
     import subprocess
 
-    from ..fleet.engine import LOCAL, check_address, import_ray
+    from ..fleet.engine import check_address, import_ray, is_local
     from ..fleet.where import host_labels, parse_labels, ray_start_command, shell_line
 
     cmd = ray_start_command(address, host_labels(parse_labels(label or [])),
@@ -93,10 +93,10 @@ def join(
     if dry_run:
         echo_data(shell_line(cmd))
         return
-    import_ray()
+    import_ray(address)
     check_address(address)
     env = dict(os.environ)
-    if address.rpartition(":")[0] in LOCAL:
+    if is_local(address):
         env["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     raise typer.Exit(subprocess.run(cmd, env=env).returncode)
 

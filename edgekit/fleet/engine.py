@@ -28,9 +28,17 @@ _LOST = ("NodeDiedError", "WorkerCrashedError", "ObjectLostError", "LocalRayletD
 LOCAL = ("local", "127.0.0.1", "localhost")
 
 
-def import_ray():
-    """Ray, with every process it starts on this machine kept on loopback."""
-    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+def is_local(address: str | None) -> bool:
+    """A fleet of this machine: no address, ``local``, or a head on loopback."""
+    return address in (None, "local") or \
+        str(address).removeprefix("ray://").rpartition(":")[0] in LOCAL
+
+
+def import_ray(address: str | None = None):
+    """Ray. For a fleet on this machine, every process it starts and every connection
+    stays on loopback (Ray reads this switch when first imported)."""
+    if is_local(address):
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     return require("ray", extra="fleet", purpose="edgekit fleet")
 
 
@@ -52,14 +60,16 @@ def check_address(address: str | None, timeout: float = 3.0) -> None:
 def connect(address: str | None, *, object_store_memory: int | None = None) -> Any:
     """Join the fleet at ``address`` as its driver, or start a one-device fleet here
     (``local``: this machine, with its doctor labels, on loopback)."""
-    ray = import_ray()
-    quiet = {"log_to_driver": False, "logging_level": logging.WARNING, "include_dashboard": False}
+    ray = import_ray(address)
+    quiet: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.WARNING, "include_dashboard": False}
     if address in (None, "local"):
         from .where import host_labels
 
         ray.init(labels=host_labels(), resources={DEVICE_RESOURCE: 1},
                  object_store_memory=object_store_memory, _node_ip_address="127.0.0.1", **quiet)
     else:
+        if is_local(address):  # a head on this machine: stay on loopback
+            quiet["_node_ip_address"] = "127.0.0.1"
         ray.init(address=address, **quiet)
     return ray
 
@@ -146,7 +156,7 @@ def run_matrix(matrix: Matrix, out: Path, *, address: str | None = None,
                poll: float = 0.5) -> dict[str, Any]:
     """Run every cell not already complete under ``out``; write each cell's document, its
     log, and the merged ``fleet.json``; return that merged document."""
-    import_ray()  # ray missing: one line naming the extra, before any export
+    import_ray(address)  # ray missing: one line naming the extra, before any export
     check_address(address)
     out.mkdir(parents=True, exist_ok=True)
     done = done_cells(out, matrix)
