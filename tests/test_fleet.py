@@ -307,3 +307,106 @@ def test_a_node_removed_mid_run_leaves_no_cell_missing(cluster, sleep_matrix, tm
     # nothing reports finishing on the removed node after it was gone
     assert not [d for d in ok if d["where"]["node_id"] == extra.node_id
                 and d["jobs"]["sleep"]["interval"][1] > removed_at + 0.5]
+
+
+# --- a real 2 x 2 x 2 matrix, and the same cells as GitHub jobs ----------------------------
+
+COMPARED = ("cell", "device", "state", "built", "parity")
+
+
+@pytest.fixture(scope="module")
+def real_run(cluster, tmp_path_factory):
+    """yolo26n and tiny RT-DETR x onnx-fp32 and intel-cpu-fp32 x devices a and b, at 64 px:
+    parity and a short bench in every cell."""
+    root = tmp_path_factory.mktemp("real")
+    m = write_matrix(root / "matrix.yaml", models=["yolo26n.yaml", TINY_RTDETR],
+                     profiles=["onnx-fp32", "intel-cpu-fp32"], imgsz=64,
+                     devices={"a": {"device": "a"}, "b": {"device": "b"}},
+                     jobs={"parity": {}, "bench": {"iters": 5, "warmup": 1, "model-only": True}},
+                     export={"parity": False})
+    out = root / "out"
+    code, stdout, err = cli("fleet", "run", str(m), "--address", cluster.address, "--out", str(out),
+                            "--json", str(root / "report.json"))
+    return m, out, code, stdout, err
+
+
+def test_a_real_matrix_runs_every_cell_on_its_device(real_run, cluster):
+    m, out, code, stdout, err = real_run
+    fleet = json.loads((out / "fleet.json").read_text())
+    assert code == 0, err + stdout
+    assert fleet["summary"] == {"cells": 8, "states": {"ok": 8}} and not fleet["missing"]
+    for d in fleet["cells"]:
+        assert d["where"]["labels"]["device"] == d["cell"]["device"]
+        assert d["where"]["node_id"] == cluster.nodes_by_device[d["cell"]["device"]].node_id
+        assert d["jobs"]["parity"]["report"]["passed"] is True
+        assert d["jobs"]["bench"]["summary"]["p50_ms"] > 0
+    assert len(list((out / "bundles").iterdir())) == 4  # one export per model, profile, size
+    assert "yolo26n-onnx-fp32-64@a" in stdout and "[8/8]" in err
+
+
+def test_the_github_matrix_and_cell_files_merge_to_the_same_report(real_run, tmp_path):
+    from edgekit.fleet import build_report, load_cells, load_matrix, merge, run_shell_cell
+
+    m, out, *_ = real_run
+    code, gh, err = cli("fleet", "matrix", str(m), "--github")
+    assert code == 0, err
+    include = json.loads(gh)["include"]
+    assert len(include) == 8 and include[0]["runs-on"][0] == "self-hosted"
+    assert all(f"device={j['device']}" in j["runs-on"] for j in include)
+    matrix = load_matrix(m)
+    bundles = {p.name: p for p in (out / "bundles").iterdir()}
+    for job in include:  # each GitHub job: its cell, on a bundle from an export job
+        bundle_dir = bundles[job["cell"].rsplit("@", 1)[0]]
+        run_shell_cell(matrix, job["cell"], tmp_path / "artifacts" / job["cell"],
+                       next(p for p in bundle_dir.iterdir() if p.is_dir()))
+    ray_rows = build_report(json.loads((out / "fleet.json").read_text()))["rows"]
+    gh_rows = build_report(merge(load_cells(tmp_path / "artifacts")))["rows"]
+    assert [{k: r[k] for k in COMPARED} for r in gh_rows] == [{k: r[k] for k in COMPARED} for r in ray_rows]
+    # the twin: a cell that failed on GitHub shows
+    doc_path = next((tmp_path / "artifacts").rglob("*.json"))
+    doc = json.loads(doc_path.read_text())
+    doc_path.write_text(json.dumps({**doc, "state": "failed", "error": "planted"}))
+    gh_rows = build_report(merge(load_cells(tmp_path / "artifacts")))["rows"]
+    assert [{k: r[k] for k in COMPARED} for r in gh_rows] != [{k: r[k] for k in COMPARED} for r in ray_rows]
+
+
+def test_too_many_cells_for_github_are_refused(tmp_path):
+    m = write_matrix(tmp_path / "m.yaml", models=["yolo26n.yaml"], profiles=["onnx-fp32"],
+                     imgsz=[32 * i for i in range(1, 18)],
+                     devices={f"d{i}": {"device": f"d{i}"} for i in range(16)}, jobs={"parity": {}})
+    code, _, err = cli("fleet", "matrix", str(m), "--github")
+    assert code == 2 and "at most 256" in err and err.count("\n") == 1
+    m = write_matrix(tmp_path / "m.yaml", models=["yolo26n.yaml"], profiles=["onnx-fp32"],
+                     imgsz=[32 * i for i in range(1, 17)],
+                     devices={f"d{i}": {"device": f"d{i}"} for i in range(16)}, jobs={"parity": {}})
+    code, out, err = cli("fleet", "matrix", str(m), "--github")
+    assert code == 0 and len(json.loads(out)["include"]) == 256, err
+
+
+def test_report_against_a_baseline_buckets_and_names_changes(real_run, tmp_path):
+    import shutil
+
+    _, out, *_ = real_run
+    base, cur = tmp_path / "base", tmp_path / "cur"
+    shutil.copytree(out / "cells", base / "cells")
+    shutil.copytree(out / "cells", cur / "cells")
+    files = sorted((cur / "cells").glob("*.json"))
+    slow = json.loads(files[0].read_text())
+    slow["jobs"]["bench"]["summary"]["p50_ms"] *= 1.6
+    files[0].write_text(json.dumps(slow))
+    broken = json.loads(files[1].read_text())
+    files[1].write_text(json.dumps({**broken, "state": "failed", "error": "planted"}))
+    moved = json.loads(files[2].read_text())
+    moved["cell"]["device"] = "c"
+    files[2].write_text(json.dumps(moved))
+    code, stdout, err = cli("fleet", "report", str(cur), "--baseline", str(base), "--json", "-")
+    assert code == 1, err
+    rep = json.loads(stdout)
+    b = rep["baseline"]
+    assert b["cells"][slow["cell"]["id"]]["bucket"] == "slower >=1.5x"
+    assert b["newly_failing"] == [broken["cell"]["id"]]
+    assert b["new_devices"] == ["c"] and b["missing_devices"] == []
+    code, stdout, err = cli("fleet", "report", str(base), "--baseline", str(base), "--markdown",
+                            str(tmp_path / "r.md"))
+    assert code == 0, err
+    assert "no cell moved" in stdout and "| cell |" in (tmp_path / "r.md").read_text()
