@@ -10,10 +10,12 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import yaml
+
 from conftest import TINY_RTDETR, run_cli
 
 # before Ray is first imported (it reads this once): every Ray process on 127.0.0.1
@@ -239,8 +241,10 @@ def test_a_rerun_resumes_and_redoes_only_what_changed_or_failed(cluster, sleep_m
     cell_file = out / "cells" / f"{bad}.json"
     cell_file.write_text(json.dumps({**first[bad], "state": "failed"}))
     seen: list[dict] = []
-    again = {d["cell"]["id"]: d for d in run_fleet(m, out, cluster, on_progress=lambda s: seen.append(dict(s)))["cells"]}
-    redone = [k for k in again if again[k]["jobs"]["sleep"]["interval"] != first[k]["jobs"]["sleep"]["interval"]]
+    fleet = run_fleet(m, out, cluster, on_progress=lambda s: seen.append(dict(s)))
+    again = {d["cell"]["id"]: d for d in fleet["cells"]}
+    redone = [k for k in again
+              if again[k]["jobs"]["sleep"]["interval"] != first[k]["jobs"]["sleep"]["interval"]]
     assert redone == [bad] and again[bad]["state"] == "ok"
     assert sum(s.startswith("resumed") for s in seen[0].values()) == 7
     # changed inputs (a job option): every cell runs again
@@ -269,7 +273,7 @@ def test_ctrl_c_cancels_writes_what_finished_and_exits_130(cluster, sleep_matrix
     m = sleep_matrix(seconds=1.5, devices={"a": {"device": "a"}})  # 4 cells, one after another
     proc = _run_cli_bg("fleet", "run", str(m), "--address", cluster.address, "--out", str(out))
     try:
-        assert _wait_for(lambda: len(list((out / "cells").glob("*.json"))) >= 1 if (out / "cells").is_dir() else False)
+        assert _wait_for(lambda: (out / "cells").is_dir() and any((out / "cells").glob("*.json")))
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)
     finally:
@@ -303,7 +307,8 @@ def test_a_node_removed_mid_run_leaves_no_cell_missing(cluster, sleep_matrix, tm
     assert not fleet["missing"] and fleet["summary"]["cells"] == 6, err
     assert set(fleet["summary"]["states"]) <= {"ok", "lost"}, fleet["summary"]
     ok = [d for d in fleet["cells"] if d["state"] == "ok"]
-    assert {d["where"]["node_id"] for d in ok} <= {n.node_id for n in cluster.nodes_by_device.values()} | {extra.node_id}
+    nodes = {n.node_id for n in cluster.nodes_by_device.values()} | {extra.node_id}
+    assert {d["where"]["node_id"] for d in ok} <= nodes
     # nothing reports finishing on the removed node after it was gone
     assert not [d for d in ok if d["where"]["node_id"] == extra.node_id
                 and d["jobs"]["sleep"]["interval"][1] > removed_at + 0.5]
@@ -355,10 +360,13 @@ def test_the_github_matrix_and_cell_files_merge_to_the_same_report(real_run, tmp
     assert all(f"device={j['device']}" in j["runs-on"] for j in include)
     matrix = load_matrix(m)
     bundles = {p.name: p for p in (out / "bundles").iterdir()}
-    for job in include:  # each GitHub job: its cell, on a bundle from an export job
-        bundle_dir = bundles[job["cell"].rsplit("@", 1)[0]]
-        run_shell_cell(matrix, job["cell"], tmp_path / "artifacts" / job["cell"],
+    def job(entry):  # one GitHub job: its cell, on a bundle from an export job
+        bundle_dir = bundles[entry["cell"].rsplit("@", 1)[0]]
+        run_shell_cell(matrix, entry["cell"], tmp_path / "artifacts" / entry["cell"],
                        next(p for p in bundle_dir.iterdir() if p.is_dir()))
+
+    with ThreadPoolExecutor(2) as pool:  # two runners at a time, as the Ray run had
+        list(pool.map(job, include))
     ray_rows = build_report(json.loads((out / "fleet.json").read_text()))["rows"]
     gh_rows = build_report(merge(load_cells(tmp_path / "artifacts")))["rows"]
     assert [{k: r[k] for k in COMPARED} for r in gh_rows] == [{k: r[k] for k in COMPARED} for r in ray_rows]

@@ -51,8 +51,9 @@ def load_checked(path: Path):
         for key, value in opts.items():
             flag = "--" + ("no-" if value is False else "") + str(key).replace("_", "-")
             if flag == "--json" or flag not in known[kind]:
+                why = " (the fleet sets --json)" if flag == "--json" else ""
                 raise UsageError(f"matrix {path}: job {kind}: {key!r} is not an option of "
-                                 f"`edgekit {kind}`" + (" (the fleet sets --json)" if flag == "--json" else ""))
+                                 f"`edgekit {kind}`{why}")
     return matrix
 
 
@@ -147,12 +148,15 @@ def report(
             raise UsageError(f"{p}: no fleet cell documents found")
         return merge(docs, source=str(p))
 
+    def write_md(r, p: str) -> None:
+        Path(p).write_text(markdown(r))
+
     rep = build_report(fleet_of(folder), fleet_of(baseline) if baseline else None)
     if json_out != "-":
         render_fleet(out_console(), rep)
     write_reports(rep, json_out, markdown=markdown,
                   files=(("--markdown", str(md) if md else None,
-                          lambda r, p: Path(p).write_text(markdown(r))),))
+                          write_md),))
     raise typer.Exit(0 if rep["passed"] else 1)
 
 

@@ -61,7 +61,8 @@ def connect(address: str | None, *, object_store_memory: int | None = None) -> A
     """Join the fleet at ``address`` as its driver, or start a one-device fleet here
     (``local``: this machine, with its doctor labels, on loopback)."""
     ray = import_ray(address)
-    quiet: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.WARNING, "include_dashboard": False}
+    quiet: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.WARNING,
+                             "include_dashboard": False}
     if address in (None, "local"):
         from .where import host_labels
 
