@@ -89,6 +89,10 @@ def ray_cell(cell_doc: dict[str, Any], shipped: bytes | str) -> dict[str, Any]:
     labels = {k: ",".join(v) if isinstance(v, list) else str(v)
               for k, v in (ctx.get_node_labels() or {}).items()}
     cell = Cell.from_json(cell_doc)
+    # Ray pins OMP_NUM_THREADS to a task's CPUs (1 for num_cpus=0); the jobs run as they
+    # would in the device's shell, where the runtimes choose their own threads
+    if os.environ.get("OMP_NUM_THREADS") == "1":
+        del os.environ["OMP_NUM_THREADS"]
     with tempfile.TemporaryDirectory(prefix="edgekit-fleet-") as tmp:
         try:
             if isinstance(shipped, bytes):
