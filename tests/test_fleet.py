@@ -331,7 +331,7 @@ def real_run(cluster, tmp_path_factory):
                      export={"parity": False})
     out = root / "out"
     code, stdout, err = cli("fleet", "run", str(m), "--address", cluster.address, "--out", str(out),
-                            "--json", str(root / "report.json"))
+                            "--json", str(root / "report.json"), timeout=900)  # 4 exports, 8 cells
     return m, out, code, stdout, err
 
 
