@@ -183,6 +183,23 @@ def test_a_good_matrix_passes_the_same_checks(tmp_path):
     assert "yolo26n-onnx-fp32-64@a" in out
 
 
+def test_without_an_address_this_machine_is_a_one_device_fleet(tmp_path):
+    """A local fleet on loopback: the node carries the doctor labels and the device resource."""
+    b = fake_bundle(tmp_path, "m0")
+    m = write_matrix(tmp_path / "m.yaml", models=[str(b)], profiles=["onnx-fp32"], imgsz=64,
+                     devices={"here": {"device-class": "cpu", "can-export": "true"},
+                              "jetson": {"device-class": "jetson"}},
+                     jobs={"sleep": {"seconds": 0.1}})
+    code, stdout, err = cli("fleet", "run", str(m), "--out", str(tmp_path / "out"),
+                            "--object-store-memory", str(STORE), "--device-timeout", "3")
+    assert code == 1, err  # the jetson cell has no device here
+    fleet = json.loads((tmp_path / "out" / "fleet.json").read_text())
+    states = {d["cell"]["device"]: d for d in fleet["cells"]}
+    assert states["here"]["state"] == "ok" and states["jetson"]["state"] == "no device"
+    assert states["here"]["where"]["labels"]["cpu.model"]
+    assert "no device" in stdout
+
+
 # --- placement on the local cluster (stand-in cells) ---------------------------------------
 
 def test_one_job_at_a_time_per_device_and_devices_overlap(cluster, sleep_matrix, tmp_path):

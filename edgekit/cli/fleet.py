@@ -116,13 +116,16 @@ def run(
                                                 "bundles go there instead of through the object "
                                                 "store (needed beyond 256 MiB).")] = None,
     json_out: Annotated[str | None, typer.Option("--json", help="Also write the report JSON.")] = None,
+    object_store_memory: Annotated[int | None, typer.Option(
+        min=78643200, help="Without --address: bytes of object store for the local fleet "
+        "(default: Ray's, 30% of memory).")] = None,
 ) -> None:
     from ..fleet import build_report, markdown, run_matrix
     from .render.fleet import Progress, render_fleet
 
     m = load_checked(matrix)
     fleet = run_matrix(m, out, address=address, device_timeout=device_timeout, shared=shared,
-                       on_progress=Progress(err_console()))
+                       object_store_memory=object_store_memory, on_progress=Progress(err_console()))
     rep = build_report(fleet)
     render_fleet(out_console(), rep)
     write_reports(rep, json_out, markdown=markdown)
