@@ -200,6 +200,32 @@ def test_without_an_address_this_machine_is_a_one_device_fleet(tmp_path):
     assert "no device" in stdout
 
 
+def test_job_options_are_the_commands_flags():
+    from edgekit.fleet.cell import flags
+
+    assert flags({"iters": 5, "model-only": True, "parity": False, "max_drop": 1.5, "x": [1, 2],
+                  "none": None}) == ["--iters", "5", "--model-only", "--no-parity", "--max-drop",
+                                     "1.5", "--x", "1", "--x", "2"]
+
+
+def test_a_tensorrt_cell_ships_onnx_and_builds_on_the_device_first(tmp_path):
+    """No TensorRT here: the device build is the first step, it fails (its one-line error),
+    and no job runs on an engine that was never built. A portable profile has no build."""
+    from edgekit.fleet.cell import portable_profile, run_cell
+    from edgekit.fleet.matrix import Cell
+
+    assert portable_profile("jetson-orin-fp16") == "onnx-fp32"
+    assert portable_profile("intel-cpu-fp32") == "intel-cpu-fp32"
+    b = fake_bundle(tmp_path, "m0")
+    jobs = {"sleep": {"seconds": 0}}
+    doc = run_cell(Cell(str(b), "jetson-orin-fp16", 64, "orin", {"d": "x"}, jobs), b, tmp_path / "w")
+    assert doc["state"] == "failed" and doc["built"] is False
+    assert list(doc["jobs"]) == ["build"] and doc["error"].startswith("build: ")
+    assert "export " + str(b) + " --profile jetson-orin-fp16" in doc["log"]
+    doc = run_cell(Cell(str(b), "onnx-fp32", 64, "cpu", {"d": "x"}, jobs), b, tmp_path / "w2")
+    assert doc["state"] == "ok" and list(doc["jobs"]) == ["sleep"]
+
+
 # --- placement on the local cluster (stand-in cells) ---------------------------------------
 
 def test_one_job_at_a_time_per_device_and_devices_overlap(cluster, sleep_matrix, tmp_path):
