@@ -461,3 +461,22 @@ def test_report_against_a_baseline_buckets_and_names_changes(real_run, tmp_path)
                             str(tmp_path / "r.md"))
     assert code == 0, err
     assert "no cell moved" in stdout and "| cell |" in (tmp_path / "r.md").read_text()
+
+
+def test_cells_of_a_device_that_died_with_no_other_match_end_lost(cluster, sleep_matrix, tmp_path):
+    only = cluster.add_node(num_cpus=1, object_store_memory=STORE, node_ip_address="127.0.0.1",
+                            labels={"device": "d"}, resources={"edgekit-device": 1})
+    cluster.wait_for_nodes()
+    out = tmp_path / "out"
+    m = sleep_matrix(seconds=30.0, models=1, devices={"d": {"device": "d"}})  # 2 cells
+    proc = _run_cli_bg("fleet", "run", str(m), "--address", cluster.address, "--out", str(out),
+                       "--device-timeout", "3")
+    try:
+        time.sleep(10.0)  # submitted; the first cell is running on d
+        cluster.remove_node(only, allow_graceful=False)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 1, err
+    fleet = json.loads((out / "fleet.json").read_text())
+    assert fleet["summary"] == {"cells": 2, "states": {"lost": 2}}, err
