@@ -19,7 +19,7 @@ from conftest import pip_or_skip
 
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ["torch", "ultralytics", "onnx", "onnxruntime", "openvino", "nncf", "tensorrt",
-         "onnxslim", "cv2", "matplotlib", "PIL", "faster_coco_eval", "cuda"]
+         "onnxslim", "cv2", "matplotlib", "PIL", "faster_coco_eval", "cuda", "ray"]
 MARK = "@@modules"
 
 IMPORT_ALL = ("import pkgutil, importlib, edgekit\n"

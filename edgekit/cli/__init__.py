@@ -15,6 +15,7 @@ from .bench import bench
 from .doctor import doctor
 from .eval import eval_cmd
 from .export import export
+from .fleet import fleet_app
 from .inspect import inspect
 from .parity import parity
 from .profile import profile
@@ -67,6 +68,7 @@ app.command(help="Find, per attention site, what INT8 must keep in float to hold
             "write a tuned profile and bundle.")(tune)
 app.command(help="Per-op time from the runtimes' own profilers, by site, block and op kind.")(profile)
 app.add_typer(profiles_app, name="profiles", help="List and show export profiles.")
+app.add_typer(fleet_app, name="fleet")
 
 
 def _terminate(_signum, _frame) -> None:
