@@ -112,16 +112,19 @@ def job_report(kind: str, report: dict[str, Any] | None) -> dict[str, Any]:
     if kind == "bench":
         out: dict[str, Any] = {"passed": (report.get("verdict") or {}).get("passed")}
         for name, b in backends.items():
-            timing = b.get("e2e") or b.get("model_only") or {}
-            scen = b.get("scenario") or report.get("scenario") or {}
+            # a scenario's latency is arrival to result (end_to_end); bench's, end to end
+            # when it was timed, else model-only
+            timing = b.get("end_to_end") or b.get("model_only") or {}
+            scen = b.get("scenario") or {}
             out.update(backend=name, p50_ms=timing.get("p50"), p99_ms=timing.get("p99"),
-                       max_fps=scen.get("max_fps") or scen.get("max_sustained_fps"),
-                       realtime=scen.get("realtime", scen.get("passed")),
-                       valid=scen.get("valid", not b.get("warnings")))
+                       max_fps=b.get("max_sustained_fps"),
+                       realtime=scen.get("realtime"),
+                       valid=(scen.get("validity") or {}).get("valid") if scen else None,
+                       throttled=(scen.get("throttling") or {}).get("detected") if scen else None)
             break
-        cond = report.get("conditions") or {}
-        tegra = cond.get("tegrastats") or {}
-        out["throttled"] = cond.get("throttled", tegra.get("throttled") if isinstance(tegra, dict) else None)
+        if out.get("throttled") is None:
+            tegra = (report.get("conditions") or {}).get("tegrastats") or {}
+            out["throttled"] = tegra.get("throttled") if isinstance(tegra, dict) else None
         return out
     return {}
 
