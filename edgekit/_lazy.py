@@ -31,8 +31,22 @@ KNOWN: dict[str, tuple[str, str]] = {
 #: environment set (unless the user set it) before a library's first import. NNCF sends
 #: telemetry by default through openvino-telemetry; edgekit sends nothing, and on a machine
 #: without network the sender was seen to hang the process at exit. NNCF_CI is NNCF's own
-#: switch that turns it off.
-QUIET_ENV: dict[str, dict[str, str]] = {"nncf": {"NNCF_CI": "1"}}
+#: switch that turns it off. Ultralytics sends usage events from a thread (DNS included) when
+#: it thinks it is online; an export's forked child was seen to deadlock in getaddrinfo
+#: on the resolver lock that thread held at the fork. YOLO_OFFLINE is its own switch, and
+#: edgekit downloads nothing from Ultralytics' hub anyway.
+QUIET_ENV: dict[str, dict[str, str]] = {"nncf": {"NNCF_CI": "1"},
+                                        "ultralytics": {"YOLO_OFFLINE": "true"}}
+
+
+def quiet_env() -> None:
+    """Set every library's switch of :data:`QUIET_ENV` (unless the user set it): the CLI's
+    process does this first, before anything imports those libraries."""
+    import os
+
+    for env in QUIET_ENV.values():
+        for key, value in env.items():
+            os.environ.setdefault(key, value)
 
 
 def require(name: str, *, extra: str | None = None, purpose: str | None = None) -> ModuleType:

@@ -232,3 +232,21 @@ def test_nncf_telemetry_is_off_when_edgekit_imports_it():
                             capture_output=True, text=True, env=env)
     assert via.stdout.strip().splitlines()[-1] != "NNCFTelemetry", via.stderr
     assert direct.stdout.strip().splitlines()[-1] == "NNCFTelemetry", direct.stderr
+
+
+def test_ultralytics_events_are_off_in_the_cli_process():
+    """edgekit's process sends no Ultralytics usage events (a thread doing DNS that was seen
+    to deadlock a forked child): the CLI sets Ultralytics' own YOLO_OFFLINE switch before
+    anything imports it. The twin imports Ultralytics without edgekit and gets its default."""
+    pytest.importorskip("ultralytics")
+    code = "import os, ultralytics.utils as u; print(os.environ.get('YOLO_OFFLINE'), u.ONLINE)"
+    env = {k: v for k, v in os.environ.items() if k != "YOLO_OFFLINE"}
+    via = subprocess.run([sys.executable, "-c", "from edgekit._lazy import quiet_env; "
+                          "quiet_env(); " + code], capture_output=True, text=True, env=env)
+    direct = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert via.stdout.split()[-2:] == ["true", "False"], via.stderr[-500:]
+    assert direct.stdout.split()[-2] == "None", direct.stderr[-500:]
+    # and main() calls it first
+    from edgekit import cli
+
+    assert "quiet_env()" in Path(cli.__file__).read_text()

@@ -79,6 +79,9 @@ def _terminate(_signum, _frame) -> None:
 def main() -> None:
     import signal
 
+    from .._lazy import quiet_env
+
+    quiet_env()  # no telemetry threads in edgekit's process (see _lazy.QUIET_ENV)
     signal.signal(signal.SIGTERM, _terminate)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started with SIGINT ignored
     try:
