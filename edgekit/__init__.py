@@ -8,9 +8,11 @@ The library prints nothing: it returns results and logs progress and warnings th
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 __version__ = "0.1.0"
 
+from . import _registry
 from .errors import (
     BackendError,
     ConfigError,
@@ -22,6 +24,17 @@ from .errors import (
 )
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
+
+
+def _runtime_registry() -> Any:
+    """The contract (bundle, profiles) asks the runtime registry for names through this
+    late-bound hook, so that it never imports the layer above it."""
+    from . import runtimes
+
+    return runtimes
+
+
+_registry.RUNTIMES.install(_runtime_registry)
 
 __all__ = [
     "BackendError",
