@@ -18,6 +18,7 @@ from .export import export
 from .inspect import inspect
 from .parity import parity
 from .profiles import profiles_app
+from .report import report
 from .tune import tune
 
 app = typer.Typer(
@@ -64,6 +65,7 @@ app.command("eval", help="mAP of a bundle on a labelled dataset, per backend and
             "through the deployment path, against PyTorch; --max-drop gates it.")(eval_cmd)
 app.command(help="Find, per attention site, what INT8 must keep in float to hold parity; "
             "write a tuned profile and bundle.")(tune)
+app.command(help="Write one self-contained HTML page: bundle, parity, detections, latency, mAP.")(report)
 app.add_typer(profiles_app, name="profiles", help="List and show export profiles.")
 
 
