@@ -110,14 +110,14 @@ def jpeg_uri(image: object, quality: int = 80) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
-def _boxes_svg(uri: str, w: int, h: int, boxes: Iterable[Box], names: dict[str, str]) -> str:
+def _boxes_svg(ref: str, w: int, h: int, boxes: Iterable[Box], names: dict[str, str]) -> str:
     rects = "".join(
         f'<rect class="box {b.status}" x="{b.xyxy[0]:.1f}" y="{b.xyxy[1]:.1f}" '
         f'width="{b.xyxy[2] - b.xyxy[0]:.1f}" height="{b.xyxy[3] - b.xyxy[1]:.1f}">'
         f"<title>{escape(names.get(str(b.cls), str(b.cls)))} {b.score:.2f} ({b.status})</title>"
         "</rect>" for b in boxes)
     return (f'<svg class="image" viewBox="0 0 {w} {h}" xmlns="http://www.w3.org/2000/svg">'
-            f'<image href="{uri}" width="{w}" height="{h}"/>{rects}</svg>')
+            f'<use href="#{ref}"/>{rects}</svg>')
 
 
 def _detections(r: Report, names: dict[str, str]) -> str:
@@ -128,25 +128,29 @@ def _detections(r: Report, names: dict[str, str]) -> str:
             '▭ missing (PyTorch has it)</span><span style="color:#e67700">■ extra</span></p>')
     if r.overlay_note:
         html += f'<p class="muted">{escape(r.overlay_note)}</p>'
-    for ov in r.overlays:
-        html += _overlay(ov, names)
+    for i, ov in enumerate(r.overlays):
+        html += _overlay(ov, names, f"image-{i}")
     return html
 
 
-def _overlay(ov: Overlay, names: dict[str, str]) -> str:
+def _overlay(ov: Overlay, names: dict[str, str], ref: str) -> str:
+    """The image once (every panel draws it by reference), then PyTorch's boxes and each
+    runtime's over it."""
     h, w = ov.image.shape[:2]
-    uri = jpeg_uri(ov.image)
+    image = (f'<svg width="0" height="0" style="position:absolute"><defs><image id="{ref}" '
+             f'href="{jpeg_uri(ov.image)}" width="{w}" height="{h}"/></defs></svg>')
     cells = [f'<div class="panel" data-runtime="pytorch">'
-             f"{_boxes_svg(uri, w, h, ov.reference, names)}<div>PyTorch: "
+             f"{_boxes_svg(ref, w, h, ov.reference, names)}<div>PyTorch: "
              f"{len(ov.reference)} boxes</div></div>"]
     for name, boxes in ov.runtimes.items():
         miss, extra = ov.count(name, "missing"), ov.count(name, "extra")
         cells.append(
             f'<div class="panel" data-runtime="{escape(name)}" data-missing="{miss}" '
-            f'data-extra="{extra}">{_boxes_svg(uri, w, h, boxes, names)}<div>'
+            f'data-extra="{extra}">{_boxes_svg(ref, w, h, boxes, names)}<div>'
             f"{escape(name)}: {_status(miss + extra == 0, f'{miss} missing, {extra} extra')}"
             "</div></div>")
-    return f'<h4>{escape(ov.label)}</h4><div class="row overlay">{"".join(cells)}</div>'
+    return (f'<h4>{escape(ov.label)}</h4>{image}<div class="row overlay">{"".join(cells)}'
+            "</div>")
 
 
 def _latency(r: Report) -> str:
