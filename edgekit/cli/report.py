@@ -32,14 +32,13 @@ def report(
     bundle, parity along the network, the detections of PyTorch and each runtime side by
     side, latency, mAP, tune's search and a fleet's matrix."""
     from .._paths import check_writable_file
-    from ..bundle import load_bundle
-    from ..report import build, check_inputs, write_html
+    from ..report import build, check_inputs, open_bundle, write_html
     from ._common import backend_list
 
     check_writable_file(out, "-o")
     inputs = check_inputs(parity=parity, bench=list(bench or []), eval=eval_json, tune=tune,
                           fleet=fleet)
-    load_bundle(bundle)  # not a bundle: exit 2; a file whose hash differs: exit 4
-    data = build(bundle, inputs, backends=backend_list(backend, deployable=True), images=images)
+    b = open_bundle(bundle)  # not a bundle: exit 2; a file whose hash differs: exit 4
+    data = build(b, inputs, backends=backend_list(backend, deployable=True), images=images)
     size = write_html(data, out)
     log(f"[green]report written:[/] {out} ({size / 1024:.0f} KiB)")

@@ -14,12 +14,15 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import UsageError
 from .model import Report
 
-__all__ = ["KINDS", "Inputs", "Report", "build", "check_inputs", "load_document", "write_html"]
+if TYPE_CHECKING:
+    from ..bundle import Bundle
+
+__all__ = ["KINDS", "Inputs", "Report", "build", "check_inputs", "load_document", "open_bundle", "write_html"]
 
 log = logging.getLogger(__name__)
 
@@ -108,17 +111,29 @@ def _tune_table(doc: dict[str, Any]) -> Any:
                                     f"({doc.get('why', '')})")
 
 
-def build(bundle: str | Path, inputs: Inputs | None = None, *,
+def open_bundle(path: str | Path) -> Bundle:
+    """The bundle to report on, verified: a folder without a manifest is a usage error (it
+    is not a bundle: exit 2); a file whose hash differs an integrity error (exit 4)."""
+    from ..bundle import MANIFEST, load_bundle
+
+    p = Path(path)
+    if not (p / MANIFEST).is_file():
+        raise UsageError(f"{p}: not a bundle (no {MANIFEST}); give a folder written by "
+                         "`edgekit export`" if p.is_dir() else f"bundle not found: {p}")
+    return load_bundle(p)
+
+
+def build(bundle: str | Path | Bundle, inputs: Inputs | None = None, *,
           backends: list[str] | None = None, images: int = 3) -> Report:
     """The report's data for ``bundle`` (verified: :class:`IntegrityError` when a file's hash
     differs). Parity comes from ``inputs.parity``, else the bundle's own ``parity.json``,
     else it is run; the detections are drawn by running each runtime on up to ``images``
     reference images."""
-    from ..bundle import load_bundle
+    from ..bundle import Bundle
     from .model import bundle_section, eval_section, latency_series, parity_series
 
     inputs = inputs or Inputs()
-    b = load_bundle(Path(bundle))
+    b = bundle if isinstance(bundle, Bundle) else open_bundle(bundle)
     prof = b.manifest.profile
     runtimes = backends or [r for r in prof.runtimes if b.artifact(r) is not None]
     pdoc, psrc = inputs.parity, "parity: from --parity"

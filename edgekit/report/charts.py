@@ -36,6 +36,7 @@ def svg(fig: Any, salt: str) -> str:
     plt.close(fig)
     text = buf.getvalue()
     text = text[text.index("<svg"):]
+    text = re.sub(r"<metadata>.*?</metadata>\s*", "", text, flags=re.S)  # RDF, Creator URLs
     # matplotlib numbers its elements from 1 in every file: prefix them on a shared page
     return re.sub(r'(id="|url\(#|href="#)', lambda m: f"{m.group(1)}{salt}-", text)
 
