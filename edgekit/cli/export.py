@@ -62,6 +62,10 @@ def export(
 
         render_parity(res.parity.document, err_console())
     log(f"[green]bundle written:[/] {res.bundle}")
-    if not res.passed:
-        raise GateFailed(f"parity failed: {res.parity.summary if res.parity else ''} (the "
-                         "bundle is kept; see parity.json in it)")
+    if not res.passed and res.parity is not None:
+        from ..export.images import advice
+
+        fix = advice(res.parity.document)
+        raise GateFailed(f"parity failed: {res.parity.summary}; "
+                         + (f"{fix} " if fix else "")
+                         + "(the bundle is kept; see parity.json in it)")
