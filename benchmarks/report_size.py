@@ -48,8 +48,13 @@ def main() -> None:
     ap.add_argument("--imgsz", type=int, default=640)
     ap.add_argument("--chromium", default="/usr/bin/chromium")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results"))
-    ap.add_argument("--work", type=Path, default=Path("benchmarks/results/report_work"))
+    ap.add_argument("--work", type=Path, default=None, help="where bundles and pages go "
+                    "(default: a temporary folder)")
     a = ap.parse_args()
+    if a.work is None:
+        import tempfile
+
+        a.work = Path(tempfile.mkdtemp(prefix="edgekit-report-size-"))
     from edgekit.hostinfo import cpu_info
     from edgekit.report import build, check_inputs, write_html
     from edgekit.zoo.train import TEST_DATA, dataset

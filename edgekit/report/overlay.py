@@ -64,13 +64,14 @@ def cut_for(ref: tuple[Box, ...], conf: float, random_weights: bool) -> float:
     return max(min(scores[min(RANDOM_WEIGHTS_BEST, len(scores)) - 1], conf), 1e-6)
 
 
-def pick_images(labels: list[str], n: int, count: int) -> list[int]:
-    """The reference samples to draw: real images first (not the seeded noise input)."""
+def pick_images(labels: list[str], boxes: list[int], count: int) -> list[int]:
+    """The reference samples to draw: real images (not the seeded noise input) where PyTorch
+    drew the most boxes first, then in their order."""
     from ..parity.run import real_samples
 
+    n = len(boxes)
     real = real_samples(labels, n) or [True] * n
-    order = [k for k in range(n) if real[k]] + [k for k in range(n) if not real[k]]
-    return order[:count]
+    return sorted(range(n), key=lambda k: (not real[k], -boxes[k], k))[:count]
 
 
 def overlays(bundle: Bundle, backends: list[str], *, count: int = 3,
@@ -83,8 +84,11 @@ def overlays(bundle: Bundle, backends: list[str], *, count: int = 3,
     m = bundle.manifest
     ref = load_reference(bundle)
     inputs = ref["inputs"]
-    picks = pick_images(m.reference.inputs, inputs.shape[0], count)
     fmt, imgsz = m.output.format, m.input.imgsz
+    every = [_boxes(ref["output0"][k], fmt, imgsz, 0.0) for k in range(inputs.shape[0])]
+    cuts = [cut_for(e, conf, m.source.random_weights) for e in every]
+    drawn = [sum(b.score >= c for b in e) for e, c in zip(every, cuts, strict=True)]
+    picks = pick_images(m.reference.inputs, drawn, count)
     got: dict[str, np.ndarray] = {}
     for name in backends:
         plugin = get_runtime(name)
@@ -96,9 +100,8 @@ def overlays(bundle: Bundle, backends: list[str], *, count: int = 3,
     out = []
     for i, k in enumerate(picks):
         img = np.clip(inputs[k][0].transpose(1, 2, 0) * 255.0 + 0.5, 0, 255).astype(np.uint8)
-        every = _boxes(ref["output0"][k], fmt, imgsz, 0.0)
-        cut = cut_for(every, conf, m.source.random_weights)
-        pt = tuple(b for b in every if b.score >= cut)
+        cut = cuts[k]
+        pt = tuple(b for b in every[k] if b.score >= cut)
         per = {name: match_boxes(pt, _boxes(o[i], fmt, imgsz, cut - MARGIN), cut)
                for name, o in got.items()}
         label = m.reference.inputs[k] if k < len(m.reference.inputs) else f"sample {k}"
