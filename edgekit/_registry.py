@@ -4,9 +4,9 @@ the package uses."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from .errors import UsageError
 
@@ -72,3 +72,33 @@ class Stack(Generic[R]):
             yield registry
         finally:
             self._active.remove(registry)
+
+
+class Late(Generic[T]):
+    """A provider a higher layer installs, so that a lower one can consult it at run time
+    without importing upward (the contract asks the runtime registry for names this way:
+    the arrow of the import graph stays pointing down)."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self._provider: Callable[[], T] | None = None
+
+    def install(self, provider: Callable[[], T]) -> None:
+        self._provider = provider
+
+    def __call__(self) -> T:
+        if self._provider is None:
+            raise RuntimeError(f"no {self.what} is installed (edgekit/__init__.py installs it)")
+        return self._provider()
+
+
+class RuntimeCatalog(Protocol):
+    """What the contract layer needs from the runtime registry (edgekit.runtimes)."""
+
+    def runtime_names(self, *, deployable: bool | None = None) -> list[str]: ...
+
+    def get_runtime(self, name: str) -> Any: ...
+
+
+#: the runtime registry, as the contract (bundle, profiles) sees it; installed by the package
+RUNTIMES: Late[RuntimeCatalog] = Late("runtime registry")

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from ._hashing import sha256_file
+from ._registry import RUNTIMES
 from .errors import IntegrityError, UsageError
 from .graph import tap_tensors
 from .manifest import (
@@ -37,7 +39,6 @@ from .manifest import (
     manifest_from_v1,
     parse_manifest,
 )
-from .models.source import sha256_file
 
 if TYPE_CHECKING:
     pass
@@ -69,14 +70,10 @@ class Bundle:
     def artifact(self, runtime: str) -> Path | None:
         """The file ``runtime`` runs from this bundle (its plug-in says which; for a runtime
         not registered here, the artifact recorded under its name), or None."""
-        from .runtimes import runtime_names
-
-        if runtime not in runtime_names():
+        if runtime not in RUNTIMES().runtime_names():
             rel = self.manifest.artifacts.get(runtime)
             return self.path / rel if rel else None
-        from .runtimes import get_runtime
-
-        return get_runtime(runtime).artifact_of(self)
+        return RUNTIMES().get_runtime(runtime).artifact_of(self)
 
 
 def hash_tree(root: Path) -> dict[str, str]:

@@ -143,7 +143,7 @@ def test_batch_above_one_needs_a_dynamic_export(yolo_bundle, tmp_path):
 
 
 def test_export_dynamic_batch_options():
-    from edgekit.cli.export import dynamic_batch
+    from edgekit.api import dynamic_batch
     from edgekit.errors import UsageError
     from edgekit.profiles import load_profile
 

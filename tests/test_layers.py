@@ -7,6 +7,8 @@ import ast
 from collections import defaultdict
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1] / "edgekit"
 
 
@@ -15,10 +17,12 @@ def _unit(module: str) -> str:
     return parts[1] if len(parts) > 1 else "__init__"
 
 
-def import_graph(extra: dict[str, str] | None = None) -> dict[str, set[str]]:
+def import_graph(extra: dict[str, str] | None = None, *,
+                 typing: bool = False) -> dict[str, set[str]]:
     """Top-level unit (``runtimes``, ``parity``, ``bundle``...) -> the units it imports,
-    at module level or inside functions; ``TYPE_CHECKING`` blocks are left out.
-    ``extra``: more sources (module name -> code), as if they were files of the package."""
+    at module level or inside functions; ``TYPE_CHECKING`` blocks are left out unless
+    ``typing``. ``extra``: more sources (module name -> code), as if they were files of the
+    package."""
     sources = {}
     for f in ROOT.rglob("*.py"):
         rel = f.with_suffix("").relative_to(ROOT.parent).parts
@@ -30,7 +34,7 @@ def import_graph(extra: dict[str, str] | None = None) -> dict[str, set[str]]:
     for mod, (code, is_pkg) in sources.items():
         pkg = mod if is_pkg else mod.rsplit(".", 1)[0]
         tree = ast.parse(code)
-        hidden = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If)
+        hidden = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If) and not typing
                   and "TYPE_CHECKING" in ast.unparse(node.test) for n in ast.walk(node)}
         for node in ast.walk(tree):
             if id(node) in hidden:
@@ -82,3 +86,39 @@ def test_a_planted_upward_import_is_caught():
     closes a cycle, and the check names it."""
     plant = {"edgekit.runtimes.planted": "def f():\n    from ..parity.report import markdown\n"}
     assert ("parity", "runtimes") in cycles(import_graph(plant))
+
+
+#: the typed contract every stage reads (the public API exposes its types) ...
+CONTRACT = {"bundle", "manifest", "profiles", "scope"}
+#: ... and the only units it may import: the plain ground below it (the runtime registry is
+#: consulted through the late-bound hook ``_registry.RUNTIMES`` that the package installs)
+GROUND = {"errors", "_registry", "_lazy", "_hashing", "graph", "families", "boxes"}
+
+
+def upward_from_contract(g: dict[str, set[str]]) -> dict[str, set[str]]:
+    return {u: bad for u in sorted(CONTRACT) if (bad := g.get(u, set()) - CONTRACT - GROUND)}
+
+
+def test_the_contract_imports_nothing_above_it():
+    """Type-only imports count too: the contract's types must not name the layers above."""
+    assert upward_from_contract(import_graph(typing=True)) == {}
+    g = import_graph(typing=True)
+    assert not (g["_registry"] | g["_hashing"]) & (CONTRACT | {"runtimes"})
+
+
+@pytest.mark.parametrize("plant", [
+    "def f():\n    from ..runtimes import get_runtime\n",
+    "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from ..models import source\n",
+])
+def test_an_upward_import_from_the_contract_is_caught(plant):
+    """Twin: a lazy or a type-only import of a higher unit from profiles is named."""
+    g = import_graph({"edgekit.profiles.planted": plant}, typing=True)
+    assert list(upward_from_contract(g)) == ["profiles"]
+
+
+def test_the_contract_reaches_the_registry_through_the_hook():
+    """The hook is installed by the package root: a profile's runtime names are checked."""
+    import edgekit  # noqa: F401  (installs the hook)
+    from edgekit._registry import RUNTIMES
+
+    assert "onnxruntime" in RUNTIMES().runtime_names(deployable=True)

@@ -20,6 +20,7 @@ from .inspect import inspect
 from .parity import parity
 from .profile import profile
 from .profiles import profiles_app
+from .report import report
 from .tune import tune
 
 app = typer.Typer(
@@ -67,6 +68,7 @@ app.command("eval", help="mAP of a bundle on a labelled dataset, per backend and
 app.command(help="Find, per attention site, what INT8 must keep in float to hold parity; "
             "write a tuned profile and bundle.")(tune)
 app.command(help="Per-op time from the runtimes' own profilers, by site, block and op kind.")(profile)
+app.command(help="Write one self-contained HTML page: bundle, parity, detections, latency, mAP.")(report)
 app.add_typer(profiles_app, name="profiles", help="List and show export profiles.")
 app.add_typer(fleet_app, name="fleet")
 

@@ -123,44 +123,32 @@ def bench(
     check_imgsz(imgsz)
     check_writable_file(json_out, "--json")
     check_writable_file(plot, "--plot")
+    from .. import api
     from ..bench.report import baseline_results
-    from ..bench.run import BenchConfig, regression, run_bench
     from .render.bench import render_bench
 
     backends = backend_list(backend)
     _check_known_issues(Path(targets[0]), backends, allow_known_issue or ())
-    cfg = BenchConfig(backends=backends, warmup=warmup,
-                      iters=None if duration else (iters or 100), duration_s=duration,
-                      batch=batch, threads=threads, hint=hint, budget_ms=budget_ms,
-                      percentile=percentile, e2e=not model_only,
-                      trust_checkpoint=trust_checkpoint, imgsz=imgsz)
-    base = None
-    if baseline is not None:
-        from ..bench.report import load_report
-
-        base = load_report(baseline, "--baseline")
-        from ..bench.report import check_same_scenario
-
-        check_same_scenario([("this run", {}), (str(baseline), base)])
-        if backends and not set(backends) & set(base["backends"]):
-            raise UsageError(f"--baseline {baseline}: no result for {', '.join(backends)} "
-                             f"(it has {', '.join(base['backends'])}); nothing to compare")
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   console=console, transient=True, disable=not console.is_terminal,
                   redirect_stdout=False, redirect_stderr=False) as bar:
         tasks: dict[str, Any] = {}
+        total = None if duration else (iters or 100)
 
         def progress(backend_name: str, mode: str, i: int) -> None:
             key = f"{backend_name} {mode}"
             if key not in tasks:
-                tasks[key] = bar.add_task(key, total=cfg.iters)
+                tasks[key] = bar.add_task(key, total=total)
             bar.update(tasks[key], completed=i)
 
-        report = run_bench(targets[0], cfg, throughput=hint == "throughput", progress=progress)
-    if base is not None:
-        report["regression"] = regression(report, base, max_regression)
+        result = api.bench(targets[0], backends=backends, baseline=baseline,
+                           max_regression=max_regression, progress=progress, warmup=warmup,
+                           iters=total, duration_s=duration, batch=batch, threads=threads,
+                           hint=hint, budget_ms=budget_ms, percentile=percentile,
+                           e2e=not model_only, trust_checkpoint=trust_checkpoint, imgsz=imgsz)
+    report = result.document
     render_bench(report, console)
     from ..bench.report import markdown
 
@@ -171,7 +159,10 @@ def bench(
 
     write_reports(report, json_out, markdown=markdown, files=(("--plot", plot, draw),))
     reg = report.get("regression")
-    if reg is not None and not reg["rows"] and base is not None:
+    if reg is not None and not reg["rows"] and baseline is not None:
+        from ..bench.report import load_report
+
+        base = load_report(baseline, "--baseline")
         raise UsageError(f"--baseline {baseline}: nothing to compare: it has no result for "
                          f"{', '.join(reg['not_compared'])} (it has "
                          f"{baseline_results(base)})")

@@ -38,20 +38,16 @@ def eval_cmd(
     """mAP50-95 and mAP50 of a bundle on a labelled dataset, per backend and per class,
     through the deployment path (edgekit's preprocessing, the runtime, edgekit's decoding),
     against the PyTorch reference."""
-    from ..errors import GateFailed, UsageError
+    from .. import api
+    from ..errors import GateFailed
 
     backends = backend_list(backend, check=False)
-    if reference not in ("auto", "torch", "recorded", "none"):
-        raise UsageError(f"--reference {reference}: choose auto, torch, recorded or none")
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from ..eval.report import markdown, write_junit
-    from ..eval.run import EvalConfig, run_eval
     from .render.eval import render_eval
 
     console = err_console()
-    cfg = EvalConfig(backends=backends, split=split, max_images=max_images, max_drop=max_drop,
-                     threads=threads, reference=reference, trust_checkpoint=trust_checkpoint)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   console=console, transient=True, disable=not console.is_terminal) as bar:
         tasks: dict[str, Any] = {}
@@ -61,7 +57,9 @@ def eval_cmd(
                 tasks[label] = bar.add_task(label, total=total)
             bar.update(tasks[label], completed=i)
 
-        report = run_eval(bundle, data, cfg, progress=progress)
+        report = api.eval(bundle, data, backends=backends, split=split, max_images=max_images,
+                          max_drop=max_drop, reference=reference, threads=threads,
+                          trust_checkpoint=trust_checkpoint, progress=progress).document
     render_eval(report, console)
     write_reports(report, json_out, markdown=markdown, files=(("--junit", junit, write_junit),))
     if not report["passed"]:

@@ -51,61 +51,26 @@ def export(
         "opset >= 18). Default: torchscript, see the README's 'Exporters'.")] = None,
     allow_known_issue: AllowKnownIssue = None,
 ) -> None:
+    from .. import api
     from ..errors import GateFailed
-    from ..export.pipeline import export as run_export
-    from ..profiles import load_profile
 
     check_imgsz(imgsz)
-    prof = load_profile(profile, {"imgsz": imgsz, "batch.size": batch, "opset": opset,
-                                  "runtime.threads": threads, "simplify": simplify})
-    if dynamic or batch_range:
-        from ..profiles import apply_overrides
-
-        prof = apply_overrides(prof, dynamic_batch(prof.batch, batch, batch_range),
-                               source="--dynamic/--batch-range")
     if not parity:
         log("[yellow]warning:[/] --no-parity: the ONNX output check and attention parity are skipped")
-    res = run_export(model, prof, out, seed=seed, end2end=end2end, parity=parity, images=images,
-                     force=force, trust_checkpoint=trust_checkpoint, data=data,
-                     fraction=fraction, exporter=exporter,
-                     allow_known_issues=tuple(allow_known_issue or ()))
+    res = api.export(model, profile, imgsz=imgsz, out=out, batch=batch, dynamic=dynamic,
+                     batch_range=batch_range, opset=opset, threads=threads, simplify=simplify,
+                     seed=seed, end2end=end2end, parity=parity, images=images, force=force,
+                     trust_checkpoint=trust_checkpoint, data=data, fraction=fraction,
+                     exporter=exporter, allow_known_issues=tuple(allow_known_issue or ()))
     if res.parity is not None:
         from .render.parity import render_parity
 
-        render_parity(res.parity, err_console())
+        render_parity(res.parity.document, err_console())
     log(f"[green]bundle written:[/] {res.bundle}")
-    if res.parity is not None and not res.parity["passed"]:
-        from ..parity.report import gate_summary
+    if not res.passed and res.parity is not None:
+        from ..export.images import advice
 
-        raise GateFailed(f"parity failed: {gate_summary(res.parity)} (the bundle is kept; see "
-                         "parity.json in it)")
-
-
-#: the range --dynamic gives a profile whose own batch is static
-DEFAULT_DYNAMIC_MAX = 8
-
-
-def dynamic_batch(spec, batch: int | None, batch_range: str | None) -> dict[str, object]:
-    """Profile overrides for a dynamic batch: MIN:MAX from --batch-range, else the profile's
-    own range when it has one, else 1..8; the traced batch (``size``, ``opt``) is --batch,
-    else MIN."""
-    from ..errors import UsageError
-
-    if batch_range is not None:
-        lo, sep, hi = batch_range.partition(":")
-        try:
-            bmin, bmax = int(lo), int(hi)
-        except ValueError:
-            bmin = bmax = 0
-        if not sep or bmin < 1 or bmax < bmin:
-            raise UsageError(f"--batch-range {batch_range}: give MIN:MAX with 1 <= MIN <= MAX, "
-                             "e.g. 1:8")
-    elif spec.dynamic:
-        bmin, bmax = spec.min, spec.max
-    else:
-        bmin, bmax = 1, DEFAULT_DYNAMIC_MAX
-    size = batch if batch is not None else bmin
-    if not bmin <= size <= bmax:
-        raise UsageError(f"--batch {size} is outside the dynamic range {bmin}:{bmax}")
-    return {"batch.dynamic": True, "batch.min": bmin, "batch.max": bmax, "batch.size": size,
-            "batch.opt": size}
+        fix = advice(res.parity.document)
+        raise GateFailed(f"parity failed: {res.parity.summary}; "
+                         + (f"{fix} " if fix else "")
+                         + "(the bundle is kept; see parity.json in it)")

@@ -51,43 +51,27 @@ def parity(
     allow_known_issue: AllowKnownIssue = None,
 ) -> None:
 
+    from .. import api
     from .._paths import check_writable_file
-    from ..bundle import load_bundle
-    from ..errors import GateFailed, UsageError
-    from ..parity.report import gate_summary, markdown, write_junit
-    from ..parity.run import run_parity
-    from ..profiles import load_profile
-    from ..runtimes import check_installed
+    from ..errors import GateFailed
+    from ..parity.report import markdown, write_junit
     from .render.parity import render_parity
 
-    if verdict not in (None, "per_image", "median"):
-        raise UsageError(f"--verdict {verdict}: choose per_image or median")
-    from ..known_issues import check_allowed, check_bundle
-
-    allow = check_allowed(allow_known_issue or ())
     check_writable_file(json_out, "--json")
     check_writable_file(junit, "--junit")
     # named backends are checked before the bundle's files are hashed; the profile's after
     backends = backend_list(backend, deployable=True)
-    b = load_bundle(bundle)
-    prof = load_profile(profile) if profile else b.manifest.profile
-    if backends is None:
-        backends = list(prof.runtimes)
-        for x in backends:
-            check_installed(x)
-    check_bundle(b.manifest, prof, backends, allow)
-    ref = None
-    if reference:
-        from ..parity.reference import recompute_reference
-
-        ref = recompute_reference(b, reference, trust_checkpoint=trust_checkpoint)
-    report = run_parity(b, prof, backends, reference=ref, tol_overrides={
-        "min_cosine": min_cosine, "max_rel_l2": max_rel_l2, "atol": atol, "rtol": rtol,
-        "max_violation_frac": max_violation_frac, "verdict": verdict,
-        "min_median_sqnr_db": min_median_sqnr_db, "max_median_stream_rel": max_median_stream_rel,
-        "max_agreement_drop": max_agreement_drop})
-    render_parity(report, err_console())
-    write_reports(report, json_out, markdown=markdown, files=(("--junit", junit, write_junit),))
-    if not report["passed"]:
-        raise GateFailed("parity failed: " + gate_summary(report))
+    result = api.parity(bundle, backends=backends, profile=profile, reference=reference,
+                        trust_checkpoint=trust_checkpoint, min_cosine=min_cosine,
+                        max_rel_l2=max_rel_l2, atol=atol, rtol=rtol,
+                        max_violation_frac=max_violation_frac, verdict=verdict,
+                        min_median_sqnr_db=min_median_sqnr_db,
+                        max_median_stream_rel=max_median_stream_rel,
+                        max_agreement_drop=max_agreement_drop,
+                        allow_known_issues=tuple(allow_known_issue or ()))
+    render_parity(result.document, err_console())
+    write_reports(result.document, json_out, markdown=markdown,
+                  files=(("--junit", junit, write_junit),))
+    if not result.passed:
+        raise GateFailed("parity failed: " + result.summary)
     log("[green]parity passed[/]")

@@ -42,37 +42,24 @@ def tune(
 ) -> None:
     """Find what must stay float for INT8 to keep attention parity (per site, or whole blocks
     upstream of a site whose error is inherited); time the candidates; write a profile."""
-    from .._paths import check_writable_dir, check_writable_file
-    from ..errors import GateFailed, UsageError
-    from ..export.pipeline import export
-    from ..profiles import load_profile
-    from ..tune import tune as run_tune
+    from .. import api
+    from .._paths import check_writable_file
+    from ..errors import GateFailed
     from .render.parity import render_parity
     from .render.tune import render_tune
 
     check_imgsz(imgsz)
-    if data is None and (max_drop is not None or max_images is not None):
-        raise UsageError("--max-drop and --max-images judge a scope on --data: give --data too")
     check_writable_file(json_out, "--json")
-    check_writable_dir(out, "--out")
-    prof = load_profile(profile, {"imgsz": imgsz, "runtime.threads": threads})
-    bundle = Path(target)
-    if not bundle.is_dir():
-        base = load_profile("intel-cpu-fp32", {"imgsz": prof.imgsz, "runtime.threads": threads})
-        # with --data, the reference holds held-out val images too (the verdict's medians)
-        res = export(target, base, out, seed=seed, parity=True, force=force,
-                     trust_checkpoint=trust_checkpoint, data=data)
-        if res.parity is not None:
-            render_parity(res.parity, err_console())
-        bundle = res.bundle
-    rep = run_tune(bundle, prof, out, time_limit_s=time_limit, iters=iters, threads=threads,
-                   tol_overrides={k: v for k, v in (("min_cosine", min_cosine),
-                                                    ("max_rel_l2", max_rel_l2)) if v is not None},
-                   force=force, data=data, split=split, max_images=max_images,
-                   max_drop=1.0 if max_drop is None else max_drop)
+    res = api.tune(target, profile, imgsz=imgsz, out=out, time_limit=time_limit, iters=iters,
+                   threads=threads, seed=seed, min_cosine=min_cosine, max_rel_l2=max_rel_l2,
+                   data=data, split=split, max_images=max_images, max_drop=max_drop,
+                   trust_checkpoint=trust_checkpoint, force=force)
+    if res.export is not None and res.export.parity is not None:
+        render_parity(res.export.parity.document, err_console())
+    rep = res.document
     render_tune(rep, err_console())
     if json_out:
         write_json_report(rep, json_out)
-    if not rep["passed"]:
+    if not res.passed:
         raise GateFailed(f"no configuration was kept ({rep['why']}; closest: {rep['chosen']}; "
                          "see tune.json in the bundle)")

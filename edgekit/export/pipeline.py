@@ -178,8 +178,12 @@ def export(model_spec: str, profile: Profile, out_dir: Path, *, seed: int = 0,
         refuse_existing(out_dir / name)
     fam = get_family(lm.family)
     mode = fam.resize
-    ref_in, ref_labels = reference_inputs(imgsz, batch, images, seed, mode,
-                                          held_out_images(data, images))
+    extra = held_out_images(data, images)
+    if data is None and images is None and src.kind == "checkpoint":
+        from .images import recorded_reference
+
+        extra = recorded_reference(lm.model)  # the val images of the dataset it learnt
+    ref_in, ref_labels = reference_inputs(imgsz, batch, images, seed, mode, extra)
     notes = list(prep.notes)
     opset, opset_notes = onnx_x.choose_opset(lm.family, profile.opset, exporter)
     notes += opset_notes

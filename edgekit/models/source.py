@@ -6,11 +6,11 @@ installs anything.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from .._hashing import sha256_file
 from ..errors import UsageError
 
 
@@ -26,14 +26,6 @@ class ModelSource:
     def sha256(self) -> str | None:
         f = self.path or self.shipped_yaml
         return sha256_file(f) if f else None
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _ultralytics_cfg_dir() -> Path | None:

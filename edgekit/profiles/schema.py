@@ -7,15 +7,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from .._registry import RUNTIMES
 from ..scope import DEFAULT_FLOAT_SCOPE, FloatScopeItem, SiteLevel
 
 
 def _runtime_name(name: str) -> str:
     """A runtime a profile may target: a registered, deployable runtime plug-in
     (edgekit/runtimes)."""
-    from ..runtimes import runtime_names
-
-    known = runtime_names(deployable=True)
+    known = RUNTIMES().runtime_names(deployable=True)
     if name not in known:
         raise ValueError(f"'{name}' is not a runtime (choose from {', '.join(known)})")
     return name
@@ -197,9 +196,7 @@ class Profile(_Strict):
             return self.float_precision
         # an fp16 engine computes in fp16; an fp16 OpenVINO IR or ONNX only stores fp16
         # weights, and its math stays f32 unless the profile says otherwise
-        from ..runtimes import get_runtime
-
-        builds_fp16 = any(get_runtime(r).computes_fp16 for r in self.runtimes)
+        builds_fp16 = any(RUNTIMES().get_runtime(r).computes_fp16 for r in self.runtimes)
         return "fp16" if self.precision == Precision.fp16 and builds_fp16 else "f32"
 
     @field_validator("imgsz")
