@@ -99,17 +99,27 @@ def render_known_issues(issues: list, as_json: bool, title: str) -> None:
     the symptom, the source."""
     from dataclasses import asdict
 
-    from rich.markup import escape
 
     if as_json:
         echo_data(json.dumps([{**asdict(i), "platform": i.platform} for i in issues], indent=2))
         return
+    import textwrap
+
     c = out_console()
     c.print(f"[bold]{title}[/]: {len(issues) or 'none'}")
+    width = max(40, c.width)
+
+    def block(text: str, indent: str) -> None:
+        # wrapped to the terminal with its indent kept (80 columns in a pipe); a URL is
+        # never broken
+        c.print(textwrap.fill(text, width=width, initial_indent=indent,
+                              subsequent_indent=indent + "  ", break_long_words=False,
+                              break_on_hyphens=False), markup=False, highlight=False)
+
     for i in issues:
         scope = ", ".join(x for x in (i.family, i.op, i.precision,
                                       f"opset {i.opset}" if i.opset else None) if x)
-        c.print(f"  [bold]{i.id}[/] ({i.action}): {i.package} {escape(i.versions or 'any')}, "
-                f"{i.platform}" + (f", {scope}" if scope else ""), soft_wrap=True)
-        c.print(f"    {escape(i.symptom)}", soft_wrap=True)
-        c.print(f"    {i.source}" + ("" if i.confirmed else " (not confirmed)"), soft_wrap=True)
+        block(f"{i.id} ({i.action}): {i.package} {i.versions or 'any'}, {i.platform}"
+              + (f", {scope}" if scope else ""), "  ")
+        block(i.symptom, "    ")
+        block(i.source + ("" if i.confirmed else " (not confirmed)"), "    ")
