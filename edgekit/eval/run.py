@@ -58,16 +58,21 @@ def _image(path: Path) -> np.ndarray:
 
 
 def detect(runner: Any, manifest: Manifest, ds: Dataset, *, conf: float = CONF,
-           progress: Progress | None = None, label: str = "") -> list[Detections]:
+           progress: Progress | None = None, label: str = "",
+           sizes: list[tuple[int, int]] | None = None) -> list[Detections]:
     """Each image of ``ds`` through preprocessing, ``runner`` and decoding: its detections in
-    original-image pixels, as the deployment path produces them."""
+    original-image pixels, as the deployment path produces them. ``sizes``, when given,
+    receives each image's (height, width)."""
     imgsz = manifest.input.imgsz
     resize = manifest.input.resize.mode
     batch = manifest.input.shape[0]
     batch = batch if isinstance(batch, int) and batch > 1 else 1
     out: list[Detections] = []
     for i, s in enumerate(ds.samples):
-        x, lb = to_input(_image(s.image), imgsz, resize)
+        img = _image(s.image)
+        if sizes is not None:
+            sizes.append(img.shape[:2])
+        x, lb = to_input(img, imgsz, resize)
         if batch > 1:  # a static batch: fill it, read the first image
             x = np.repeat(x, batch, axis=0)
         y = runner.infer({"images": x})[runner.output_names[0]][:1]
@@ -77,11 +82,13 @@ def detect(runner: Any, manifest: Manifest, ds: Dataset, *, conf: float = CONF,
     return out
 
 
-def ground_truth(ds: Dataset) -> list[tuple[tuple[int, int], np.ndarray, np.ndarray]]:
-    """Per image: (height, width), classes and xyxy boxes in pixels."""
+def ground_truth(ds: Dataset, sizes: list[tuple[int, int]] | None = None
+                 ) -> list[tuple[tuple[int, int], np.ndarray, np.ndarray]]:
+    """Per image: (height, width), classes and xyxy boxes in pixels; ``sizes``: the images'
+    (height, width) when already known (else each image is decoded for it)."""
     gt = []
-    for s in ds.samples:
-        h, w = _image(s.image).shape[:2]
+    for i, s in enumerate(ds.samples):
+        h, w = sizes[i] if sizes is not None else _image(s.image).shape[:2]
         gt.append(((h, w), s.classes, xywh2xyxy(s.boxes * np.array([w, h, w, h]))))
     return gt
 
@@ -90,9 +97,10 @@ def predict(runner: Any, manifest: Manifest, ds: Dataset, *, conf: float = CONF,
             progress: Progress | None = None, label: str = "") -> dict[str, Any]:
     """Run every image of ``ds`` through preprocessing, ``runner`` and decoding; the mAP."""
     t0 = time.perf_counter()
-    dets = detect(runner, manifest, ds, conf=conf, progress=progress, label=label)
+    sizes: list[tuple[int, int]] = []
+    dets = detect(runner, manifest, ds, conf=conf, progress=progress, label=label, sizes=sizes)
     seconds = time.perf_counter() - t0
-    res = coco_map(ground_truth(ds), [(d.boxes, d.scores, d.classes) for d in dets], ds.names)
+    res = coco_map(ground_truth(ds, sizes), [(d.boxes, d.scores, d.classes) for d in dets], ds.names)
     return {**res, "images": len(ds.samples), "seconds": round(seconds, 2),
             "detections": int(sum(len(d) for d in dets))}
 
