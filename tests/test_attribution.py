@@ -181,7 +181,26 @@ def test_live_profile_attributes_the_model_only_p50(small_bundle, backend):
     a = rep.results[backend]
     assert a.records and set(a.sites) == SITES | {NO_SITE}
     assert sum(g.ms for g in a.kinds.values()) == pytest.approx(a.attributed_ms)
+    if backend == "openvino":  # each conv names the kernel that ran it (brgconv_..., jit_...)
+        convs = [r for r in a.records if r.kind == "conv"]
+        assert convs and all(r.kernel and r.kernel != "undef" for r in convs), convs[:3]
+        doc = a.to_json()
+        assert all(o["kernel"] for o in doc["top_ops"] if o["kind"] == "conv")
     _bound_or_busy(a)
+
+
+def test_a_capture_without_kernel_names_maps_with_the_kernel_left_blank():
+    """Recorded captures from before kernels were kept (and ONNX Runtime's) still map; the
+    kernel is blank there, not invented."""
+    backend, raw, model, taps = load("openvino-yolo26n-96-int8.json.gz")
+    assert not any("kernel" in o for o in raw["ops"])
+    a = from_capture(backend, raw, model, taps)
+    assert a.records and all(r.kernel == "" for r in a.records)
+    conv = next(o for o in raw["ops"] if o["type"] == "Convolution" and o["times_us"])
+    conv["kernel"] = "brgconv_avx512_amx_I8"
+    named = from_capture(backend, raw, model, taps)
+    assert {r.kernel for r in named.records} == {"", "brgconv_avx512_amx_I8"}
+    assert OpRecord.from_json(named.records[0].to_json()) == named.records[0]
 
 
 def test_profile_cli_json_notes_and_exit_codes(small_bundle, tmp_path):
@@ -298,5 +317,8 @@ def test_the_attribution_benchmark_writes_its_table_at_a_tiny_size(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     md = (out / "attribution.md").read_text()
     assert "CPU: **" in md and "| kind | int8 (edgekit default) | bf16 | f32 |" in md
+    # the same convolutions op for op, each build's kernel named
+    assert "## The same convolutions, INT8 kernel against bf16 kernel" in md
+    assert "| brgconv_" in md or "| jit_" in md
     doc = json.loads((out / "attribution.json").read_text())
     assert set(doc["results"]) == {"f32", "bf16", "int8 (edgekit default)"}

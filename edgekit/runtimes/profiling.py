@@ -59,6 +59,9 @@ class OpRecord:
     op_type: str
     kind: str = "other"
     neighbors: tuple[str, ...] = ()
+    #: the runtime's implementation where its profiler names one (OpenVINO's exec type,
+    #: ``brgconv_avx512_amx_I8``): whether an op got the fast kernel for its precision
+    kernel: str = ""
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -68,7 +71,8 @@ class OpRecord:
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> OpRecord:
         return cls(d["name"], float(d["time_ms"]), d["precision"], tuple(d["nodes"]),
-                   d["op_type"], d.get("kind", "other"), tuple(d.get("neighbors", ())))
+                   d["op_type"], d.get("kind", "other"), tuple(d.get("neighbors", ())),
+                   d.get("kernel", ""))
 
 
 @dataclass

@@ -36,11 +36,12 @@ def render_profile(report: dict[str, Any], console: Any, *, top: int = 10) -> No
             t.add_row(escape(g["name"]), f"{g['ms']:.3f}", str(g["ops"]))
         console.print(t)
         if top:
-            t = new_table(f"slowest {top} ops", ("op", "type", "kind", "precision", "ms"),
-                          left=("op", "type", "kind", "precision"), tight=tight)
+            t = new_table(f"slowest {top} ops", ("op", "type", "kind", "precision", "kernel",
+                                                 "ms"),
+                          left=("op", "type", "kind", "precision", "kernel"), tight=tight)
             for o in r["top_ops"][:top]:
                 t.add_row(escape(o["name"]), o["op_type"], o["kind"], o["precision"],
-                          f"{o['time_ms']:.3f}")
+                          escape(o.get("kernel") or "-"), f"{o['time_ms']:.3f}")
             console.print(t)
         for n in r["notes"]:
             console.print(f"  note: {escape(n)}")

@@ -61,6 +61,7 @@ def capture(xml: Path, feed: dict[str, np.ndarray], *, iters: int = 50, warmup: 
             r.infer(feed)
     clock = time.perf_counter_ns
     per_op: dict[str, list[float]] = {}
+    kernels: dict[str, str] = {}  # the plug-in's implementation, e.g. brgconv_avx512_amx_I8
     walls: tuple[list[float], list[float]] = ([], [])
     for _ in range(iters):
         for r, wall in zip(reqs, walls):
@@ -70,6 +71,7 @@ def capture(xml: Path, feed: dict[str, np.ndarray], *, iters: int = 50, warmup: 
         for p in reqs[0].get_profiling_info():
             if str(p.status).endswith("EXECUTED") and not str(p.status).endswith("NOT_EXECUTED"):
                 per_op.setdefault(p.node_name, []).append(p.real_time.total_seconds() * 1e6)
+                kernels[p.node_name] = str(p.exec_type)
     ops = []
     for op in prof.get_runtime_model().get_ordered_ops():
         name = op.get_friendly_name()
@@ -79,6 +81,7 @@ def capture(xml: Path, feed: dict[str, np.ndarray], *, iters: int = 50, warmup: 
                     "original": [s for s in _rt(op, "originalLayersNames").split(",") if s],
                     "precision": _rt(op, "runtimePrecision"),
                     "out_precision": _rt(op, "outputPrecisions"),
+                    "kernel": kernels.get(name, ""),
                     "inputs": [op.input_value(i).get_node().get_friendly_name()
                                for i in range(op.get_input_size())],
                     "times_us": [round(t, 1) for t in per_op.get(name, [])]})
@@ -117,5 +120,5 @@ def records(raw: dict[str, Any], names: OnnxNames) -> list[OpRecord]:
         if o["type"] in ("Reorder", "Convert") and out_prec not in (prec, "unknown"):
             prec = f"{prec}->{out_prec}"  # a conversion: what a float island's border costs
         out.append(OpRecord(o["name"], median(times) / 1000, prec, nodes, o["type"], kind,
-                            neighbors))
+                            neighbors, o.get("kernel", "")))
     return out
