@@ -224,3 +224,37 @@ def test_eval_and_bench_reports_record_the_precision_in_force(yolo_bundle, tmp_p
                 "--warmup", "1", "--json", str(out))
     assert r.returncode == 0, r.stderr
     assert '"inference_precision": "f32"' in out.read_text()
+
+
+# -- 5. the speed-first INT8 profile ---------------------------------------------------------
+
+def test_fast_int8_profile_differs_from_the_default_only_in_its_speed_choices():
+    fast, default = load_profile("intel-cpu-int8-fast"), load_profile("intel-cpu-int8")
+    assert (fast.calibration.preset, fast.float_policy) == ("performance", "auto")
+    assert (default.calibration.preset, default.float_policy) == ("mixed", "f32")
+    assert fast.calibration.float_scope == default.calibration.float_scope
+    assert fast.tolerances == default.tolerances  # judged by the same verdict
+
+
+def test_fast_int8_build_on_a_trained_checkpoint_keeps_parity_and_runs_float_at_the_default(
+        bundles_root, trained_yolo, synth_data):
+    """intel-cpu-int8-fast on the trained yolo26n, calibrated on its data: parity passes, the
+    IR carries no f32 marks, so a plain client runs the float parts at the CPU's default
+    (bf16 where the CPU has it); the NNCF preset is recorded. Twin: the same build fails
+    a verdict tightened beyond what INT8 can reach, so the pass is a judgement."""
+    from edgekit.precision import cpu_support
+    from tests.conftest import build_bundle
+
+    res = build_bundle(bundles_root / "fast", str(trained_yolo.path), "intel-cpu-int8-fast",
+                       data=str(synth_data))
+    m = json.loads((res.bundle / "manifest.json").read_text())
+    ovm = m["openvino"]
+    assert res.parity is not None and res.parity["passed"], "parity"
+    assert ovm["nncf"]["preset"] == "performance"
+    assert ovm["float_precision"]["policy"] == "auto" and ovm["float_precision"]["marked_ops"] == 0
+    bf16 = cpu_support()["bf16"]
+    assert (ovm["plain_client"]["reduced"] > 0) == bf16, ovm["plain_client"]
+    from edgekit import api
+
+    tight = api.parity(res.bundle, backends=["openvino"], min_median_sqnr_db=60.0)
+    assert not tight.passed
