@@ -249,6 +249,7 @@ def _conv_pairs(int8: dict[str, Any], bf16: dict[str, Any], p50_int8: float,
 
 def main() -> None:
     import numpy as np
+    from _results import write_results
 
     from edgekit.attribution import from_capture
     from edgekit.attribution.report import kinds_markdown, sites_markdown
@@ -351,18 +352,12 @@ def main() -> None:
         lines.append("")
     lines += ["Timings from one run on a machine that may be shared; the ratios are taken "
               "within the run. A variant is adopted only after `edgekit eval` and parity hold."]
-    a.out.mkdir(parents=True, exist_ok=True)
     for k in res.keys() - main3.keys():  # the variants: their groups, not every record
         res[k].pop("records", None)
     doc = {"model": a.model, "imgsz": a.imgsz, "cpu": cpu.get("model"), "support": sup,
            "data": a.data, "parity": parity, "accuracy": accuracy, "failed": failed,
            "results": res}
-    for name, text in ((f"{a.name}.json", json.dumps(doc, indent=1)),
-                       (f"{a.name}.md", "\n".join(lines) + "\n")):
-        part = a.out / (name + ".part")
-        part.write_text(text)
-        part.replace(a.out / name)
-    print("\n".join(lines))
+    write_results(a.out, a.name, doc, lines)
     tmp.cleanup()
 
 

@@ -15,7 +15,6 @@ benchmarks/results/tune_pricing.{json,md} with the CPU named.
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -54,6 +53,8 @@ def _summary(rep: dict[str, Any], wall: float) -> dict[str, Any]:
 def main() -> None:
     import multiprocessing as mp
 
+    from _results import write_results
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", required=True)
     ap.add_argument("--data", required=True)
@@ -76,13 +77,7 @@ def main() -> None:
     doc = {"model": a.model, "imgsz": a.imgsz, "profile": a.profile,
            "cpu": cpu_info().get("model"), "runs": res}
     lines = render(doc)
-    a.out.mkdir(parents=True, exist_ok=True)
-    for name, text in ((f"{a.name}.json", json.dumps(doc, indent=1)),
-                       (f"{a.name}.md", "\n".join(lines) + "\n")):
-        part = a.out / (name + ".part")
-        part.write_text(text)
-        part.replace(a.out / name)
-    print("\n".join(lines))
+    write_results(a.out, a.name, doc, lines)
 
 
 def _ms(v: Any) -> str:
