@@ -145,14 +145,16 @@ def test_the_bound_is_on_the_model_only_p50_and_a_missing_kind_breaks_it():
 ORT_GAP_PER_NODE_MS = 0.010
 
 
+def _within(a) -> bool:
+    if a.backend == "onnxruntime":
+        return 0 <= a.unattributed_ms / max(len(a.records), 1) <= ORT_GAP_PER_NODE_MS
+    return bool(a.passed)
+
+
 def _bound_or_busy(a):
     """The bound holds, or the machine is too busy to tell (timings shared with other
     work): then skip, naming the numbers."""
-    if a.backend == "onnxruntime":
-        gap = a.unattributed_ms / max(len(a.records), 1)
-        if 0 <= gap <= ORT_GAP_PER_NODE_MS:
-            return
-    elif a.passed:
+    if _within(a):
         return
     load1 = os.getloadavg()[0]
     from edgekit.hostinfo import usable_cpus
@@ -179,6 +181,11 @@ def test_live_profile_attributes_the_model_only_p50(small_bundle, backend):
 
     rep = profile(small_bundle.bundle, [backend], iters=30, warmup=5)
     a = rep.results[backend]
+    if not _within(a):
+        # one noisy run on a shared 2-core host (at 128 px a hiccup of a few hundred us moves
+        # the profiled p50 by 10%) is measured again, longer; a mapping that loses ops
+        # misses the bound on every run (the twin above plants that)
+        a = profile(small_bundle.bundle, [backend], iters=90, warmup=5).results[backend]
     assert a.records and set(a.sites) == SITES | {NO_SITE}
     assert sum(g.ms for g in a.kinds.values()) == pytest.approx(a.attributed_ms)
     if backend == "openvino":  # each conv names the kernel that ran it (brgconv_..., jit_...)
