@@ -63,6 +63,9 @@ def main() -> None:
     ap.add_argument("--time-limit", type=float, default=900)
     ap.add_argument("--max-drop", type=float, default=1.0,
                     help="mAP50-95 points a kept build may lose (tune's --max-drop)")
+    ap.add_argument("--min-median-sqnr-db", type=float, default=None,
+                    help="tighten the verdict (tune's --min-median-sqnr-db): a team that asks "
+                         "more of every site than the default")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     ap.add_argument("--name", default="tune_pricing")
     a = ap.parse_args()
@@ -77,6 +80,7 @@ def main() -> None:
                 res[mode] = pool.apply(_run, (mode, str(exported.bundle), a, f"{tmp}/{mode}"))
     from edgekit.hostinfo import cpu_info
     doc = {"model": a.model, "imgsz": a.imgsz, "profile": a.profile, "max_drop": a.max_drop,
+           "min_median_sqnr_db": a.min_median_sqnr_db,
            "cpu": cpu_info().get("model"), "runs": res}
     lines = render(doc)
     write_results(a.out, a.name, doc, lines)
@@ -95,7 +99,9 @@ def _worst(w: Any) -> str:
 def render(doc: dict[str, Any]) -> list[str]:
     res = doc["runs"]
     lines = [f"# tune with and without pricing: {Path(doc['model']).name} at {doc['imgsz']} px, "
-             f"{doc['profile']}, with --data, --max-drop {doc.get('max_drop', 1.0):g}", "",
+             f"{doc['profile']}, with --data, --max-drop {doc.get('max_drop', 1.0):g}"
+             + (f", --min-median-sqnr-db {doc['min_median_sqnr_db']:g}"
+                if doc.get("min_median_sqnr_db") is not None else ""), "",
              f"CPU: **{doc['cpu']}**; the two runs one after the other on the same machine. "
              "Builds: candidates built, parity-checked, evaluated and timed.", "",
              "| run | wall s | builds | prunes skipped | chosen | its p50 ms | its worst site | "
@@ -122,7 +128,7 @@ def _run(mode: str, bundle: str, a: argparse.Namespace, out: str) -> dict[str, A
     from edgekit import api
     t0 = time.perf_counter()
     r = api.tune(bundle, a.profile, out=out, data=a.data, time_limit=a.time_limit,
-                 max_drop=a.max_drop)
+                 max_drop=a.max_drop, min_median_sqnr_db=a.min_median_sqnr_db)
     return _summary(r.document, time.perf_counter() - t0)
 
 

@@ -194,6 +194,17 @@ def test_unwritable_tune_output_is_refused_before_work(tmp_path, yolo_bundle):
     _one_line_error(r, 2, "--out", "cannot write")
 
 
+@pytest.mark.parametrize("cmd", ["tune", "parity"])
+@pytest.mark.parametrize("opt,value,why", [("--max-agreement-drop", "500", "less than or equal to 100"),
+                                           ("--verdict", "loose", "per_image or median")])
+def test_out_of_range_verdict_override_is_refused_before_work(tmp_path, yolo_bundle, cmd, opt,
+                                                              value, why):
+    r = run_cli(cmd, str(yolo_bundle.bundle), opt, value,
+                *(("--out", str(tmp_path / "t")) if cmd == "tune" else ()))
+    _one_line_error(r, 2, opt, why)
+    assert not (tmp_path / "t").exists()  # nothing built
+
+
 def test_writable_outputs_pass_the_check(tmp_path):
     """Twin: the checks accept what can be written, and create nothing."""
     from edgekit._paths import check_writable_dir, check_writable_file

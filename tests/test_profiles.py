@@ -77,3 +77,28 @@ def test_profiles_cli_list_and_show():
     assert r.exit_code == 0 and "tensorrt" in r.output and "jetson: true" in r.output
     r = CliRunner().invoke(app, ["profiles", "show", "nope"])
     assert r.exit_code == 2
+
+
+def test_tolerance_overrides_are_written_for_every_kind_at_the_judged_precision():
+    """A tuned profile carries the verdict its build was judged by: the overrides land in
+    the table of the precision the profile is judged at, for every site kind, and the
+    fields not overridden keep each kind's own built-in value."""
+    from typing import get_args
+
+    from edgekit.profiles.schema import Precision, SiteKindName
+
+    p = load_profile("intel-cpu-int8")
+    t = p.with_tolerances({"min_median_sqnr_db": 27.0, "max_rel_l2": None})
+    for kind in get_args(SiteKindName):
+        got, before = t.tolerance(kind), p.tolerance(kind)
+        assert got.min_median_sqnr_db == 27.0
+        assert got.model_copy(update={"min_median_sqnr_db": before.min_median_sqnr_db}) == before
+    assert p.tolerance("psa_attn").min_median_sqnr_db != 27.0  # the source is untouched
+    # an fp32 build run at bf16 is judged at bf16: the overrides go there, not to int8
+    bf = p.model_copy(update={"precision": Precision.fp32, "float_precision": "bf16"})
+    bt = bf.with_tolerances({"min_median_sqnr_db": 27.0})
+    assert set(bt.tolerances) - set(p.tolerances) == {Precision.bf16}
+    assert bt.tolerance("psa_attn").min_median_sqnr_db == 27.0
+    assert bt.tolerance("psa_attn", "int8").min_median_sqnr_db != 27.0
+    # twin: no override given, nothing written
+    assert p.with_tolerances({"min_median_sqnr_db": None}) is p

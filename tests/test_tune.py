@@ -49,6 +49,10 @@ def test_loose_tolerances_choose_a_passing_config_and_write_profile_and_bundle(l
     assert prof.precision.value == chosen["precision"]  # int8, or the float build at bf16
     assert prof.float_precision == chosen["float_precision"]
     assert prof.calibration.float_sites == chosen["float_sites"]
+    # the tuned profile judges its bundle as the search judged the chosen build
+    assert prof.tolerance("psa_attn").max_agreement_drop == 100.0
+    assert prof.tolerance("output").min_median_sqnr_db == -1e9
+    assert rep["tolerance_overrides"]["max_median_stream_rel"] == 1e9
     b = load_bundle(rep["outputs"]["bundle"])  # hashes verified
     assert (b.path / "tune.json").is_file() and (b.path / "openvino" / "model.xml").is_file()
     assert all(c["speedup"] > 0 for c in rep["candidates"])

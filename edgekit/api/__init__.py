@@ -108,6 +108,28 @@ def export(model: PathLike, profile: str | Profile = "intel-cpu-fp32", *,
                         parity=None if res.parity is None else ParityResult(res.parity))
 
 
+def _check_tolerances(tolerances: dict[str, Any]) -> None:
+    """Overrides by name (:data:`TOLERANCES`), each a value a profile's tolerance may hold."""
+    from pydantic import ValidationError
+
+    from ..profiles.schema import Tolerance
+
+    unknown = sorted(set(tolerances) - set(TOLERANCES))
+    if unknown:
+        raise UsageError(f"unknown tolerance {', '.join(unknown)} (choose from "
+                         f"{', '.join(TOLERANCES)})")
+    if tolerances.get("verdict") not in (None, "per_image", "median"):
+        raise UsageError(f"--verdict {tolerances['verdict']}: choose per_image or median")
+    given = {k: v for k, v in tolerances.items() if v is not None}
+    try:
+        Tolerance.model_validate(given)
+    except ValidationError as e:
+        err = e.errors()[0]
+        field = str(err["loc"][0]) if err.get("loc") else "tolerance"
+        raise UsageError(f"--{field.replace('_', '-')} {given.get(field)}: "
+                         f"{err['msg'].lower()}") from None
+
+
 def parity(bundle: PathLike | Bundle, *, backends: list[str] | None = None,
            profile: str | Profile | None = None, reference: PathLike | None = None,
            trust_checkpoint: bool = False, allow_known_issues: tuple[str, ...] | list[str] = (),
@@ -121,12 +143,7 @@ def parity(bundle: PathLike | Bundle, *, backends: list[str] | None = None,
     from ..parity.run import run_parity
     from ..runtimes import check_installed, runtime_names
 
-    unknown = sorted(set(tolerances) - set(TOLERANCES))
-    if unknown:
-        raise UsageError(f"unknown tolerance {', '.join(unknown)} (choose from "
-                         f"{', '.join(TOLERANCES)})")
-    if tolerances.get("verdict") not in (None, "per_image", "median"):
-        raise UsageError(f"--verdict {tolerances['verdict']}: choose per_image or median")
+    _check_tolerances(tolerances)
     allow = check_allowed(allow_known_issues)
     known = runtime_names(deployable=True)
     for name in backends or ():
@@ -231,13 +248,17 @@ def tune(target: PathLike, profile: str | Profile = "intel-cpu-int8", *,
          min_cosine: float | None = None, max_rel_l2: float | None = None,
          data: PathLike | None = None, split: str = "val", max_images: int | None = None,
          max_drop: float | None = None, trust_checkpoint: bool = False,
-         force: bool = False) -> TuneResult:
+         force: bool = False, **tolerances: Any) -> TuneResult:
     """Search what must stay float for an INT8 build of ``target`` (a bundle, or a model
     exported first with intel-cpu-fp32 at the profile's size) to keep parity (and, with
-    ``data``, its mAP); time the candidates and write a tuned profile and bundle."""
+    ``data``, its mAP); time the candidates and write a tuned profile and bundle.
+    ``tolerances``: verdict overrides by name, as :func:`parity` takes them (every candidate
+    is judged by them, and the tuned profile records them)."""
     from .._paths import check_writable_dir
     from ..tune import tune as run_tune
 
+    tolerances = {**tolerances, "min_cosine": min_cosine, "max_rel_l2": max_rel_l2}
+    _check_tolerances(tolerances)
     if data is None and (max_drop is not None or max_images is not None):
         raise UsageError("--max-drop and --max-images judge a scope on --data: give --data too")
     check_writable_dir(Path(out), "--out")
@@ -251,8 +272,7 @@ def tune(target: PathLike, profile: str | Profile = "intel-cpu-int8", *,
         bundle = exported.bundle
     rep = run_tune(bundle, prof, Path(out), time_limit_s=time_limit, iters=iters,
                    threads=threads, force=force, split=split, max_images=max_images,
-                   tol_overrides={k: v for k, v in (("min_cosine", min_cosine),
-                                                    ("max_rel_l2", max_rel_l2)) if v is not None},
+                   tol_overrides={k: v for k, v in tolerances.items() if v is not None},
                    data=None if data is None else str(data),
                    max_drop=1.0 if max_drop is None else max_drop)
     return TuneResult(rep, export=exported)

@@ -26,6 +26,21 @@ TrustCheckpoint = Annotated[bool, typer.Option(
 AllowKnownIssue = Annotated[list[str] | None, typer.Option(
     "--allow-known-issue", metavar="ID", help="Build although known issue ID (edgekit doctor "
     "--known-issues) would refuse it; repeatable.")]
+# the reduced-precision verdict's thresholds, as parity and tune take them
+MinCosine = Annotated[float | None, typer.Option(help="Override min cosine for every site.")]
+MaxRelL2 = Annotated[float | None, typer.Option(help="Override max relative L2.")]
+Verdict = Annotated[str | None, typer.Option(
+    help="Override how sites pass: per_image (every sample within the criteria above; "
+         "fp32's default) or median (median SQNR and error over the residual stream, "
+         "agreement mAP on output0; INT8 and fp16's default).")]
+MinMedianSqnr = Annotated[float | None, typer.Option(
+    help="median verdict: override the least median site SQNR (dB).")]
+MaxMedianStreamRel = Annotated[float | None, typer.Option(
+    help="median verdict: override the largest median site error relative to the "
+         "residual stream.")]
+MaxAgreementDrop = Annotated[float | None, typer.Option(
+    help="median verdict: override the largest agreement mAP50-95 drop on output0 "
+         "(points).")]
 
 
 class _State:

@@ -7,7 +7,13 @@ import typer
 
 from ._common import (
     AllowKnownIssue,
+    MaxAgreementDrop,
+    MaxMedianStreamRel,
+    MaxRelL2,
+    MinCosine,
+    MinMedianSqnr,
     TrustCheckpoint,
+    Verdict,
     backend_list,
     backends_help,
     err_console,
@@ -29,24 +35,16 @@ def parity(
     json_out: Annotated[str | None, typer.Option("--json", help="Write the JSON report here "
                                                  "('-' for stdout).")] = None,
     junit: Annotated[str | None, typer.Option(help="Write a JUnit XML report here.")] = None,
-    min_cosine: Annotated[float | None, typer.Option(help="Override min cosine for every site.")] = None,
-    max_rel_l2: Annotated[float | None, typer.Option(help="Override max relative L2.")] = None,
+    min_cosine: MinCosine = None,
+    max_rel_l2: MaxRelL2 = None,
     atol: Annotated[float | None, typer.Option(help="Override atol.")] = None,
     rtol: Annotated[float | None, typer.Option(help="Override rtol.")] = None,
     max_violation_frac: Annotated[float | None, typer.Option(help="Override the share of "
                                                              "elements allowed beyond tolerance.")] = None,
-    verdict: Annotated[str | None, typer.Option(
-        help="Override how sites pass: per_image (every sample within the criteria above; "
-             "fp32's default) or median (median SQNR and error over the residual stream, "
-             "agreement mAP on output0; INT8 and fp16's default).")] = None,
-    min_median_sqnr_db: Annotated[float | None, typer.Option(
-        help="median verdict: override the least median site SQNR (dB).")] = None,
-    max_median_stream_rel: Annotated[float | None, typer.Option(
-        help="median verdict: override the largest median site error relative to the "
-             "residual stream.")] = None,
-    max_agreement_drop: Annotated[float | None, typer.Option(
-        help="median verdict: override the largest agreement mAP50-95 drop on output0 "
-             "(points).")] = None,
+    verdict: Verdict = None,
+    min_median_sqnr_db: MinMedianSqnr = None,
+    max_median_stream_rel: MaxMedianStreamRel = None,
+    max_agreement_drop: MaxAgreementDrop = None,
     trust_checkpoint: TrustCheckpoint = False,
     allow_known_issue: AllowKnownIssue = None,
 ) -> None:

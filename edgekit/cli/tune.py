@@ -5,7 +5,19 @@ from typing import Annotated
 
 import typer
 
-from ._common import TrustCheckpoint, check_imgsz, err_console, handle_errors, write_json_report
+from ._common import (
+    MaxAgreementDrop,
+    MaxMedianStreamRel,
+    MaxRelL2,
+    MinCosine,
+    MinMedianSqnr,
+    TrustCheckpoint,
+    Verdict,
+    check_imgsz,
+    err_console,
+    handle_errors,
+    write_json_report,
+)
 
 
 @handle_errors
@@ -22,8 +34,12 @@ def tune(
     iters: Annotated[int, typer.Option(min=5, help="Timed iterations per candidate.")] = 50,
     threads: Annotated[int | None, typer.Option(min=1)] = None,
     seed: Annotated[int, typer.Option(help="Seed for YAML-built models.")] = 0,
-    min_cosine: Annotated[float | None, typer.Option()] = None,
-    max_rel_l2: Annotated[float | None, typer.Option()] = None,
+    min_cosine: MinCosine = None,
+    max_rel_l2: MaxRelL2 = None,
+    verdict: Verdict = None,
+    min_median_sqnr_db: MinMedianSqnr = None,
+    max_median_stream_rel: MaxMedianStreamRel = None,
+    max_agreement_drop: MaxAgreementDrop = None,
     json_out: Annotated[str | None, typer.Option("--json", help="Write the JSON report here "
                                                  "('-' for stdout).")] = None,
     data: Annotated[str | None, typer.Option(help="An Ultralytics data.yaml: keep a scope by "
@@ -53,7 +69,10 @@ def tune(
     res = api.tune(target, profile, imgsz=imgsz, out=out, time_limit=time_limit, iters=iters,
                    threads=threads, seed=seed, min_cosine=min_cosine, max_rel_l2=max_rel_l2,
                    data=data, split=split, max_images=max_images, max_drop=max_drop,
-                   trust_checkpoint=trust_checkpoint, force=force)
+                   trust_checkpoint=trust_checkpoint, force=force, verdict=verdict,
+                   min_median_sqnr_db=min_median_sqnr_db,
+                   max_median_stream_rel=max_median_stream_rel,
+                   max_agreement_drop=max_agreement_drop)
     if res.export is not None and res.export.parity is not None:
         render_parity(res.export.parity.document, err_console())
     rep = res.document

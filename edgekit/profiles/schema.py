@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import Enum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -214,11 +214,17 @@ class Profile(_Strict):
             raise ValueError("runtimes are listed twice")
         return v
 
-    def tolerance(self, kind: str, precision: Precision | str | None = None) -> Tolerance:
-        """The tolerance for a site kind at a precision: profile value, else the built-in one."""
+    def judged_at(self, precision: Precision | str | None = None) -> Precision:
+        """The tolerance table a build at ``precision`` (default: the profile's) is judged
+        by: an fp32 build run at reduced precision is judged at that precision."""
         prec = Precision(precision or self.precision)
         if prec == Precision.fp32 and self.float_policy in ("bf16", "fp16"):
-            prec = Precision(self.float_policy)  # an fp32 build run at reduced precision
+            prec = Precision(self.float_policy)
+        return prec
+
+    def tolerance(self, kind: str, precision: Precision | str | None = None) -> Tolerance:
+        """The tolerance for a site kind at a precision: profile value, else the built-in one."""
+        prec = self.judged_at(precision)
         table = self.tolerances.get(prec, {})
         mine = table.get(kind) or table.get("default")  # type: ignore[call-overload]
         if mine is None:
@@ -228,6 +234,19 @@ class Profile(_Strict):
         builtin = default_tolerance(kind, prec)
         return mine.model_copy(update={f: getattr(builtin, f) for f in VERDICT_FIELDS
                                        if getattr(mine, f) is None})
+
+    def with_tolerances(self, overrides: dict[str, Any]) -> Profile:
+        """This profile with ``overrides`` (Tolerance fields) written into the tolerance
+        table of the precision it is judged at, for every site kind: a bundle built from
+        it is judged, by its own parity later, as the overrides judged it."""
+        given = {k: v for k, v in overrides.items() if v is not None}
+        if not given:
+            return self
+        prec = self.judged_at()
+        table = {kind: Tolerance.model_validate({**self.tolerance(kind, prec).model_dump(),
+                                                 **given})
+                 for kind in get_args(SiteKindName)}
+        return self.model_copy(update={"tolerances": {**self.tolerances, prec: table}})
 
 
 # Built-in tolerances. fp32 runtimes agree with PyTorch to ~1e-5; deformable attention

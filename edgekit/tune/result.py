@@ -52,10 +52,13 @@ def write_result(b: Bundle, profile: Profile, chosen: Candidate, report: dict[st
 
     backend = report["backend"]
     name = tuned_name(profile, b)
-    data = profile.model_dump(mode="json")
+    from ..profiles.schema import Precision
+
+    # the tuned profile judges its bundle as the search judged the chosen build
+    tuned = profile.model_copy(update={"precision": Precision(chosen.precision),
+                                       "float_precision": chosen.float_precision})
+    data = tuned.with_tolerances(report.get("tolerance_overrides") or {}).model_dump(mode="json")
     data["name"] = name
-    data["precision"] = chosen.precision
-    data["float_precision"] = chosen.float_precision
     data["description"] = describe_choice(profile, b, chosen, backend)
     data["calibration"].update(chosen.scope.as_calibration())
     out.mkdir(parents=True, exist_ok=True)

@@ -184,6 +184,8 @@ def tune(bundle_path: Path, profile: Profile, out: Path, *, time_limit_s: float 
                    "the best worst-site cosine among those")
         report = {"schema": "edgekit.tune/3", "bundle": str(b.path), "profile": profile.name,
                   "backend": backend, "fp32": fp32.row(),
+                  "tolerance_overrides": {k: v for k, v in (tol_overrides or {}).items()
+                                          if v is not None},
                   "bf16": bf16.label if bf16 is not None else None,
                   "accuracy": None if ds is None else {
                       "data": str(ds.yaml), "split": ds.split, "images": len(ds.samples),
