@@ -100,6 +100,18 @@ def test_upstream_widening_picks_the_block_that_adds_most_error_before_the_site(
     assert t.upstream_blocks(c, site, [], 3) == ["model.9", "model.8", "model.7"]
     assert t.upstream_blocks(c, site, ["model.9"], 1) == ["model.8"]
     assert t.upstream_blocks(c, "model.22.m.0.1.attn", [], 1) == ["model.22"]
+    # the head hands its outputs to no other block, so no added error ranks it: once every
+    # block upstream of the output is float, the output's own block is next, then nothing
+    upstream = [b for b in t.blocks if b != "model.23"]
+    c.block_error = dict.fromkeys(upstream, 0.1)
+    assert not t.bounds["model.23"]["outputs"]
+    assert "model.23" not in t.upstream_blocks(c, "output0", [], 99)
+    assert t.upstream_blocks(c, "output0", upstream, 2) == ["model.23"]
+    assert t.upstream_blocks(c, "output0", list(t.blocks), 1) == []
+    # a site with nothing measured upstream: the block that writes it
+    c.block_error = {}
+    assert t.upstream_blocks(c, site, [], 1) == ["model.10"]
+    assert t.upstream_blocks(c, site, ["model.10"], 1) == []
     c.input_cosine = {site: 0.95}
     assert t.inherited(c, site, "psa_attn")
     c.input_cosine = {site: 0.999}

@@ -357,7 +357,15 @@ class Tuner:
                    if b not in taken and idx & anc and b in c.block_error]
         # most added error first; ties go to the block nearer the site
         options.sort(key=lambda b: (-c.block_error[b], -order[b]))
-        return options[:n]
+        if options:
+            return options[:n]
+        # nothing measurable upstream is left: the block that writes the site (or the
+        # output) itself. The last block (RT-DETR's decoder, YOLO's head) hands its
+        # outputs to no other block, so it has no added error to rank it by and would
+        # otherwise never be kept float, however much of the drop is its own.
+        ends = [tap.tensor] if tap else seeds
+        own = {i for t in ends if (i := self.gi.producer.get(t)) is not None}
+        return [b for b, idx in self.blocks.items() if b not in taken and idx & own][:n]
 
     def decoder_blocks(self) -> set[str]:
         from ..scope import decoder_blocks
