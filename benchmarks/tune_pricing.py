@@ -2,10 +2,11 @@
 """Does pricing make tune's search cheaper, and does it pick the same or a better build?
 
 Runs ``edgekit tune`` twice on the same bundle and data, one run after the other on the
-same machine: once as shipped (prune steps skipped where the profiler says quantizing a
-block saves less than the noise; near-tied kept builds decided by the higher worst-site
-SQNR), once with pricing switched off (every prune step built, parity-checked and timed;
-near ties decided by the fewest float nodes, the rule before pricing). Writes
+same machine: once as shipped (prune steps priced by the profiler, largest saving first,
+skipped once the savings left add up to less than the noise; near-tied kept builds decided
+by the higher worst-site SQNR), once with pricing switched off (every prune step built,
+least error-adding first, parity-checked and timed; near ties decided by the fewest float
+nodes, the rule before pricing). Writes
 benchmarks/results/tune_pricing.{json,md} with the CPU named.
 
     python benchmarks/tune_pricing.py --model ~/.cache/edgekit/zoo/yolo26n-bench-*/yolo26n-bench.pt \\
@@ -25,7 +26,10 @@ def _unpriced() -> None:
     """Pricing off: no prune step is skipped, and near ties go to the fewest float nodes."""
     from edgekit.tune import pricing, search
 
-    pricing.Pricer.skip_prune = lambda self, block, kept, int8: False  # type: ignore[method-assign]
+    def every_block(self, blocks, kept, int8, error):  # the order before pricing
+        return sorted(blocks, key=lambda b: error.get(b, 0.0))
+
+    pricing.Pricer.prune_plan = every_block  # type: ignore[method-assign]
 
     def fewest(passing, p50, near_tie):
         fastest = min(passing, key=p50)

@@ -1,5 +1,6 @@
 """Tune's prices (edgekit/tune/pricing.py): the choice among equally fast kept builds goes to
-the most faithful, and a prune step whose profiled saving is below the noise is skipped."""
+the most faithful, and prune steps go largest profiled saving first while the savings left
+beat the noise."""
 
 from __future__ import annotations
 
@@ -42,18 +43,44 @@ def _attr(blocks, samples):
                        samples_ms=samples)
 
 
-def test_a_prune_whose_profiled_saving_is_below_the_noise_is_skipped():
-    pricer = Pricer(SimpleNamespace(plugin=SimpleNamespace(profiles=True)))  # type: ignore[arg-type]
-    quiet = [10.0, 10.05, 10.1, 10.0, 10.05, 10.1, 10.0, 10.05]
-    kept = _attr({"model.3": 0.50, "model.9": 2.0}, quiet)
-    int8 = _attr({"model.3": 0.48, "model.9": 1.2}, quiet)
-    assert pricer.below_noise("model.3", kept, int8)  # saves 0.02 ms, noise ~0.05
-    assert not pricer.below_noise("model.9", kept, int8)  # saves 0.8 ms: worth a build
-    assert [s["block"] for s in pricer.skipped] == ["model.3"]
-    # twin: the same saving on a run whose spread is tiny is above the noise
-    still = [10.0] * 8
-    assert not pricer.below_noise("model.3", _attr({"model.3": 0.5}, still),
-                                  _attr({"model.3": 0.48}, still))
+def _pricer():
+    return Pricer(SimpleNamespace(plugin=SimpleNamespace(profiles=True)))  # type: ignore[arg-type]
+
+
+QUIET = [10.0, 10.05, 10.1, 10.0, 10.05, 10.1, 10.0, 10.05]  # noise (half the IQR) 0.05 ms
+
+
+def test_prunes_go_largest_saving_first_and_stop_when_the_savings_left_are_below_the_noise():
+    p = _pricer()
+    kept = _attr({"model.3": 0.50, "model.9": 2.0, "model.5": 1.0, "model.7": 0.3}, QUIET)
+    int8 = _attr({"model.3": 0.48, "model.9": 1.2, "model.5": 1.0, "model.7": 0.31}, QUIET)
+    # model.9 saves 0.8 ms, model.3 0.02 ms (alone below the noise, and nothing after it),
+    # model.5 nothing, model.7 costs time quantized
+    order = ["model.3", "model.5", "model.7", "model.9"]  # least error-adding first
+    assert p.plan(order, kept, int8) == ["model.9"]
+    assert {s["block"]: s["why"] for s in p.skipped} == {
+        "model.3": "the savings left are below the noise", "model.5": "saves nothing",
+        "model.7": "saves nothing"}
+
+
+def test_savings_each_below_the_noise_are_taken_while_together_they_beat_it():
+    """Ten blocks each saving 0.02 ms (0.4 of the noise) save 0.2 ms together: the first
+    ones are worth builds, until what is left (at most 0.05 ms) could not be seen."""
+    names = [f"model.{i}" for i in range(10)]
+    kept = _attr(dict.fromkeys(names, 0.5), QUIET)
+    int8 = _attr(dict.fromkeys(names, 0.48), QUIET)
+    p = _pricer()
+    assert p.plan(names, kept, int8) == names[:8]  # ties keep the error order
+    assert [s["block"] for s in p.skipped] == names[8:]
+    # twin: on a run twice as noisy as the sum, no step is worth a build
+    noisy = [10.0, 10.0, 10.5, 10.5, 10.0, 10.0, 10.5, 10.5]  # noise 0.25 ms
+    p = _pricer()
+    assert p.plan(names, _attr(dict.fromkeys(names, 0.5), noisy),
+                  _attr(dict.fromkeys(names, 0.48), noisy)) == []
+    # and where nothing profiles, every block is tried, least error-adding first
+    blind = Pricer(SimpleNamespace(plugin=SimpleNamespace(profiles=False)))  # type: ignore[arg-type]
+    assert blind.prune_plan(["b", "a"], Candidate("k", [], {}), Candidate("q", [], {}),
+                            {"a": 0.1, "b": 0.2}) == ["a", "b"]
 
 
 def test_the_pricer_profiles_a_real_build_from_the_tuners_reference(bundles_root):

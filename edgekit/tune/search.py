@@ -143,14 +143,11 @@ def tune(bundle_path: Path, profile: Profile, out: Path, *, time_limit_s: float 
             tried.append(cur)
         pricer = Pricer(t)
         if cur.passed and blocks_kept:
-            # prune: try giving each float block back to INT8, least error-adding first;
-            # not where the profiler says quantizing it saves less than the noise
-            first_err = tried[0].block_error
-            for blk in sorted(blocks_kept, key=lambda b: first_err.get(b, 0.0)):
+            # prune: try giving float blocks back to INT8, priced by the profiler (largest
+            # saving first, while the savings left beat the noise; edgekit/tune/pricing.py)
+            for blk in pricer.prune_plan(blocks_kept, cur, tried[0], tried[0].block_error):
                 if time.monotonic() >= deadline:
                     break
-                if pricer.skip_prune(blk, cur, tried[0]):
-                    continue
                 trial = [x for x in blocks_kept if x != blk]
                 cand = t.evaluate(f"- block {blk} (prune)", base_items, sites, trial,
                                   base)
