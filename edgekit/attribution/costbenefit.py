@@ -34,7 +34,8 @@ class CostBenefit:
     rows: list[SiteCost]
     float_p50_ms: float
     int8_p50_ms: float
-    #: the run-to-run spread a saving must beat to count (ms)
+    #: what a saving must beat to count (ms): the standard error of the difference of the
+    #: two runs' medians
     noise_ms: float
 
     def worth_quantizing(self, row: SiteCost) -> bool:
@@ -61,13 +62,19 @@ class CostBenefit:
         return "\n".join(lines)
 
 
-def noise_of(samples: list[float]) -> float:
-    """Half the interquartile range of a run's latencies (ms): a saving smaller than this
-    is not told apart from the run-to-run spread."""
-    s = sorted(samples)
-    if len(s) < 4:
-        return 0.0
-    return (s[(3 * len(s)) // 4] - s[len(s) // 4]) / 2
+def noise_of(*runs: list[float]) -> float:
+    """The noise a saving measured between ``runs`` (latencies, ms) must beat: the standard
+    error of the difference of their medians, each from its interquartile range
+    (1.2533 σ / √n with σ = IQR / 1.349); one run: the standard error of its median. A
+    run of fewer than 4 latencies adds nothing."""
+    total = 0.0
+    for samples in runs:
+        s = sorted(samples)
+        if len(s) < 4:
+            continue
+        iqr = s[(3 * len(s)) // 4] - s[len(s) // 4]
+        total += (1.2533 * iqr / 1.349) ** 2 / len(s)
+    return total ** 0.5
 
 
 def cost_benefit(float_attr: Attribution, int8_attr: Attribution,
@@ -75,7 +82,8 @@ def cost_benefit(float_attr: Attribution, int8_attr: Attribution,
                  samples_ms: list[float] | None = None) -> CostBenefit:
     """Join the two attributions and parity's per-site result for the INT8 build (a
     backend entry of a parity report: its ``layers``) into one row per attention site.
-    ``samples_ms``: latencies whose spread is the noise a saving must beat."""
+    ``samples_ms``: the INT8 run's latencies, when not its attribution's own; with the float
+    run's, they set the noise a saving must beat."""
     layers = {la["name"]: la for la in (parity or {}).get("layers", [])}
     rows = []
     for site in float_attr.sites:
@@ -88,4 +96,4 @@ def cost_benefit(float_attr: Attribution, int8_attr: Attribution,
                              m.get("stream_rel_median"),
                              layers[site]["passed"] if site in layers else None))
     return CostBenefit(int8_attr.backend, rows, float_attr.p50_ms, int8_attr.p50_ms,
-                       noise_of(samples_ms or []))
+                       noise_of(float_attr.samples_ms, samples_ms or int8_attr.samples_ms))

@@ -4,9 +4,12 @@
 A prune step gives one float block back to INT8. The profiler prices each step: what the
 block saves quantized (its time in the kept build less its time in the fully quantized one).
 Steps are tried largest saving first; one that saves nothing is skipped, and so is every step
-once the savings still to take add up to less than the run's noise: a build, its parity and
-its timing are saved, and the more faithful build is kept. Savings are summed, not judged one
-by one, because thirty blocks that each save a tenth of the noise save three times it together. Among
+once the savings still to take add up to less than the noise (the standard error of the
+difference of the two profiled runs' medians) or than the near-tie band (a build faster by
+less than ``NEAR_TIE`` loses the choice to a more faithful one anyway): a build, its parity
+and its timing are saved, and the more faithful build is kept. Savings are summed, not
+judged one by one, because thirty blocks that each save a tenth of the noise save three
+times it together. Among
 candidates equally fast (within the noise) that all keep accuracy, the most faithful one
 (the highest worst-site SQNR) is chosen, not the one with the fewest float nodes.
 """
@@ -22,6 +25,9 @@ if TYPE_CHECKING:
     from .candidates import Candidate, Tuner
 
 log = logging.getLogger(__name__)
+#: passing scopes whose p50 is within this share of the fastest count as tied; the most
+#: faithful among them (highest worst-site SQNR) is chosen
+NEAR_TIE = 0.03
 
 
 def faithfulness(c: Candidate) -> tuple[int, float]:
@@ -65,7 +71,7 @@ class Pricer:
             from ..attribution import from_capture
 
             feed = {"images": self.t.inputs[0][:1]}  # the first reference sample
-            raw = self.t.plugin.profile_capture(c.artifact, feed, iters=max(10, self.t.iters // 2),
+            raw = self.t.plugin.profile_capture(c.artifact, feed, iters=max(20, self.t.iters),
                                                 warmup=self.t.warmup, threads=self.t.threads)
             self.profiled[c.label] = from_capture(self.t.backend, raw, self.t.deployed,
                                                   self.t.b.taps)
@@ -93,20 +99,24 @@ class Pricer:
             return g.ms if g else 0.0
 
         saving = {b: ms(float_attr, b) - ms(int8_attr, b) for b in blocks}
-        noise = max(noise_of(float_attr.samples_ms), noise_of(int8_attr.samples_ms))
+        noise = noise_of(float_attr.samples_ms, int8_attr.samples_ms)
+        band = NEAR_TIE * float_attr.p50_ms
         order = sorted(blocks, key=lambda b: -saving[b])  # stable: ties keep the error order
         left = sum(v for v in saving.values() if v > 0)
         plan: list[str] = []
         for b in order:
-            if saving[b] > 0 and left > noise:
+            if saving[b] > 0 and left > max(noise, band):
                 plan.append(b)
             else:
-                why = "saves nothing" if saving[b] <= 0 else "the savings left are below the noise"
+                why = ("saves nothing" if saving[b] <= 0 else
+                       "the savings left are below the noise" if noise >= band else
+                       f"the savings left are within the {NEAR_TIE:.0%} tie band")
                 self.skipped.append({"block": b, "saving_ms": round(saving[b], 4),
-                                     "noise_ms": round(noise, 4), "left_ms": round(left, 4),
-                                     "why": why})
+                                     "noise_ms": round(noise, 4), "band_ms": round(band, 4),
+                                     "left_ms": round(left, 4), "why": why})
                 log.info(f"  - block {b} (prune): skipped, quantizing it saves "
-                         f"{saving[b]:.3f} ms; {why} ({left:.3f} ms left, noise {noise:.3f} ms)")
+                         f"{saving[b]:.3f} ms; {why} ({left:.3f} ms left, noise "
+                         f"{noise:.3f} ms, tie band {band:.3f} ms)")
             left -= max(saving[b], 0.0)
         return plan
 

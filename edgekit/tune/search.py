@@ -32,16 +32,13 @@ from ..errors import UsageError
 from ..families import get_family
 from ..scope import FloatScope
 from .candidates import Candidate, Tuner
-from .pricing import Pricer, choose
+from .pricing import NEAR_TIE, Pricer, choose
 from .result import tuned_name, write_result
 
 if TYPE_CHECKING:
     from ..profiles.schema import Profile
 
 log = logging.getLogger(__name__)
-#: passing scopes whose p50 is within this share of the fastest count as tied; the most
-#: faithful among them (highest worst-site SQNR) is chosen (edgekit/tune/pricing.py)
-NEAR_TIE = 0.03
 
 
 def tunable() -> list[str]:
