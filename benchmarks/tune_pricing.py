@@ -43,6 +43,7 @@ def _summary(rep: dict[str, Any], wall: float) -> dict[str, Any]:
     chosen = next(c for c in rep["candidates"] if c["label"] == rep["chosen"])
     side = rep.get("side_by_side", {})
     return {"wall_s": round(wall, 1), "builds": len(rep["candidates"]),
+            "bundle": rep["outputs"]["bundle"],
             "skipped_prunes": len(rep["pricing"]["skipped_prunes"]),
             "chosen": rep["chosen"], "why": rep["why"],
             "chosen_p50_ms": side.get(rep["chosen"], {}).get("p50"),
@@ -82,12 +83,35 @@ def main() -> None:
         for mode in ("priced", "unpriced"):
             with ctx.Pool(1) as pool:
                 res[mode] = pool.apply(_run, (mode, str(exported.bundle), a, f"{tmp}/{mode}"))
+        picks = _picks_side_by_side(res)
     from edgekit.hostinfo import cpu_info
     doc = {"model": a.model, "imgsz": a.imgsz, "profile": a.profile, "max_drop": a.max_drop,
            "min_median_sqnr_db": a.min_median_sqnr_db,
-           "cpu": cpu_info().get("model"), "runs": res}
+           "cpu": cpu_info().get("model"), "runs": res, "picks_side_by_side": picks}
     lines = render(doc)
     write_results(a.out, a.name, doc, lines)
+
+
+def _picks_side_by_side(res: dict[str, Any]) -> dict[str, Any] | None:
+    """Where the two runs chose differently: both tuned bundles timed in one interleaved run
+    (each with its own profile's settings), the only p50s the two picks can be compared by."""
+    from edgekit.bench.run import bench_interleaved
+    from edgekit.bundle import load_bundle
+    from edgekit.runtimes import RunnerSettings, get_runtime
+
+    if res["priced"]["chosen"] == res["unpriced"]["chosen"]:
+        return None
+    models, settings, first = {}, {}, None
+    for mode, r in res.items():
+        b = load_bundle(r["bundle"])
+        first = first or b
+        backend = b.manifest.profile.runtimes[0]
+        models[mode] = (backend, get_runtime(backend).artifact_of(b))
+        settings[mode] = RunnerSettings.from_profile(b.manifest.profile)
+    assert first is not None
+    out = bench_interleaved(models, first, iters=200, rounds=10, warmup=10, settings=settings)
+    return {mode: {"chosen": res[mode]["chosen"], "p50": round(v["p50"], 4),
+                   "p99": round(v["p99"], 4)} for mode, v in out.items()}
 
 
 def _ms(v: Any) -> str:
@@ -114,6 +138,13 @@ def render(doc: dict[str, Any]) -> list[str]:
         lines.append(f"| {mode} | {r['wall_s']} | {r['builds']} | {r['skipped_prunes']} | "
                      f"{r['chosen']} | {_ms(r['chosen_p50_ms'])} | {_worst(r['chosen_worst'])} "
                      f"| {r['chosen_map50_95']} |")
+    picks = doc.get("picks_side_by_side")
+    if picks:
+        lines += ["", "The two runs chose differently; both tuned bundles timed again in one "
+                  "interleaved run (10 rounds, 200 calls):", "", "| run | chosen | p50 ms | "
+                  "p99 ms |", "|---|---|---:|---:|"]
+        lines += [f"| {m} | {v['chosen']} | {v['p50']:.3f} | {v['p99']:.3f} |"
+                  for m, v in picks.items()]
     for mode, r in res.items():
         lines += ["", f"## Candidates, {mode}", "", "| candidate | kept | p50 ms | worst site | "
                   "mAP50-95 |", "|---|---|---:|---|---:|"]
