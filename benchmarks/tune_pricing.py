@@ -83,7 +83,8 @@ def main() -> None:
         for mode in ("priced", "unpriced"):
             with ctx.Pool(1) as pool:
                 res[mode] = pool.apply(_run, (mode, str(exported.bundle), a, f"{tmp}/{mode}"))
-        picks = _picks_side_by_side(res)
+        with ctx.Pool(1) as pool:  # a fresh process, as each run had: nothing of the export
+            picks = pool.apply(_picks_side_by_side, (res,))
     from edgekit.hostinfo import cpu_info
     doc = {"model": a.model, "imgsz": a.imgsz, "profile": a.profile, "max_drop": a.max_drop,
            "min_median_sqnr_db": a.min_median_sqnr_db,
