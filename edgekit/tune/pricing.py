@@ -9,9 +9,9 @@ difference of the two profiled runs' medians) or than the near-tie band (a build
 less than ``NEAR_TIE`` loses the choice to a more faithful one anyway): a build, its parity
 and its timing are saved, and the more faithful build is kept. Savings are summed, not
 judged one by one, because thirty blocks that each save a tenth of the noise save three
-times it together. Among
-candidates equally fast (within the noise) that all keep accuracy, the most faithful one
-(the highest worst-site SQNR) is chosen, not the one with the fewest float nodes.
+times it together. Among candidates equally fast (within the noise) that all keep accuracy,
+the most faithful one (the highest worst-site SQNR) is chosen, not the one with the fewest
+float nodes.
 """
 
 from __future__ import annotations
@@ -91,7 +91,8 @@ class Pricer:
     def plan(self, blocks: Sequence[str], float_attr: Attribution,
              int8_attr: Attribution) -> list[str]:
         """``blocks`` (ties in this order) by saving, largest first, while the savings left
-        to take add up to more than the noise; the rest are recorded as skipped."""
+        to take add up to more than the noise and the near-tie band; the rest are recorded
+        as skipped."""
         from ..attribution.costbenefit import noise_of
 
         def ms(a: Attribution, b: str) -> float:

@@ -48,12 +48,11 @@ def write_result(b: Bundle, profile: Profile, chosen: Candidate, report: dict[st
     files with the chosen build in place of every runtime build it had."""
     import yaml
 
+    from ..profiles.schema import Precision
     from ..runtimes import runtime_names
 
     backend = report["backend"]
     name = tuned_name(profile, b)
-    from ..profiles.schema import Precision
-
     # the tuned profile judges its bundle as the search judged the chosen build
     tuned = profile.model_copy(update={"precision": Precision(chosen.precision),
                                        "float_precision": chosen.float_precision})
